@@ -1,0 +1,7 @@
+//! Files a person writes: plans, themes, keymaps (and the simulator's scenarios
+//! reuse the same error reporting). Loading is strict and every error names the
+//! file, line and column.
+
+pub mod source;
+
+pub use source::{FileError, parse_toml};

@@ -1,0 +1,10 @@
+//! flightdeck: a terminal cockpit for progressive delivery on Kubernetes.
+//!
+//! The binary is a thin CLI over this library, so that tests and benchmarks
+//! reach every part the way the binary does.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod sim;
+pub mod units;

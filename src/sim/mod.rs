@@ -1,0 +1,25 @@
+//! The simulated cluster: a Kubernetes API server, controllers and apps that
+//! serve traffic, all on one clock. See `design.md`, "The simulator is a real
+//! API server".
+
+pub mod faults;
+pub mod logs;
+pub mod resources;
+pub mod scenario;
+pub mod store;
+
+use std::sync::Arc;
+
+pub use faults::Faults;
+pub use logs::PodLogs;
+pub use scenario::Scenario;
+pub use store::Store;
+
+/// What the API server, the controllers and the traffic model share.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub logs: Arc<PodLogs>,
+    pub scenario: Arc<Scenario>,
+    pub faults: Arc<Faults>,
+}

@@ -1,0 +1,5 @@
+//! Kubernetes adapters: connecting, reading objects the way a captain reads
+//! them, and the traffic routers.
+
+pub mod client;
+pub mod pod_status;

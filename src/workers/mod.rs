@@ -1,0 +1,71 @@
+//! Tokio tasks that read the cluster and report facts to the cockpit as
+//! [`Msg`](crate::app::Msg)s. Workers never touch the screen; each one reports
+//! its own trouble, so one broken source leaves the other panes working.
+
+pub mod backoff;
+pub mod events;
+pub mod logs;
+pub mod pods;
+pub mod trouble;
+
+use kube::Client;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::app::Msg;
+
+/// Which app on which cluster the workers watch.
+#[derive(Clone)]
+pub struct Target {
+    pub client: Client,
+    pub namespace: String,
+    pub app: String,
+}
+
+impl Target {
+    /// The label selector that picks the app's pods.
+    pub fn selector(&self) -> String {
+        format!("app={}", self.app)
+    }
+}
+
+/// The running workers; dropping this stops them.
+pub struct Workers {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    pub fn new() -> Self {
+        Self {
+            handles: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, handle: JoinHandle<()>) {
+        self.handles.push(handle);
+    }
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for h in &self.handles {
+            h.abort();
+        }
+    }
+}
+
+/// Starts the read side: pods (with their logs) and events.
+pub fn spawn_read_side(target: &Target, tx: &mpsc::Sender<Msg>) -> Workers {
+    let mut workers = Workers::new();
+    let (pods_tx, pods_rx) = tokio::sync::watch::channel(Vec::new());
+    workers.push(tokio::spawn(pods::run(target.clone(), tx.clone(), pods_tx)));
+    workers.push(tokio::spawn(logs::run(target.clone(), tx.clone(), pods_rx)));
+    workers.push(tokio::spawn(events::run(target.clone(), tx.clone())));
+    workers
+}

@@ -7,6 +7,7 @@ pub mod events;
 pub mod logs;
 pub mod pods;
 pub mod trouble;
+pub mod usage;
 
 use kube::Client;
 use tokio::sync::mpsc;

@@ -1,6 +1,8 @@
 //! Watches the app's pods (a kube watcher: one list, then watch events) and
 //! reports each change; shares the live pod names with the logs worker.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -8,6 +10,7 @@ use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{mpsc, watch};
 
+use super::usage::{self, Usage};
 use super::{Target, trouble};
 use crate::app::Msg;
 use crate::app::msg::{Connection, PodInfo, Source};
@@ -28,11 +31,39 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
     let api: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
     let config = watcher::Config::default().labels(&target.selector());
     let mut stream = watcher(api, config).default_backoff().boxed();
+    let (usage_tx, mut usage_rx) = mpsc::channel(4);
+    let usage_task = tokio::spawn(usage::run(target.clone(), usage_tx));
+    let mut usage: HashMap<String, Usage> = HashMap::new();
     let mut initial: Vec<Pod> = Vec::new();
     let mut known: Vec<Pod> = Vec::new();
     let mut troubled = false;
     let _ = tx.send(Msg::Connection(Connection::Connecting)).await;
-    while let Some(event) = stream.next().await {
+    loop {
+        let event = tokio::select! {
+            event = stream.next() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            Some(next) = usage_rx.recv() => {
+                let changed: Vec<PodInfo> = known
+                    .iter()
+                    .filter(|p| {
+                        let name = p.metadata.name.as_deref().unwrap_or_default();
+                        usage.get(name) != next.get(name)
+                    })
+                    .map(|p| pod_info(p, next.get(p.metadata.name.as_deref().unwrap_or_default())))
+                    .collect();
+                usage = next;
+                for info in changed {
+                    if tx.send(Msg::PodApplied(info)).await.is_err() {
+                        usage_task.abort();
+                        return;
+                    }
+                }
+                continue;
+            }
+        };
+        let info = |p: &Pod| pod_info(p, usage.get(p.metadata.name.as_deref().unwrap_or_default()));
         let msg = match event {
             Ok(watcher::Event::Init) => {
                 initial.clear();
@@ -53,12 +84,12 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
                         .await;
                 }
                 let _ = tx.send(Msg::Connection(Connection::Connected)).await;
-                Msg::PodsReset(known.iter().map(pod_info).collect())
+                Msg::PodsReset(known.iter().map(info).collect())
             }
             Ok(watcher::Event::Apply(pod)) => {
-                let info = pod_info(&pod);
+                let shown = info(&pod);
                 upsert(&mut known, pod);
-                Msg::PodApplied(info)
+                Msg::PodApplied(shown)
             }
             Ok(watcher::Event::Delete(pod)) => {
                 let name = pod.metadata.name.clone().unwrap_or_default();
@@ -86,9 +117,10 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
         });
         if tx.send(msg).await.is_err() {
             // The cockpit has gone; nothing is left to report to.
-            return;
+            break;
         }
     }
+    usage_task.abort();
 }
 
 fn upsert(known: &mut Vec<Pod>, pod: Pod) {
@@ -135,8 +167,8 @@ pub fn version_of(pod: &Pod) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// What the Pods pane shows of a pod.
-pub fn pod_info(pod: &Pod) -> PodInfo {
+/// What the Pods pane shows of a pod, with its usage when metrics have it.
+pub fn pod_info(pod: &Pod, usage: Option<&Usage>) -> PodInfo {
     let (ready, containers) = pod_status::ready_counts(pod);
     let memory_limit_bytes = pod
         .spec
@@ -163,8 +195,8 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
             .as_ref()
             .and_then(|s| s.node_name.clone())
             .unwrap_or_default(),
-        cpu_millicores: None,
-        memory_bytes: None,
+        cpu_millicores: usage.map(|u| u.cpu_millicores),
+        memory_bytes: usage.map(|u| u.memory_bytes),
         memory_limit_bytes,
     }
 }
@@ -185,7 +217,7 @@ mod tests {
                        "restartCount": 1, "image": "i", "imageID": "", "state": {"running": {}}}]}
         }))
         .unwrap();
-        let info = pod_info(&pod);
+        let info = pod_info(&pod, None);
         assert_eq!(info.version, "canary");
         assert_eq!(info.status, "Running");
         assert_eq!((info.ready, info.containers, info.restarts), (1, 1, 1));

@@ -2,4 +2,5 @@
 //! them, and the traffic routers.
 
 pub mod client;
+pub mod lease;
 pub mod pod_status;

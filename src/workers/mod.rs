@@ -2,6 +2,7 @@
 //! [`Msg`](crate::app::Msg)s. Workers never touch the screen; each one reports
 //! its own trouble, so one broken source leaves the other panes working.
 
+pub mod audit;
 pub mod backoff;
 pub mod events;
 pub mod logs;

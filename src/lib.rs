@@ -5,6 +5,8 @@
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
+pub mod metrics;
 pub mod sim;
 pub mod units;

@@ -63,7 +63,7 @@ pub fn set_weights(route: &Value, wanted: &Weights) -> Result<Patch, RouterError
 mod tests {
     use super::*;
 
-    fn route(stable: Value, canary: Value) -> Value {
+    fn route(stable: &Value, canary: &Value) -> Value {
         json!({
             "metadata": {"name": "checkout", "namespace": "shop"},
             "spec": {"rules": [{"backendRefs": [
@@ -75,19 +75,19 @@ mod tests {
 
     #[test]
     fn reads_backend_weights_by_version() {
-        let w = weights(&route(json!(80), json!(20))).unwrap();
+        let w = weights(&route(&json!(80), &json!(20))).unwrap();
         assert_eq!(w, vec![("stable".into(), 80), ("canary".into(), 20)]);
     }
 
     #[test]
     fn missing_weight_defaults_to_one() {
-        let w = weights(&route(Value::Null, Value::Null)).unwrap();
+        let w = weights(&route(&Value::Null, &Value::Null)).unwrap();
         assert_eq!(w, vec![("stable".into(), 50), ("canary".into(), 50)]);
     }
 
     #[test]
     fn patch_applies_to_the_object() {
-        let object = route(json!(100), json!(0));
+        let object = route(&json!(100), &json!(0));
         let wanted = vec![("stable".to_string(), 50), ("canary".to_string(), 50)];
         let patch = set_weights(&object, &wanted).unwrap();
         let ops: json_patch::Patch = serde_json::from_value(patch.body().clone()).unwrap();
@@ -102,7 +102,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("backendRefs"), "{err}");
-        let err = weights(&route(json!(-5), json!(0)))
+        let err = weights(&route(&json!(-5), &json!(0)))
             .unwrap_err()
             .to_string();
         assert!(err.contains("backendRefs[0].weight"), "{err}");

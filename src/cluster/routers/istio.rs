@@ -64,7 +64,7 @@ pub fn set_weights(vs: &Value, wanted: &Weights) -> Result<Patch, RouterError> {
 mod tests {
     use super::*;
 
-    fn vs(stable: Value, canary: Value) -> Value {
+    fn vs(stable: &Value, canary: &Value) -> Value {
         json!({
             "metadata": {"name": "checkout", "namespace": "shop"},
             "spec": {"hosts": ["checkout"], "http": [{"route": [
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn reads_route_weights() {
-        let w = weights(&vs(json!(90), json!(10))).unwrap();
+        let w = weights(&vs(&json!(90), &json!(10))).unwrap();
         assert_eq!(w, vec![("stable".into(), 90), ("canary".into(), 10)]);
     }
 
@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn patch_applies_to_the_object() {
-        let object = vs(json!(100), json!(0));
+        let object = vs(&json!(100), &json!(0));
         let wanted = vec![("stable".to_string(), 75), ("canary".to_string(), 25)];
         let patch = set_weights(&object, &wanted).unwrap();
         assert_eq!(patch.content_type(), "application/json-patch+json");
@@ -109,7 +109,7 @@ mod tests {
             err.contains("shop/x") && err.contains("spec.http[0].route"),
             "{err}"
         );
-        let err = weights(&vs(json!("ninety"), json!(10)))
+        let err = weights(&vs(&json!("ninety"), &json!(10)))
             .unwrap_err()
             .to_string();
         assert!(err.contains("route[0].weight"), "{err}");
@@ -127,7 +127,7 @@ mod tests {
     fn weights_not_adding_up_are_refused() {
         let wanted = vec![("stable".to_string(), 60), ("canary".to_string(), 60)];
         assert!(matches!(
-            set_weights(&vs(json!(100), json!(0)), &wanted),
+            set_weights(&vs(&json!(100), &json!(0)), &wanted),
             Err(RouterError::BadWeights(_))
         ));
     }

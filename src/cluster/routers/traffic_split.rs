@@ -77,7 +77,7 @@ pub fn set_weights(split: &Value, wanted: &Weights) -> Result<Patch, RouterError
 mod tests {
     use super::*;
 
-    fn split(stable: Value, canary: Value) -> Value {
+    fn split(stable: &Value, canary: &Value) -> Value {
         json!({
             "metadata": {"name": "checkout", "namespace": "shop"},
             "spec": {"service": "checkout", "backends": [
@@ -89,15 +89,15 @@ mod tests {
 
     #[test]
     fn reads_numbers_and_quantities() {
-        let w = weights(&split(json!(90), json!(10))).unwrap();
+        let w = weights(&split(&json!(90), &json!(10))).unwrap();
         assert_eq!(w, vec![("stable".into(), 90), ("canary".into(), 10)]);
-        let w = weights(&split(json!("750m"), json!("250m"))).unwrap();
+        let w = weights(&split(&json!("750m"), &json!("250m"))).unwrap();
         assert_eq!(w, vec![("stable".into(), 75), ("canary".into(), 25)]);
     }
 
     #[test]
     fn patch_applies_to_the_object() {
-        let object = split(json!(100), json!(0));
+        let object = split(&json!(100), &json!(0));
         let wanted = vec![("stable".to_string(), 40), ("canary".to_string(), 60)];
         let patch = set_weights(&object, &wanted).unwrap();
         let ops: json_patch::Patch = serde_json::from_value(patch.body().clone()).unwrap();
@@ -112,7 +112,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("spec.service"), "{err}");
-        let err = weights(&split(json!("lots"), json!(0)))
+        let err = weights(&split(&json!("lots"), &json!(0)))
             .unwrap_err()
             .to_string();
         assert!(err.contains("backends[0].weight"), "{err}");

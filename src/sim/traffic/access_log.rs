@@ -63,7 +63,14 @@ pub fn lines(tick: &Tick<'_>, logged: u64, rng: &mut SmallRng) -> Vec<(DateTime<
     out
 }
 
-fn access(tick: &Tick<'_>, at: DateTime<Utc>, method: &str, path: &str, code: u16, ms: f64) -> String {
+fn access(
+    tick: &Tick<'_>,
+    at: DateTime<Utc>,
+    method: &str,
+    path: &str,
+    code: u16,
+    ms: f64,
+) -> String {
     let level = if code >= 500 { "warn" } else { "info" };
     match tick.format {
         LogFormat::Plain => format!(
@@ -85,10 +92,16 @@ fn access(tick: &Tick<'_>, at: DateTime<Utc>, method: &str, path: &str, code: u1
 }
 
 const CAUSES: [(&str, &str); 4] = [
-    ("db::pool::Pool::get", "database connection pool exhausted (waited 2s)"),
+    (
+        "db::pool::Pool::get",
+        "database connection pool exhausted (waited 2s)",
+    ),
     ("client::payments::charge", "upstream payments returned 502"),
     ("cache::redis::get", "redis GET timed out after 500ms"),
-    ("handlers::decode_body", "invalid state: order total is negative"),
+    (
+        "handlers::decode_body",
+        "invalid state: order total is negative",
+    ),
 ];
 
 fn error(
@@ -101,7 +114,11 @@ fn error(
 ) -> Vec<(DateTime<Utc>, String)> {
     let (frame, message) = CAUSES[rng.random_range(0..CAUSES.len())];
     let handler = path.trim_matches('/').replace('/', "::");
-    let handler = if handler.is_empty() { "index".to_string() } else { handler };
+    let handler = if handler.is_empty() {
+        "index".to_string()
+    } else {
+        handler
+    };
     let stack = [
         format!("    at {}::{frame}", tick.app),
         format!("    at {}::handlers::{handler}", tick.app),
@@ -110,7 +127,10 @@ fn error(
     let ts = at.to_rfc3339_opts(SecondsFormat::Millis, true);
     match tick.format {
         LogFormat::Plain => {
-            let mut lines = vec![(at, format!("{ts} ERROR {method} {path} failed with {code}: {message}"))];
+            let mut lines = vec![(
+                at,
+                format!("{ts} ERROR {method} {path} failed with {code}: {message}"),
+            )];
             lines.extend(stack.into_iter().map(|l| (at, l)));
             lines
         }
@@ -152,11 +172,30 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(1);
         // Asking for more lines than requests logs each request once.
         let lines = lines(&tick, 10, &mut rng);
-        let access: Vec<_> = lines.iter().filter(|(_, l)| l.contains(" /api/cart ")).collect();
+        let access: Vec<_> = lines
+            .iter()
+            .filter(|(_, l)| l.contains(" /api/cart "))
+            .collect();
         assert_eq!(access.len(), 4);
-        assert_eq!(access.iter().filter(|(_, l)| l.contains("GET /api/cart 200")).count(), 3);
-        assert_eq!(lines.iter().filter(|(_, l)| l.contains(" ERROR POST /api/cart failed with 500")).count(), 1);
-        assert!(lines.iter().any(|(_, l)| l.starts_with("    at checkout::handlers::api::cart")));
+        assert_eq!(
+            access
+                .iter()
+                .filter(|(_, l)| l.contains("GET /api/cart 200"))
+                .count(),
+            3
+        );
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|(_, l)| l.contains(" ERROR POST /api/cart failed with 500"))
+                .count(),
+            1
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|(_, l)| l.starts_with("    at checkout::handlers::api::cart"))
+        );
     }
 
     #[test]

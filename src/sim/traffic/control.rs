@@ -143,8 +143,9 @@ pub fn apply(shared: &Shared, request: &FaultRequest) -> Result<(Value, Undo), F
             error_ratio,
         }) => {
             shared.faults.update(|f| {
-                f.error_spikes
-                    .retain(|s| !(s.namespace == *namespace && s.app == *app && s.version == *version));
+                f.error_spikes.retain(|s| {
+                    !(s.namespace == *namespace && s.app == *app && s.version == *version)
+                });
                 f.error_spikes.push(ErrorSpike {
                     namespace: namespace.clone(),
                     app: app.clone(),
@@ -198,7 +199,10 @@ pub fn apply(shared: &Shared, request: &FaultRequest) -> Result<(Value, Undo), F
                     pod: pod.clone(),
                 },
             );
-            Ok((json!({"unsilenced": format!("{namespace}/{pod}")}), Undo::Nothing))
+            Ok((
+                json!({"unsilenced": format!("{namespace}/{pod}")}),
+                Undo::Nothing,
+            ))
         }
         FaultRequest::Action(Action::Compact) => {
             shared.store.compact();
@@ -231,7 +235,9 @@ pub fn undo(shared: &Shared, undo: &Undo) {
         }),
         Undo::Unsilence { namespace, pod } => {
             let key = format!("{namespace}/{pod}");
-            shared.faults.update(|f| f.silenced_pods.retain(|p| *p != key));
+            shared
+                .faults
+                .update(|f| f.silenced_pods.retain(|p| *p != key));
             set_silenced(shared, namespace, pod, false);
         }
         Undo::Nothing => {}
@@ -265,7 +271,9 @@ fn set_silenced(shared: &Shared, namespace: &str, pod: &str, on: bool) {
         .filter(|k| k.namespace == namespace && k.pod == pod)
         .collect();
     if let Some(object) = shared.store.get(kinds::pods(), namespace, pod)
-        && let Some(app) = object.pointer("/metadata/labels/app").and_then(Value::as_str)
+        && let Some(app) = object
+            .pointer("/metadata/labels/app")
+            .and_then(Value::as_str)
     {
         let key = ContainerKey::new(namespace, pod, app);
         if !keys.contains(&key) {

@@ -154,13 +154,35 @@ mod tests {
                 })
                 .map(|s| s.value)
         };
-        assert_eq!(find("http_requests_total", &[("code", "500"), ("method", "POST")]), Some(7.0));
-        assert_eq!(find("http_request_duration_seconds_bucket", &[("le", "0.05")]), Some(1.0));
-        assert_eq!(find("http_request_duration_seconds_bucket", &[("le", "+Inf")]), Some(2.0));
+        assert_eq!(
+            find(
+                "http_requests_total",
+                &[("code", "500"), ("method", "POST")]
+            ),
+            Some(7.0)
+        );
+        assert_eq!(
+            find("http_request_duration_seconds_bucket", &[("le", "0.05")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            find("http_request_duration_seconds_bucket", &[("le", "+Inf")]),
+            Some(2.0)
+        );
         assert_eq!(find("http_request_duration_seconds_count", &[]), Some(2.0));
-        assert_eq!(find("kube_pod_container_status_restarts_total", &[]), Some(3.0));
-        assert_eq!(find("process_resident_memory_bytes", &[]), Some(1_048_576.0));
-        let versions: Vec<_> = e.samples.iter().filter_map(|s| s.label("version")).collect();
+        assert_eq!(
+            find("kube_pod_container_status_restarts_total", &[]),
+            Some(3.0)
+        );
+        assert_eq!(
+            find("process_resident_memory_bytes", &[]),
+            Some(1_048_576.0)
+        );
+        let versions: Vec<_> = e
+            .samples
+            .iter()
+            .filter_map(|s| s.label("version"))
+            .collect();
         assert!(versions.iter().all(|v| *v == "canary\"x"));
         // One HELP and TYPE per family, whatever the number of pods.
         assert_eq!(text.matches("# TYPE http_requests_total").count(), 1);

@@ -30,7 +30,10 @@ impl Histogram {
 
     /// `(le, cumulative count)` for every finite bucket, then `+Inf`.
     pub fn cumulative(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
-        let bounds = BUCKETS.iter().copied().chain(std::iter::once(f64::INFINITY));
+        let bounds = BUCKETS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY));
         bounds.zip(self.counts.iter().scan(0u64, |acc, c| {
             *acc += c;
             Some(*acc)
@@ -194,7 +197,10 @@ mod tests {
             let sigma = (p99 / p50).ln() / Z99;
             let mean = p50 / 1000.0 * (sigma * sigma / 2.0).exp();
             let got_mean = h.sum / h.count() as f64;
-            assert!((got_mean / mean - 1.0).abs() < 0.03, "mean {got_mean} vs {mean}");
+            assert!(
+                (got_mean / mean - 1.0).abs() < 0.03,
+                "mean {got_mean} vs {mean}"
+            );
         }
     }
 

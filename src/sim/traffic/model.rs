@@ -11,13 +11,13 @@ use chrono::{DateTime, Utc};
 use rand::rngs::SmallRng;
 use rand_distr::{Binomial, Distribution, Poisson};
 
+use super::TrafficHandle;
 use super::access_log::{self, LINES_PER_SECOND};
 use super::counters::{PodState, PodView};
 use super::histogram::Latency;
 use super::pod_metrics::{self, WINDOW_SECONDS};
 use super::routing;
 use super::schedule::Schedule;
-use super::TrafficHandle;
 use crate::sim::Shared;
 use crate::sim::faults::FaultState;
 use crate::sim::logs::ContainerKey;
@@ -69,7 +69,12 @@ impl Traffic {
     }
 
     /// When a version first got traffic, if it has.
-    pub fn first_traffic(&self, namespace: &str, app: &str, version: &str) -> Option<DateTime<Utc>> {
+    pub fn first_traffic(
+        &self,
+        namespace: &str,
+        app: &str,
+        version: &str,
+    ) -> Option<DateTime<Utc>> {
         self.first_seen
             .get(&(namespace.to_string(), app.to_string(), version.to_string()))
             .copied()
@@ -91,7 +96,17 @@ impl Traffic {
         sync_pods(shared, &mut pods);
         for (i, app) in shared.scenario.apps.iter().enumerate() {
             let rate = app.requests_per_second * self.wobble_at(i, since_start);
-            self.serve_app(shared, app, rate, &faults, &mut pods, now, since_start, dt, rng);
+            self.serve_app(
+                shared,
+                app,
+                rate,
+                &faults,
+                &mut pods,
+                now,
+                since_start,
+                dt,
+                rng,
+            );
         }
         let due = self
             .last_report
@@ -168,7 +183,9 @@ impl Traffic {
             let spike: f64 = faults
                 .error_spikes
                 .iter()
-                .filter(|s| s.namespace == app.namespace && s.app == app.name && s.version == version)
+                .filter(|s| {
+                    s.namespace == app.namespace && s.app == app.name && s.version == version
+                })
                 .map(|s| s.error_ratio)
                 .sum();
             let error_ratio = (now_is.error_ratio + spike).clamp(0.0, 1.0);
@@ -219,7 +236,11 @@ fn sync_pods(shared: &Shared, pods: &mut std::collections::BTreeMap<(String, Str
             .any(|a| a.namespace == v.namespace && a.name == v.app)
     };
     let mut seen = BTreeSet::new();
-    for view in objects.iter().filter_map(|o| PodView::read(o)).filter(known) {
+    for view in objects
+        .iter()
+        .filter_map(|o| PodView::read(o))
+        .filter(known)
+    {
         let key = (view.namespace.clone(), view.name.clone());
         seen.insert(key.clone());
         match pods.get_mut(&key) {

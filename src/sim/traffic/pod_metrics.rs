@@ -32,7 +32,12 @@ fn usage(nanocores: u64, bytes: u64) -> Value {
 
 /// Writes one window's PodMetrics and NodeMetrics, and removes those of
 /// pods that are gone. `elapsed` is the time since the previous window.
-pub fn write(store: &Store, pods: &mut BTreeMap<(String, String), PodState>, now: DateTime<Utc>, elapsed: f64) {
+pub fn write(
+    store: &Store,
+    pods: &mut BTreeMap<(String, String), PodState>,
+    now: DateTime<Utc>,
+    elapsed: f64,
+) {
     let (Some(pod_res), Some(node_res)) = (pod_metrics(), node_metrics()) else {
         return;
     };

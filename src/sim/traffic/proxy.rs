@@ -42,9 +42,7 @@ impl TrafficHandle {
                     p.view.namespace == namespace
                         && p.view.ready
                         && !wanted.is_empty()
-                        && wanted
-                            .iter()
-                            .all(|(k, v)| p.view.labels.get(k) == Some(v))
+                        && wanted.iter().all(|(k, v)| p.view.labels.get(k) == Some(v))
                 });
                 if backend.is_none() {
                     return Some((

@@ -35,9 +35,9 @@ fn configured(store: &Store, app: &AppSpec) -> Option<Result<Split, RouterError>
     if let Some(kind) = app.routers.first() {
         let router = routers::from_scenario(*kind);
         let weights = match kind {
-            scenario::RouterKind::Istio => {
-                store.get(kinds::virtualservices(), ns, name).map(|vs| istio::weights(&vs))
-            }
+            scenario::RouterKind::Istio => store
+                .get(kinds::virtualservices(), ns, name)
+                .map(|vs| istio::weights(&vs)),
             scenario::RouterKind::GatewayApi => store
                 .get(kinds::httproutes(), ns, name)
                 .map(|r| http_route::weights(&r)),

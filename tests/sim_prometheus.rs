@@ -7,8 +7,11 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "sim_traffic/fixture.rs"]
+// Shared with sim_traffic, which uses every helper; this test needs fewer.
+#[allow(dead_code)]
 mod fixture;
 
+use std::fmt::Write as _;
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -63,14 +66,13 @@ async fn serve_metrics(sim: &Sim) -> u16 {
 }
 
 fn start_prometheus(bin: &Path, dir: &Path, port: u16, targets: &[(&str, u16)]) -> Running {
-    let jobs: String = targets
-        .iter()
-        .map(|(job, p)| {
-            format!(
-                "  - job_name: {job}\n    static_configs:\n      - targets: [\"127.0.0.1:{p}\"]\n"
-            )
-        })
-        .collect();
+    let mut jobs = String::new();
+    for (job, p) in targets {
+        let _ = write!(
+            jobs,
+            "  - job_name: {job}\n    static_configs:\n      - targets: [\"127.0.0.1:{p}\"]\n"
+        );
+    }
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
     );

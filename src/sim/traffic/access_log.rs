@@ -174,7 +174,7 @@ mod tests {
         let lines = lines(&tick, 10, &mut rng);
         let access: Vec<_> = lines
             .iter()
-            .filter(|(_, l)| l.contains(" /api/cart "))
+            .filter(|(_, l)| l.contains(" /api/cart ") && !l.contains(" ERROR "))
             .collect();
         assert_eq!(access.len(), 4);
         assert_eq!(

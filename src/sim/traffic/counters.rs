@@ -2,6 +2,7 @@
 //! `/metrics` exposes. A restarted or replaced container starts from zero.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -131,14 +132,23 @@ pub struct PodState {
     pub counters: Counters,
     /// CPU seconds when PodMetrics were last written, for the usage rate.
     pub cpu_at_last_report: f64,
+    /// The stored object the view was read from.
+    pub source: Arc<Value>,
+    /// Which of the scenario's apps the pod serves.
+    pub app_index: usize,
+    /// The tick that last saw the pod in the store.
+    pub(crate) seen: u64,
 }
 
 impl PodState {
-    pub fn new(view: PodView) -> Self {
+    pub fn new(view: PodView, source: Arc<Value>, app_index: usize) -> Self {
         Self {
             view,
             counters: Counters::new(),
             cpu_at_last_report: 0.0,
+            source,
+            app_index,
+            seen: 0,
         }
     }
 }

@@ -113,20 +113,24 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn pod(name: &str) -> PodState {
-        let mut p = PodState::new(PodView {
-            namespace: "shop".into(),
-            name: name.into(),
-            uid: "u".into(),
-            app: "checkout".into(),
-            version: "canary\"x".into(),
-            node: "n".into(),
-            ip: String::new(),
-            ready: true,
-            alive: true,
-            restart_count: 3,
-            started: None,
-            labels: BTreeMap::new(),
-        });
+        let mut p = PodState::new(
+            PodView {
+                namespace: "shop".into(),
+                name: name.into(),
+                uid: "u".into(),
+                app: "checkout".into(),
+                version: "canary\"x".into(),
+                node: "n".into(),
+                ip: String::new(),
+                ready: true,
+                alive: true,
+                restart_count: 3,
+                started: None,
+                labels: BTreeMap::new(),
+            },
+            std::sync::Arc::new(serde_json::Value::Null),
+            0,
+        );
         *p.counters.requests.get_mut(&(500, "POST")).unwrap() = 7;
         p.counters.latency.observe(0.03);
         p.counters.latency.observe(2.2);

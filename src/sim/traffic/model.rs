@@ -2,7 +2,7 @@
 //! in the data path, served by the ready pods of each version with that
 //! version's behaviour at this moment.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::f64::consts::TAU;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use crate::sim::faults::FaultState;
 use crate::sim::logs::ContainerKey;
 use crate::sim::resources::kinds;
 use crate::sim::scenario::{AppSpec, Behaviour};
-use crate::sim::store::mix;
+use crate::sim::store::{meta_str, mix};
 
 /// Share of requests that are GETs (the rest POST).
 const GET_SHARE: f64 = 0.8;
@@ -38,6 +38,8 @@ pub struct Traffic {
     first_seen: HashMap<(String, String, String), DateTime<Utc>>,
     schedule: Schedule,
     last_report: Option<DateTime<Utc>>,
+    /// Counts ticks, to find the pods a tick did not see.
+    generation: u64,
     /// Phases of each app's two wobble waves, from the seed.
     wobble: Vec<(f64, f64)>,
 }
@@ -59,6 +61,7 @@ impl Traffic {
             first_seen: HashMap::new(),
             schedule: Schedule::new(&shared.scenario.faults),
             last_report: None,
+            generation: 0,
             wobble,
         }
     }
@@ -93,20 +96,34 @@ impl Traffic {
         let faults = shared.faults.current();
         let handle = self.handle.clone();
         let mut pods = handle.pods();
-        sync_pods(shared, &mut pods);
-        for (i, app) in shared.scenario.apps.iter().enumerate() {
-            let rate = app.requests_per_second * self.wobble_at(i, since_start);
-            self.serve_app(
-                shared,
-                app,
-                rate,
-                &faults,
-                &mut pods,
-                now,
-                since_start,
-                dt,
-                rng,
-            );
+        sync_pods(shared, &mut pods, self.generation);
+        self.generation += 1;
+        // First what each version of each app gets, then one pass over the pods,
+        // so the cost grows with the pods, not with pods × apps.
+        let apps = &shared.scenario.apps;
+        let mut members: Vec<Vec<&PodView>> = vec![Vec::new(); apps.len()];
+        for p in pods.values() {
+            members[p.app_index].push(&p.view);
+        }
+        let plans: Vec<HashMap<String, Plan>> = apps
+            .iter()
+            .zip(&members)
+            .enumerate()
+            .map(|(i, (app, members))| {
+                let rate = app.requests_per_second * self.wobble_at(i, since_start);
+                self.plan_app(shared, app, members, rate, &faults, now, since_start)
+            })
+            .collect();
+        drop(members);
+        let silenced: HashSet<&str> = faults.silenced_pods.iter().map(String::as_str).collect();
+        for ((ns, name), pod) in pods.iter_mut() {
+            let app = &apps[pod.app_index];
+            let Some(plan) = plans[pod.app_index].get(&pod.view.version) else {
+                continue;
+            };
+            let is_silenced =
+                !silenced.is_empty() && silenced.contains(format!("{ns}/{name}").as_str());
+            serve_pod(shared, app, pod, plan, is_silenced, now, dt, rng);
         }
         let due = self
             .last_report
@@ -127,45 +144,39 @@ impl Traffic {
         1.0 + 0.06 * (TAU * t / 173.0 + a).sin() + 0.03 * (TAU * t / 37.0 + b).sin()
     }
 
+    /// What each version of `app` serves this tick, by version name.
     #[allow(clippy::too_many_arguments)]
-    fn serve_app(
+    fn plan_app(
         &mut self,
         shared: &Shared,
         app: &AppSpec,
+        members: &[&PodView],
         rate: f64,
         faults: &FaultState,
-        pods: &mut std::collections::BTreeMap<(String, String), PodState>,
         now: DateTime<Utc>,
         since_start: Duration,
-        dt: Duration,
-        rng: &mut SmallRng,
-    ) {
-        let mine = |p: &PodState| p.view.namespace == app.namespace && p.view.app == app.name;
-        let split = {
-            let views: Vec<&PodView> = pods.values().filter(|p| mine(p)).map(|p| &p.view).collect();
-            routing::split(&shared.store, app, &views)
-        };
+    ) -> HashMap<String, Plan> {
+        let split = routing::split(&shared.store, app, members);
         let replicas: u32 = app.versions.iter().map(|v| v.replicas).sum();
         let nominal = app.requests_per_second / f64::from(replicas.max(1));
-        let mut versions: Vec<String> = split.weights.iter().map(|(v, _)| v.clone()).collect();
-        for p in pods.values().filter(|p| mine(p)) {
-            if !versions.contains(&p.view.version) {
-                versions.push(p.view.version.clone());
+        let mut versions: Vec<&str> = split.weights.iter().map(|(v, _)| v.as_str()).collect();
+        for p in members {
+            if !versions.contains(&p.version.as_str()) {
+                versions.push(&p.version);
             }
         }
+        let mut plans = HashMap::new();
         for version in versions {
             let weight = split
                 .weights
                 .iter()
-                .find(|(v, _)| *v == version)
+                .find(|(v, _)| v == version)
                 .map_or(0.0, |(_, w)| f64::from(*w) / 100.0);
-            let keys: Vec<(String, String)> = pods
+            let ready = members
                 .iter()
-                .filter(|(_, p)| mine(p) && p.view.version == version)
-                .map(|(k, _)| k.clone())
-                .collect();
-            let ready = keys.iter().filter(|k| pods[*k].view.ready).count();
-            let id = (app.namespace.clone(), app.name.clone(), version.clone());
+                .filter(|p| p.ready && p.version == version)
+                .count();
+            let id = (app.namespace.clone(), app.name.clone(), version.to_string());
             if weight > 0.0 && ready > 0 && rate > 0.0 {
                 self.first_seen.entry(id.clone()).or_insert(now);
             }
@@ -188,86 +199,90 @@ impl Traffic {
                 })
                 .map(|s| s.error_ratio)
                 .sum();
-            let error_ratio = (now_is.error_ratio + spike).clamp(0.0, 1.0);
-            let latency = Latency::fit(now_is.latency_p50_ms, now_is.latency_p99_ms);
-            let per_pod = if ready > 0 {
-                rate * weight / ready as f64
-            } else {
-                0.0
-            };
-            for key in keys {
-                let Some(pod) = pods.get_mut(&key) else {
-                    continue;
-                };
-                let pod_rate = if pod.view.ready { per_pod } else { 0.0 };
-                serve_pod(
-                    shared,
-                    app,
-                    pod,
-                    &Serving {
-                        rate: pod_rate,
-                        nominal,
-                        error_ratio,
-                        latency: &latency,
-                        behaviour: &behaviour,
-                        silenced: faults
-                            .silenced_pods
-                            .iter()
-                            .any(|p| *p == format!("{}/{}", key.0, key.1)),
+            plans.insert(
+                version.to_string(),
+                Plan {
+                    rate: if ready > 0 {
+                        rate * weight / ready as f64
+                    } else {
+                        0.0
                     },
-                    now,
-                    dt,
-                    rng,
-                );
-            }
+                    nominal,
+                    error_ratio: (now_is.error_ratio + spike).clamp(0.0, 1.0),
+                    latency: Latency::fit(now_is.latency_p50_ms, now_is.latency_p99_ms),
+                    behaviour,
+                },
+            );
         }
+        plans
     }
 }
 
 /// Brings the tracked pods in line with the store: new pods and restarted
-/// containers start from zero, gone pods are dropped.
-fn sync_pods(shared: &Shared, pods: &mut std::collections::BTreeMap<(String, String), PodState>) {
+/// containers start from zero, gone pods are dropped. A stored pod is an
+/// immutable `Arc`, so an unchanged one is recognised without reading it.
+fn sync_pods(
+    shared: &Shared,
+    pods: &mut std::collections::BTreeMap<(String, String), PodState>,
+    generation: u64,
+) {
     let (objects, _) = shared.store.list(kinds::pods(), None);
-    let known = |v: &PodView| {
-        shared
-            .scenario
-            .apps
+    let apps = &shared.scenario.apps;
+    for object in objects {
+        let (Some(ns), Some(name)) = (meta_str(&object, "namespace"), meta_str(&object, "name"))
+        else {
+            continue;
+        };
+        let key = (ns.to_string(), name.to_string());
+        if let Some(state) = pods.get_mut(&key)
+            && Arc::ptr_eq(&state.source, &object)
+        {
+            state.seen = generation;
+            continue;
+        }
+        let Some(view) = PodView::read(&object) else {
+            continue;
+        };
+        let Some(app_index) = apps
             .iter()
-            .any(|a| a.namespace == v.namespace && a.name == v.app)
-    };
-    let mut seen = BTreeSet::new();
-    for view in objects
-        .iter()
-        .filter_map(|o| PodView::read(o))
-        .filter(known)
-    {
-        let key = (view.namespace.clone(), view.name.clone());
-        seen.insert(key.clone());
+            .position(|a| a.namespace == view.namespace && a.name == view.app)
+        else {
+            continue;
+        };
         match pods.get_mut(&key) {
-            Some(state) if state.view.same_container(&view) => state.view = view,
+            Some(state) if state.view.same_container(&view) => {
+                state.view = view;
+                state.source = object;
+                state.seen = generation;
+            }
             _ => {
-                pods.insert(key, PodState::new(view));
+                let mut state = PodState::new(view, object, app_index);
+                state.seen = generation;
+                pods.insert(key, state);
             }
         }
     }
-    pods.retain(|k, _| seen.contains(k));
+    pods.retain(|_, p| p.seen == generation);
 }
 
 /// One version's numbers for one tick.
-struct Serving<'a> {
+struct Plan {
+    /// Requests per second each ready pod of the version receives.
     rate: f64,
+    /// Requests per second a pod gets when the app's pods share evenly.
     nominal: f64,
     error_ratio: f64,
-    latency: &'a Latency,
-    behaviour: &'a Behaviour,
-    silenced: bool,
+    latency: Latency,
+    behaviour: Behaviour,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve_pod(
     shared: &Shared,
     app: &AppSpec,
     pod: &mut PodState,
-    s: &Serving<'_>,
+    s: &Plan,
+    silenced: bool,
     now: DateTime<Utc>,
     dt: Duration,
     rng: &mut SmallRng,
@@ -275,15 +290,16 @@ fn serve_pod(
     if !pod.view.alive {
         return;
     }
+    let rate = if pod.view.ready { s.rate } else { 0.0 };
     let secs = dt.as_secs_f64();
-    let n = poisson(s.rate * secs, rng);
+    let n = poisson(rate * secs, rng);
     let served = split_requests(n, s.error_ratio, rng);
     for (key, count) in &served {
         *pod.counters.requests.entry(*key).or_insert(0) += count;
     }
     s.latency.record(n, &mut pod.counters.latency, rng);
     let load = if s.nominal > 0.0 {
-        (s.rate / s.nominal).min(4.0)
+        (rate / s.nominal).min(4.0)
     } else {
         0.0
     };
@@ -294,10 +310,10 @@ fn serve_pod(
         .and_then(|t| (now - t).to_std().ok())
         .unwrap_or_default();
     pod.counters.memory_bytes = s.behaviour.memory_at(uptime);
-    if n == 0 || s.silenced {
+    if n == 0 || silenced {
         return;
     }
-    let keep = (LINES_PER_SECOND / s.rate.max(f64::MIN_POSITIVE)).min(1.0);
+    let keep = (LINES_PER_SECOND / rate.max(f64::MIN_POSITIVE)).min(1.0);
     let logged = Binomial::new(n, keep).map_or(0, |b| b.sample(rng));
     if logged == 0 {
         return;
@@ -307,7 +323,7 @@ fn serve_pod(
         paths: &app.paths,
         format: app.log_format,
         served: &served,
-        latency: s.latency,
+        latency: &s.latency,
         now,
         dt,
     };

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod metrics;
 pub mod sim;
 pub mod units;
 pub mod workers;

@@ -1,7 +1,8 @@
 //! Kubernetes adapters: connecting, reading objects the way a captain reads
-//! them, and the traffic routers.
+//! them, the traffic routers, the helm Lease and flightdeck's own Events.
 
 pub mod client;
 pub mod lease;
 pub mod pod_status;
 pub mod record;
+pub mod routers;

@@ -7,6 +7,7 @@ pub mod logs;
 pub mod resources;
 pub mod scenario;
 pub mod store;
+pub mod traffic;
 
 use std::sync::Arc;
 

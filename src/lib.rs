@@ -6,5 +6,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod rollout;
 pub mod sim;
 pub mod units;

@@ -108,7 +108,22 @@ pub struct GuardSpec {
 
 /// The guards a plan gets unless it says otherwise; common runbook numbers.
 pub fn default_guards() -> Vec<GuardSpec> {
-    let above = |metric: GuardMetric, threshold: f64, secs: u64, action| GuardSpec {
+    [
+        GuardMetric::ErrorRatio,
+        GuardMetric::LatencyP99,
+        GuardMetric::HealthCheck,
+        GuardMetric::MemoryRatioOfLimit,
+        GuardMetric::Restarts,
+    ]
+    .into_iter()
+    .map(builtin)
+    .collect()
+}
+
+/// The built-in guard on `metric`: what a plan's guard starts from. p95 is
+/// not on by default; when asked for it starts from the p99 numbers.
+pub fn builtin(metric: GuardMetric) -> GuardSpec {
+    let above = |threshold: f64, secs: u64, action| GuardSpec {
         name: metric.name().to_string(),
         metric,
         rule: Rule::Above {
@@ -118,29 +133,21 @@ pub fn default_guards() -> Vec<GuardSpec> {
         action,
         path: None,
     };
-    vec![
-        above(GuardMetric::ErrorRatio, 0.05, 120, GuardAction::Rollback),
-        above(
-            GuardMetric::LatencyP99,
-            2.0,
-            300,
-            GuardAction::GradualRollback,
-        ),
-        GuardSpec {
-            name: "health-check".into(),
-            metric: GuardMetric::HealthCheck,
+    match metric {
+        GuardMetric::ErrorRatio => above(0.05, 120, GuardAction::Rollback),
+        GuardMetric::LatencyP99 | GuardMetric::LatencyP95 => {
+            above(2.0, 300, GuardAction::GradualRollback)
+        }
+        GuardMetric::HealthCheck => GuardSpec {
+            name: metric.name().to_string(),
+            metric,
             rule: Rule::Consecutive { failures: 3 },
             action: GuardAction::Rollback,
             path: Some("/health".into()),
         },
-        above(
-            GuardMetric::MemoryRatioOfLimit,
-            0.9,
-            180,
-            GuardAction::GradualRollback,
-        ),
-        above(GuardMetric::Restarts, 0.0, 0, GuardAction::Rollback),
-    ]
+        GuardMetric::MemoryRatioOfLimit => above(0.9, 180, GuardAction::GradualRollback),
+        GuardMetric::Restarts => above(0.0, 0, GuardAction::Rollback),
+    }
 }
 
 /// One reading of a guard's metric. `value: None` means the source answered

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::analysis::AnalysisSpec;
-use super::guards::{GuardAction, GuardMetric, GuardSpec, Rule, default_guards};
+use super::guards::{GuardAction, GuardMetric, GuardSpec, Rule, builtin, default_guards};
 use super::plan::{
     BlueGreen, Canary, Notification, PLACEHOLDERS, Pause, Plan, Queries, RollbackMode, Rolling,
     Router, Stage, Strategy, StrategyKind, Switch, UrlSource, WebhookKind,
@@ -783,10 +783,7 @@ fn analysis(cx: &Cx<'_>, a: &AnalysisFile) -> Result<AnalysisSpec, FileError> {
 fn guard(cx: &Cx<'_>, g: &GuardFile) -> Result<GuardSpec, FileError> {
     let metric = *g.metric.get_ref();
     // Unset keys come from the built-in guard for the same metric.
-    let base = default_guards()
-        .into_iter()
-        .find(|d| d.metric == metric)
-        .ok_or_else(|| cx.err(&g.metric.span(), "no built-in guard for this metric"))?;
+    let base = builtin(metric);
     let rule = match (metric, base.rule) {
         (GuardMetric::HealthCheck, Rule::Consecutive { failures }) => {
             if let Some(f) = &g.hold_for {

@@ -24,3 +24,6 @@ pub use guards::{Alarm, GuardAction, GuardMetric, GuardSpec, GuardState, Sample}
 pub use history::{ActionResult, Actor, History, HistoryEntry, StoredRollout};
 pub use machine::{Event, PausedBy, Phase, Record, Refusal, RolloutState, Transition, step};
 pub use plan::{ObjectRef, Plan, Strategy, StrategyKind};
+
+#[cfg(test)]
+mod machine_tests;

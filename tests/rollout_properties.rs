@@ -161,7 +161,8 @@ fn events() -> impl Strategy<Value = Event> {
         1 => prop::option::of(1u64..5).prop_map(|revision| Event::Undo { revision }),
         6 => Just(Event::Tick),
         2 => action.prop_map(|a| Event::GuardFired(alarm(a))),
-        3 => (0usize..6, outcome).prop_map(|(stage, o)| Event::Verdict { stage, verdict: verdict(o) }),
+        3 => (0usize..6, outcome)
+            .prop_map(|(stage, o)| Event::Verdict { stage, verdict: verdict(o) }),
     ]
 }
 
@@ -274,7 +275,11 @@ proptest! {
     }
 
     #[test]
-    fn every_abort_lands_with_stable_at_100(plan in plans(), timeline in timeline(), gradual in any::<bool>()) {
+    fn every_abort_lands_with_stable_at_100(
+        plan in plans(),
+        timeline in timeline(),
+        gradual in any::<bool>(),
+    ) {
         let mut state = RolloutState::new(&plan, false);
         let mut now = 0i64;
         for (wait, event) in &timeline {
@@ -343,7 +348,11 @@ proptest! {
 
     /// An unbroken breach lasting at least `for` fires.
     #[test]
-    fn a_breach_lasting_for_fires(hold_secs in 0u64..600, extra in 0i64..20, value in 0.051f64..1.0) {
+    fn a_breach_lasting_for_fires(
+        hold_secs in 0u64..600,
+        extra in 0i64..20,
+        value in 0.051f64..1.0,
+    ) {
         let g = error_guard(hold_secs);
         let last = (hold_secs as i64 + 14) / 15 + extra;
         let mut samples = vec![Sample { at: t(-15), value: Some(0.0) }];
@@ -368,7 +377,9 @@ proptest! {
             .map(|(i, v)| Sample { at: t(i as i64 * 15), value: *v })
             .collect();
         let end = samples.len() as i64 * 15;
-        samples.extend((0..missing_tail).map(|i| Sample { at: t(end + i as i64 * 15), value: None }));
+        samples.extend(
+            (0..missing_tail).map(|i| Sample { at: t(end + i as i64 * 15), value: None }),
+        );
         let now = samples.last().unwrap().at;
         let at_end = g.evaluate(&samples, INTERVAL, now);
         prop_assert!(matches!(at_end, GuardState::NoData { .. }), "{:?}", at_end);
@@ -426,7 +437,8 @@ proptest! {
         let v = analyse(&spec, Ok(&obs), None, now);
         if v.outcome == Outcome::Pass {
             for s in [&obs.error_ratio, &obs.p99, &obs.memory] {
-                prop_assert!(usable(&s.canary, &spec, now) && usable(&s.stable, &spec, now), "{v:#?}");
+                let enough = usable(&s.canary, &spec, now) && usable(&s.stable, &spec, now);
+                prop_assert!(enough, "{v:#?}");
             }
         }
         let empty = Observations { weights: obs.weights, ..Observations::default() };

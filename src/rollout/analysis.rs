@@ -536,14 +536,16 @@ mod tests {
         assert_eq!(empty.outcome, Outcome::Inconclusive);
         assert_eq!(
             empty.reason,
-            "error ratio vs stable: no canary samples in the window; no stable samples in the window"
+            "error ratio vs stable: no canary samples in the window; \
+             no stable samples in the window"
         );
 
         let stale = analyse(&spec, Ok(&healthy(60)), None, t(120));
         assert_eq!(stale.outcome, Outcome::Inconclusive);
         assert_eq!(
             stale.reason,
-            "error ratio vs stable: canary data is stale: newest sample is 1m00s old; stable data is stale: newest sample is 1m00s old"
+            "error ratio vs stable: canary data is stale: newest sample is 1m00s old; \
+             stable data is stale: newest sample is 1m00s old"
         );
 
         let down = analyse(&spec, Err("connection refused"), None, t(120));

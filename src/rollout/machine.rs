@@ -690,7 +690,8 @@ pub fn step(state: &RolloutState, event: Event, now: DateTime<Utc>) -> Result<Tr
             } => {
                 let left = (*until - now).to_std().unwrap_or_default();
                 return refuse(format!(
-                    "nothing to resume: the stage moves on by itself in {} (advance skips the wait)",
+                    "nothing to resume: the stage moves on by itself in {} \
+                     (advance skips the wait)",
                     format_duration(left)
                 ));
             }

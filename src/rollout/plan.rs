@@ -384,7 +384,8 @@ pub const PLACEHOLDERS: [&str; 4] = ["namespace", "app", "version", "window"];
 
 fn quantile(q: &str) -> String {
     format!(
-        "histogram_quantile({q}, sum by (le) (rate(http_request_duration_seconds_bucket{{{SELECTOR}}}[{{window}}])))"
+        "histogram_quantile({q}, sum by (le) \
+         (rate(http_request_duration_seconds_bucket{{{SELECTOR}}}[{{window}}])))"
     )
 }
 
@@ -592,7 +593,11 @@ mod tests {
         );
         assert_eq!(
             text,
-            "sum(rate(http_requests_total{namespace=\"shop\",app=\"checkout\",version=\"canary\",code=~\"5..\"}[2m])) / sum(rate(http_requests_total{namespace=\"shop\",app=\"checkout\",version=\"canary\"}[2m]))"
+            concat!(
+                r#"sum(rate(http_requests_total{namespace="shop",app="checkout",version="canary",code=~"5.."}[2m]))"#,
+                " / ",
+                r#"sum(rate(http_requests_total{namespace="shop",app="checkout",version="canary"}[2m]))"#,
+            )
         );
         let p99 = Queries::render(&q.latency_p99, "a", "b", "c", Duration::from_secs(90));
         assert!(p99.starts_with("histogram_quantile(0.99, "), "{p99}");

@@ -236,7 +236,8 @@ impl Cx<'_> {
             Err(self.err(
                 &v.span(),
                 format!(
-                    "{s:?} is not a valid Kubernetes name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+                    "{s:?} is not a valid Kubernetes name: at most 63 lowercase letters, digits \
+                     and '-', starting and ending with a letter or digit"
                 ),
             ))
         }
@@ -261,7 +262,8 @@ impl Cx<'_> {
             Err(self.err(
                 &v.span(),
                 format!(
-                    "{s:?} is not a valid Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+                    "{s:?} is not a valid Kubernetes object name: lowercase letters, digits, '-' \
+                     and '.', starting and ending with a letter or digit"
                 ),
             ))
         }
@@ -303,7 +305,8 @@ impl Cx<'_> {
             _ => Err(self.err(
                 &v.span(),
                 format!(
-                    "expected a ratio between 0 and 1 such as 0.05, or a percentage such as \"5%\", found {}",
+                    "expected a ratio between 0 and 1 such as 0.05, \
+                     or a percentage such as \"5%\", found {}",
                     v.get_ref()
                 ),
             )),
@@ -460,7 +463,8 @@ fn stages(cx: &Cx<'_>, list: &S<Vec<StageFile>>, what: &str) -> Result<Vec<Stage
         return Err(cx.err(
             &list.span(),
             format!(
-                "{what} needs stages: at least one before the final {{ weight = 100 }}, e.g. [{{ weight = 10, pause = \"manual\" }}, {{ weight = 100 }}]"
+                "{what} needs stages: at least one before the final {{ weight = 100 }}, \
+                 e.g. [{{ weight = 10, pause = \"manual\" }}, {{ weight = 100 }}]"
             ),
         ));
     }
@@ -683,7 +687,11 @@ fn blue_green(cx: &Cx<'_>, app: &str, file: &S<BlueGreenFile>) -> Result<BlueGre
         SwitchKind::Weighted => {
             let at = b.switch.as_ref().map_or(file.span(), Spanned::span);
             if let Some(p) = &b.preview_pause {
-                return Err(cx.err(&p.span(), "`preview_pause` is for switch = \"selector\"; a weighted switch pauses in its stages"));
+                return Err(cx.err(
+                    &p.span(),
+                    "`preview_pause` is for switch = \"selector\"; \
+                     a weighted switch pauses in its stages",
+                ));
             }
             let (Some(router_file), Some(stage_list)) = (&b.router, &b.stages) else {
                 return Err(cx.err(
@@ -720,7 +728,10 @@ fn rolling(cx: &Cx<'_>, app: &str, r: &RollingFile) -> Result<Rolling, FileError
     if image.is_empty() || image.chars().any(char::is_whitespace) {
         return Err(cx.err(
             &r.image.span(),
-            format!("expected an image reference such as \"registry.local/team/app:1.2.3\", found {image:?}"),
+            format!(
+                "expected an image reference such as \"registry.local/team/app:1.2.3\", \
+                 found {image:?}"
+            ),
         ));
     }
     Ok(Rolling {
@@ -787,7 +798,11 @@ fn guard(cx: &Cx<'_>, g: &GuardFile) -> Result<GuardSpec, FileError> {
     let rule = match (metric, base.rule) {
         (GuardMetric::HealthCheck, Rule::Consecutive { failures }) => {
             if let Some(f) = &g.hold_for {
-                return Err(cx.err(&f.span(), "a health-check guard counts consecutive failures (its threshold); it takes no `for`"));
+                return Err(cx.err(
+                    &f.span(),
+                    "a health-check guard counts consecutive failures (its threshold); \
+                     it takes no `for`",
+                ));
             }
             Rule::Consecutive {
                 failures: g
@@ -869,7 +884,13 @@ fn notification(cx: &Cx<'_>, n: &NotificationFile) -> Result<Notification, FileE
                 && s.chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
             if !ok {
-                return Err(cx.err(&e.span(), format!("expected an environment variable name such as SLACK_WEBHOOK_URL, found {s:?}")));
+                return Err(cx.err(
+                    &e.span(),
+                    format!(
+                        "expected an environment variable name such as SLACK_WEBHOOK_URL, \
+                         found {s:?}"
+                    ),
+                ));
             }
             UrlSource::Env(s.clone())
         }
@@ -898,7 +919,10 @@ fn queries(cx: &Cx<'_>, q: &QueriesFile) -> Result<Queries, FileError> {
             {
                 return Err(cx.err(
                     &v.span(),
-                    format!("unknown placeholder {{{name}}}; expected {{namespace}}, {{app}}, {{version}} or {{window}}"),
+                    format!(
+                        "unknown placeholder {{{name}}}; \
+                         expected {{namespace}}, {{app}}, {{version}} or {{window}}"
+                    ),
                 ));
             }
             rest = &after[close + 1..];

@@ -5,17 +5,20 @@
 //!
 //! - [`plan`]: the plan file's model (its module doc is the format reference);
 //!   [`validate`] checks a file and locates every error.
-//! - [`machine`]: `step(state, event, now) -> Transition | Refusal`.
+//! - [`machine`]: `step(state, event, now) -> Transition | Refusal`, over
+//!   the [`state`] a rollout is in.
 //! - [`effects`]: what a transition asks of the cluster; [`Weights`].
 //! - [`guards`], [`analysis`]: judging metrics, fail-safe.
 //! - [`history`]: the document stored on the cluster.
 
 pub mod analysis;
 pub mod effects;
+mod file;
 pub mod guards;
 pub mod history;
 pub mod machine;
 pub mod plan;
+pub mod state;
 pub mod validate;
 
 pub use analysis::{AnalysisSpec, Observations, Outcome, Verdict, analyse};

@@ -8,11 +8,10 @@ use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::analysis::AnalysisSpec;
-use super::guards::{GuardAction, GuardMetric, GuardSpec, Rule, builtin, default_guards};
+use super::guards::{GuardMetric, GuardSpec, Rule, builtin, default_guards};
 use super::plan::{
     BlueGreen, Canary, Notification, PLACEHOLDERS, Pause, Plan, Queries, RollbackMode, Rolling,
     Router, Stage, Strategy, StrategyKind, Switch, UrlSource, WebhookKind,
@@ -20,168 +19,10 @@ use super::plan::{
 use crate::config::source::{FileError, parse_toml};
 use crate::units::parse_duration;
 
-type S<T> = Spanned<T>;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlanFile {
-    app: S<String>,
-    namespace: S<String>,
-    strategy: S<StrategyKind>,
-    #[serde(default)]
-    auto: bool,
-    #[serde(default = "yes")]
-    default_guards: bool,
-    canary: Option<S<CanaryFile>>,
-    blue_green: Option<S<BlueGreenFile>>,
-    rolling: Option<S<RollingFile>>,
-    analysis: Option<AnalysisFile>,
-    #[serde(default)]
-    guards: Vec<GuardFile>,
-    #[serde(default)]
-    notifications: Vec<NotificationFile>,
-    queries: Option<QueriesFile>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CanaryFile {
-    stable: Option<S<String>>,
-    canary: Option<S<String>>,
-    router: S<RouterFile>,
-    stages: S<Vec<StageFile>>,
-    rollback: Option<RollbackMode>,
-    rollback_step: Option<S<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StageFile {
-    weight: S<i64>,
-    pause: Option<S<String>>,
-    canary_replicas: Option<S<i64>>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-enum RouterKind {
-    Istio,
-    GatewayApi,
-    Smi,
-    Nginx,
-    ReplicaRatio,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RouterFile {
-    kind: S<RouterKind>,
-    virtual_service: Option<S<String>>,
-    route: Option<S<String>>,
-    destination_rule: Option<S<String>>,
-    stable_subset: Option<S<String>>,
-    canary_subset: Option<S<String>>,
-    http_route: Option<S<String>>,
-    stable_service: Option<S<String>>,
-    canary_service: Option<S<String>>,
-    traffic_split: Option<S<String>>,
-    root_service: Option<S<String>>,
-    ingress: Option<S<String>>,
-    canary_ingress: Option<S<String>>,
-    total_replicas: Option<S<i64>>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-enum SwitchKind {
-    Selector,
-    Weighted,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BlueGreenFile {
-    blue: Option<S<String>>,
-    green: Option<S<String>>,
-    slot_label: Option<S<String>>,
-    active_service: Option<S<String>>,
-    preview_service: Option<S<String>>,
-    switch: Option<S<SwitchKind>>,
-    preview_pause: Option<S<String>>,
-    stages: Option<S<Vec<StageFile>>>,
-    router: Option<S<RouterFile>>,
-    keep_old_for: Option<S<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RollingFile {
-    deployment: Option<S<String>>,
-    container: Option<S<String>>,
-    image: S<String>,
-    pause: Option<S<String>>,
-    undo_to: Option<S<i64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AnalysisFile {
-    enabled: Option<bool>,
-    window: Option<S<String>>,
-    interval: Option<S<String>>,
-    min_samples: Option<S<i64>>,
-    max_staleness: Option<S<String>>,
-    max_error_ratio: Option<S<toml::Value>>,
-    max_p99: Option<S<String>>,
-    error_ratio_factor: Option<S<f64>>,
-    error_ratio_floor: Option<S<toml::Value>>,
-    p99_factor: Option<S<f64>>,
-    memory_factor: Option<S<f64>>,
-    throughput_factor: Option<S<f64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GuardFile {
-    name: Option<String>,
-    metric: S<GuardMetric>,
-    threshold: Option<S<toml::Value>>,
-    #[serde(rename = "for")]
-    hold_for: Option<S<String>>,
-    action: Option<GuardAction>,
-    path: Option<S<String>>,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "kebab-case")]
-enum WebhookKindFile {
-    Slack,
-    Generic,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NotificationFile {
-    kind: S<WebhookKindFile>,
-    url: Option<S<String>>,
-    url_env: Option<S<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QueriesFile {
-    request_rate: Option<S<String>>,
-    error_ratio: Option<S<String>>,
-    latency_p50: Option<S<String>>,
-    latency_p95: Option<S<String>>,
-    latency_p99: Option<S<String>>,
-    memory: Option<S<String>>,
-    memory_ratio: Option<S<String>>,
-}
+use super::file::{
+    AnalysisFile, BlueGreenFile, CanaryFile, GuardFile, NotificationFile, PlanFile, QueriesFile,
+    RollingFile, RouterFile, RouterKind, S, StageFile, SwitchKind, WebhookKindFile,
+};
 
 /// Where errors are reported: the file and its text.
 struct Cx<'a> {

@@ -378,3 +378,12 @@ fn a_weighted_blue_green_needs_stages_and_a_router() {
         ]
     );
 }
+
+#[test]
+fn a_slot_label_must_be_a_label_key() {
+    let text = "app = \"web\"\nnamespace = \"frontend\"\nstrategy = \"blue-green\"\n\n[blue_green]\nslot_label = \"slot!\"\n";
+    assert_eq!(
+        error(text),
+        "plan.toml:6:14: \"slot!\" is not a valid label key such as \"slot\" or \"example.com/slot\""
+    );
+}

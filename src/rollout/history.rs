@@ -141,9 +141,8 @@ impl StoredRollout {
         }
     }
 
-    pub fn to_json(&self) -> String {
-        // Plain data with string keys: serialising cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<String, StoreError> {
+        Ok(serde_json::to_string(self)?)
     }
 
     /// Reads what another cockpit (or an older run) stored. The text comes
@@ -214,7 +213,7 @@ kind = "istio"
             now,
             ActionResult::Done,
         ));
-        let json = stored.to_json();
+        let json = stored.to_json().unwrap();
         assert!(json.contains(r#""phase":"paused","stage":0"#), "{json}");
         assert!(
             json.contains(r#""weights":{"stable":90,"canary":10}"#),

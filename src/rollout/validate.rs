@@ -110,6 +110,35 @@ impl Cx<'_> {
         }
     }
 
+    /// A label key such as `slot` or `example.com/slot`.
+    fn label_key(&self, v: &S<String>) -> Result<String, FileError> {
+        let s = v.get_ref();
+        let (prefix, name) = s
+            .rsplit_once('/')
+            .map_or((None, s.as_str()), |(p, n)| (Some(p), n));
+        let name_ok = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+        let prefix_ok = prefix.is_none_or(|p| {
+            !p.is_empty()
+                && p.len() <= 253
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+        });
+        if name_ok && prefix_ok {
+            Ok(s.clone())
+        } else {
+            Err(self.err(
+                &v.span(),
+                format!("{s:?} is not a valid label key such as \"slot\" or \"example.com/slot\""),
+            ))
+        }
+    }
+
     fn object_or(&self, v: Option<&S<String>>, default: String) -> Result<String, FileError> {
         v.map_or(Ok(default), |v| self.object(v))
     }
@@ -552,7 +581,7 @@ fn blue_green(cx: &Cx<'_>, app: &str, file: &S<BlueGreenFile>) -> Result<BlueGre
         slot_label: b
             .slot_label
             .as_ref()
-            .map_or_else(|| "slot".to_string(), |s| s.get_ref().clone()),
+            .map_or(Ok("slot".to_string()), |s| cx.label_key(s))?,
         active_service: cx.label_or(b.active_service.as_ref(), app.to_string())?,
         preview_service: b
             .preview_service

@@ -29,8 +29,8 @@
 //!
 //! | key             | type   | meaning                                                       |
 //! |-----------------|--------|---------------------------------------------------------------|
-//! | `stable`        | string | the stable Deployment (e.g. `"checkout-stable"`)               |
-//! | `canary`        | string | the canary Deployment (e.g. `"checkout-canary"`)               |
+//! | `stable`        | string | the stable Deployment (default `"{app}-stable"`)               |
+//! | `canary`        | string | the canary Deployment (default `"{app}-canary"`)               |
 //! | `rollback`      | string | how an abort goes by default: `"immediate"` (all traffic to stable at once) or `"gradual"` (step back down through the stages); default `"immediate"` |
 //! | `rollback_step` | duration | time between two steps of a gradual rollback (default `"30s"`) |
 //! | `stages`        | array  | the stages, in order; see below                                 |
@@ -74,7 +74,7 @@
 //!
 //! | key              | type     | meaning                                                   |
 //! |------------------|----------|-----------------------------------------------------------|
-//! | `blue`, `green`  | string   | the Deployment of each slot (`"web-blue"`, `"web-green"`)  |
+//! | `blue`, `green`  | string   | the Deployment of each slot (default `"{app}-blue"`, `"{app}-green"`) |
 //! | `slot_label`     | string   | the pod label that tells the slots apart (default `"slot"`) |
 //! | `active_service` | string   | the Service users reach (default: the app's name)          |
 //! | `preview_service`| string   | optional Service that always selects the slot being released |
@@ -112,13 +112,15 @@
 //! | `throughput_factor` | number | canary requests per weight point ≥ stable's × this (default `0.8`) |
 //!
 //! A verdict is `pass`, `fail` or `inconclusive`; no data, stale data or an
-//! unreachable source is inconclusive, and an inconclusive stage holds.
+//! unreachable source is inconclusive, and an inconclusive stage holds. A
+//! failed verdict holds the stage for the captain, or with `auto` aborts the
+//! rollout in the plan's `rollback` mode.
 //!
 //! # `[[guards]]`
 //!
 //! `{ metric = "error-ratio", threshold = "5%", for = "2m", action = "rollback" }`.
-//! `metric` is `error-ratio`, `latency-p99`, `latency-p95` (threshold a
-//! duration such as `"2s"`), `memory-ratio-of-limit` (a ratio, `"90%"` or
+//! `metric` is `error-ratio` (threshold a ratio, `"5%"` or `0.05`),
+//! `latency-p99`, `latency-p95` (a duration such as `"2s"`, or seconds), `memory-ratio-of-limit` (a ratio, `"90%"` or
 //! `0.9`), `health-check` (threshold: consecutive failures; `path`, default
 //! `"/health"`) or `restarts` (threshold: canary restarts since the stage
 //! began; any CrashLoopBackOff counts). `action` is `hold`, `rollback`,
@@ -129,6 +131,20 @@
 //! gradual-rollback; more than 0 restarts → rollback. Set `default_guards =
 //! false` to start from none. Without `auto`, a guard that would roll back
 //! holds the stage instead and waits for the captain.
+//!
+//! Keys left out are taken from the built-in guard on the same metric
+//! (`latency-p95` starts from the p99 numbers).
+//!
+//! # How a rollout moves through its stages
+//!
+//! Starting applies the first stage. A manual stage waits for the captain's
+//! go (advance, or resume); a timed stage moves on when its time is up and
+//! its analysis has passed, and otherwise keeps waiting and says why. The
+//! captain can pause at any time, and time never ends that pause. Reaching
+//! the last stage (100) promotes: for blue-green that switches the active
+//! Service and schedules the old slot's scale-down after `keep_old_for`.
+//! Aborting sends all traffic back to stable (for blue-green, the selector
+//! back to the old slot; for rolling, `rollout undo` to `undo_to`).
 //!
 //! # `[[notifications]]`
 //!

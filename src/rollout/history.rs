@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::analysis::Verdict;
-use super::machine::{Record, RolloutState};
+use super::machine::Record;
+use super::state::RolloutState;
 
 /// The annotation (or ConfigMap key) holding the stored rollout.
 pub const ANNOTATION: &str = "flightdeck.dev/rollout";

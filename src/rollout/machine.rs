@@ -17,7 +17,7 @@ use super::analysis::{Outcome, Verdict};
 use super::effects::{Effect, ImageTarget, Weights};
 use super::guards::{Alarm, GuardAction};
 use super::plan::{Pause, RollbackMode, Slot, StrategyKind};
-pub use super::state::{Course, PausedBy, Phase, RolloutState, Slots, StageVerdict};
+use super::state::{PausedBy, Phase, RolloutState, Slots, StageVerdict};
 use crate::units::format_duration;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -9,8 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::analysis::{Outcome, Verdict};
 use super::effects::{Effect, ImageTarget, Weights};
 use super::guards::{Alarm, GuardAction, GuardMetric};
-use super::machine::{Event, PausedBy, Phase, RolloutState, Transition, step};
+use super::machine::{Event, Transition, step};
 use super::plan::{Plan, RollbackMode, Slot};
+use super::state::{PausedBy, Phase, RolloutState};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()

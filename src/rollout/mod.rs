@@ -25,8 +25,9 @@ pub use analysis::{AnalysisSpec, Observations, Outcome, Verdict, analyse};
 pub use effects::{Effect, ImageTarget, Weights};
 pub use guards::{Alarm, GuardAction, GuardMetric, GuardSpec, GuardState, Sample};
 pub use history::{ActionResult, Actor, History, HistoryEntry, StoredRollout};
-pub use machine::{Event, PausedBy, Phase, Record, Refusal, RolloutState, Transition, step};
+pub use machine::{Event, Record, Refusal, Transition, step};
 pub use plan::{ObjectRef, Plan, Strategy, StrategyKind};
+pub use state::{Course, PausedBy, Phase, RolloutState};
 
 #[cfg(test)]
 mod machine_tests;

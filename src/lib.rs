@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod metrics;
+pub mod rollout;
 pub mod sim;
 pub mod units;
 pub mod workers;

@@ -6,7 +6,9 @@ pub mod audit;
 pub mod backoff;
 pub mod events;
 pub mod logs;
+pub mod metrics;
 pub mod pods;
+pub mod traffic;
 pub mod trouble;
 pub mod usage;
 

@@ -25,6 +25,10 @@ pub struct LivePod {
     pub containers: Vec<String>,
     /// Only pods whose containers have started have logs to read.
     pub started: bool,
+    /// Ready pods serve traffic, so only they have numbers worth scraping.
+    pub ready: bool,
+    /// The first container port, where the app serves `/metrics`.
+    pub port: Option<u16>,
 }
 
 pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<LivePod>>) {
@@ -155,6 +159,18 @@ fn live_pod(pod: &Pod) -> LivePod {
             .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
             .unwrap_or_default(),
         started,
+        ready: pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_deref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+        port: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.ports.as_deref())
+            .and_then(|p| p.first())
+            .and_then(|p| u16::try_from(p.container_port).ok()),
     }
 }
 

@@ -18,12 +18,26 @@ use crate::cluster::routers::{self, RouterError, Weights};
 /// Where the split lives, as a plan names it or as found on the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Router {
-    Istio { virtual_service: String },
-    GatewayApi { http_route: String },
-    Smi { traffic_split: String },
-    Nginx { main: String, canary: String },
-    ServiceSelector { service: String, versions: Vec<String> },
-    ReplicaRatio { versions: Vec<String> },
+    Istio {
+        virtual_service: String,
+    },
+    GatewayApi {
+        http_route: String,
+    },
+    Smi {
+        traffic_split: String,
+    },
+    Nginx {
+        main: String,
+        canary: String,
+    },
+    ServiceSelector {
+        service: String,
+        versions: Vec<String>,
+    },
+    ReplicaRatio {
+        versions: Vec<String>,
+    },
 }
 
 impl Router {
@@ -41,7 +55,9 @@ impl Router {
     /// The object named in the Traffic pane.
     pub fn object(&self, namespace: &str) -> String {
         match self {
-            Router::Istio { virtual_service } => format!("VirtualService {namespace}/{virtual_service}"),
+            Router::Istio { virtual_service } => {
+                format!("VirtualService {namespace}/{virtual_service}")
+            }
             Router::GatewayApi { http_route } => format!("HTTPRoute {namespace}/{http_route}"),
             Router::Smi { traffic_split } => format!("TrafficSplit {namespace}/{traffic_split}"),
             Router::Nginx { canary, .. } => format!("Ingress {namespace}/{canary}"),
@@ -56,13 +72,23 @@ fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource
 }
 
 pub fn virtual_services() -> ApiResource {
-    resource("networking.istio.io", "v1", "VirtualService", "virtualservices")
+    resource(
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    )
 }
 pub fn http_routes() -> ApiResource {
     resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
 }
 pub fn traffic_splits() -> ApiResource {
-    resource("split.smi-spec.io", "v1alpha2", "TrafficSplit", "trafficsplits")
+    resource(
+        "split.smi-spec.io",
+        "v1alpha2",
+        "TrafficSplit",
+        "trafficsplits",
+    )
 }
 
 /// Finds the router of an app that has no plan, in the order a mesh would take
@@ -138,28 +164,32 @@ pub async fn run(target: Target, router: Router, tx: mpsc::Sender<Msg>) {
     let client = target.client.clone();
     let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
     // Each router is watched as a stream of "the objects as they are now".
-    let stream = match &router {
-        Router::Istio { virtual_service: n } => snapshots(
-            watcher(Api::<DynamicObject>::namespaced_with(client, &ns, &virtual_services()), by_name(n)),
-        ),
-        Router::GatewayApi { http_route: n } => snapshots(
-            watcher(Api::<DynamicObject>::namespaced_with(client, &ns, &http_routes()), by_name(n)),
-        ),
-        Router::Smi { traffic_split: n } => snapshots(
-            watcher(Api::<DynamicObject>::namespaced_with(client, &ns, &traffic_splits()), by_name(n)),
-        ),
-        Router::Nginx { .. } => snapshots(watcher(
-            Api::<Ingress>::namespaced(client, &ns),
-            watcher::Config::default(),
-        )),
-        Router::ServiceSelector { service: n, .. } => {
-            snapshots(watcher(Api::<Service>::namespaced(client, &ns), by_name(n)))
-        }
-        Router::ReplicaRatio { .. } => snapshots(watcher(
-            Api::<Pod>::namespaced(client, &ns),
-            watcher::Config::default().labels(&target.selector()),
-        )),
-    };
+    let stream: futures::stream::BoxStream<'static, Result<Vec<Value>, watcher::Error>> =
+        match &router {
+            Router::Istio { virtual_service: n } => snapshots(watcher(
+                Api::<DynamicObject>::namespaced_with(client, &ns, &virtual_services()),
+                by_name(n),
+            )),
+            Router::GatewayApi { http_route: n } => snapshots(watcher(
+                Api::<DynamicObject>::namespaced_with(client, &ns, &http_routes()),
+                by_name(n),
+            )),
+            Router::Smi { traffic_split: n } => snapshots(watcher(
+                Api::<DynamicObject>::namespaced_with(client, &ns, &traffic_splits()),
+                by_name(n),
+            )),
+            Router::Nginx { .. } => snapshots(watcher(
+                Api::<Ingress>::namespaced(client, &ns),
+                watcher::Config::default(),
+            )),
+            Router::ServiceSelector { service: n, .. } => {
+                snapshots(watcher(Api::<Service>::namespaced(client, &ns), by_name(n)))
+            }
+            Router::ReplicaRatio { .. } => snapshots(watcher(
+                Api::<Pod>::namespaced(client, &ns),
+                watcher::Config::default().labels(&target.selector()),
+            )),
+        };
     futures::pin_mut!(stream);
     let mut troubled = false;
     while let Some(update) = stream.next().await {
@@ -171,7 +201,11 @@ pub async fn run(target: Target, router: Router, tx: mpsc::Sender<Msg>) {
                     Ok(desired) => {
                         if troubled {
                             troubled = false;
-                            let _ = tx.send(Msg::Recovered { source: Source::Traffic }).await;
+                            let _ = tx
+                                .send(Msg::Recovered {
+                                    source: Source::Traffic,
+                                })
+                                .await;
                         }
                         Msg::Traffic(TrafficInfo {
                             router: router.kind(),
@@ -221,45 +255,48 @@ fn order(router: &Router, objects: Vec<Value>) -> Vec<Value> {
 /// Turns a watcher's events into the full set of objects after each change, as
 /// JSON values, so every router reads from one shape.
 fn snapshots<K>(
-    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
-) -> impl futures::Stream<Item = Result<Vec<Value>, watcher::Error>> + Send
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+) -> futures::stream::BoxStream<'static, Result<Vec<Value>, watcher::Error>>
 where
     K: kube::Resource + serde::Serialize + Clone + Send + 'static,
 {
     let mut current: Vec<(String, Value)> = Vec::new();
     let mut initial: Vec<(String, Value)> = Vec::new();
-    events.default_backoff().filter_map(move |event| {
-        let out = match event {
-            Err(e) => Some(Err(e)),
-            Ok(watcher::Event::Init) => {
-                initial.clear();
-                None
-            }
-            Ok(watcher::Event::InitApply(o)) => {
-                initial.extend(entry(&o));
-                None
-            }
-            Ok(watcher::Event::InitDone) => {
-                current = std::mem::take(&mut initial);
-                Some(Ok(current.iter().map(|(_, v)| v.clone()).collect()))
-            }
-            Ok(watcher::Event::Apply(o)) => {
-                if let Some((name, value)) = entry(&o) {
-                    match current.iter_mut().find(|(n, _)| *n == name) {
-                        Some(slot) => slot.1 = value,
-                        None => current.push((name, value)),
-                    }
+    events
+        .default_backoff()
+        .filter_map(move |event| {
+            let out = match event {
+                Err(e) => Some(Err(e)),
+                Ok(watcher::Event::Init) => {
+                    initial.clear();
+                    None
                 }
-                Some(Ok(current.iter().map(|(_, v)| v.clone()).collect()))
-            }
-            Ok(watcher::Event::Delete(o)) => {
-                let name = o.meta().name.clone().unwrap_or_default();
-                current.retain(|(n, _)| *n != name);
-                Some(Ok(current.iter().map(|(_, v)| v.clone()).collect()))
-            }
-        };
-        std::future::ready(out)
-    })
+                Ok(watcher::Event::InitApply(o)) => {
+                    initial.extend(entry(&o));
+                    None
+                }
+                Ok(watcher::Event::InitDone) => {
+                    current = std::mem::take(&mut initial);
+                    Some(Ok(current.iter().map(|(_, v)| v.clone()).collect()))
+                }
+                Ok(watcher::Event::Apply(o)) => {
+                    if let Some((name, value)) = entry(&o) {
+                        match current.iter_mut().find(|(n, _)| *n == name) {
+                            Some(slot) => slot.1 = value,
+                            None => current.push((name, value)),
+                        }
+                    }
+                    Some(Ok(current.iter().map(|(_, v)| v.clone()).collect()))
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    let name = o.meta().name.clone().unwrap_or_default();
+                    current.retain(|(n, _)| *n != name);
+                    Some(Ok(current.iter().map(|(_, v)| v.clone()).collect()))
+                }
+            };
+            std::future::ready(out)
+        })
+        .boxed()
 }
 
 fn entry<K: kube::Resource + serde::Serialize>(o: &K) -> Option<(String, Value)> {

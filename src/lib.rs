@@ -6,5 +6,8 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod sanitize;
 pub mod sim;
+pub mod tui;
+pub mod ui;
 pub mod units;

@@ -429,10 +429,10 @@ impl Logs {
     }
 
     pub fn type_char(&mut self, c: char) {
-        if let Some(input) = &mut self.search_input {
-            if !c.is_control() {
-                input.push(c);
-            }
+        if let Some(input) = &mut self.search_input
+            && !c.is_control()
+        {
+            input.push(c);
         }
     }
 

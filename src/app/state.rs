@@ -53,11 +53,13 @@ impl Pane {
         }
     }
 
+    #[must_use]
     pub fn next(self) -> Pane {
         let i = Self::ALL.iter().position(|p| *p == self).unwrap_or(0);
         Self::ALL[(i + 1) % Self::ALL.len()]
     }
 
+    #[must_use]
     pub fn prev(self) -> Pane {
         let i = Self::ALL.iter().position(|p| *p == self).unwrap_or(0);
         Self::ALL[(i + Self::ALL.len() - 1) % Self::ALL.len()]

@@ -23,7 +23,7 @@ pub fn update(state: &mut State, msg: Msg) {
             state.logs.pod_gone(&pod, state.now);
         }
         Msg::EventsReset(mut events) => {
-            events.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+            events.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
             events.truncate(MAX_EVENTS);
             state.events = events;
         }
@@ -278,8 +278,14 @@ mod tests {
             .into_iter()
             .map(|(_, e)| e.kind)
             .collect();
-        use crate::app::logs::EntryKind;
-        assert_eq!(kinds, [EntryKind::Joined, EntryKind::Line, EntryKind::Gone]);
+        assert_eq!(
+            kinds,
+            [
+                crate::app::logs::EntryKind::Joined,
+                crate::app::logs::EntryKind::Line,
+                crate::app::logs::EntryKind::Gone
+            ]
+        );
     }
 
     #[test]

@@ -393,16 +393,15 @@ pub fn load_keymap(name: &str, config_dir: Option<&Path>) -> KeymapLoad {
     let user = config_dir
         .map(|d| d.join("keymaps").join(format!("{name}.toml")))
         .filter(|p| p.is_file());
-    let result = match &user {
-        Some(path) => std::fs::read_to_string(path)
+    let result = if let Some(path) = &user {
+        std::fs::read_to_string(path)
             .map_err(|e| FileError::whole(path, format!("cannot read: {e}")))
             .and_then(|text| {
                 check_keymap_file(path, &text, preset_text(name).map_or("default", |_| name))
-            }),
-        None => {
-            let mut keymap = Keymap::default();
-            apply_preset(&mut keymap, name, 0).map(|()| keymap)
-        }
+            })
+    } else {
+        let mut keymap = Keymap::default();
+        apply_preset(&mut keymap, name, 0).map(|()| keymap)
     };
     match result {
         Ok(keymap) => KeymapLoad {

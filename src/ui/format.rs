@@ -143,7 +143,7 @@ mod tests {
     fn pod_labels_drop_the_app_name_first() {
         assert_eq!(
             pod_label("checkout-canary-8d5b7f6c9-q4wz2", "checkout", 14),
-            "canary…c9-q4wz2".chars().take(14).collect::<String>()
+            "canary-…-q4wz2"
         );
         assert_eq!(pod_label("web-1", "checkout", 14), "web-1");
     }

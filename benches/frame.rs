@@ -1,6 +1,7 @@
 //! Budgets for the cockpit's hot paths: a full frame at 200x50 with 5,000 pods
 //! and 100,000 log lines (budget 5 ms), ingesting 50,000 log lines (they must
 //! take well under a second), and a burst of pod updates.
+#![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -27,9 +28,13 @@ fn pod(i: usize) -> PodInfo {
     PodInfo {
         name: format!(
             "checkout-{}-{i:05}",
-            if i % 4 == 0 { "canary" } else { "stable" }
+            if i.is_multiple_of(4) {
+                "canary"
+            } else {
+                "stable"
+            }
         ),
-        version: if i % 4 == 0 {
+        version: if i.is_multiple_of(4) {
             "canary".into()
         } else {
             "stable".into()
@@ -52,12 +57,12 @@ fn lines(n: usize, start: i64) -> Vec<LogLine> {
             at: Utc.timestamp_millis_opt(start + i as i64 * 5).unwrap(),
             pod: format!("checkout-stable-{:05}", i % 50),
             container: "app".into(),
-            version: if i % 4 == 0 {
+            version: if i.is_multiple_of(4) {
                 "canary".into()
             } else {
                 "stable".into()
             },
-            text: if i % 9 == 0 {
+            text: if i.is_multiple_of(9) {
                 format!(r#"{{"level":"info","msg":"order placed","order":{i},"ms":41}}"#)
             } else {
                 format!("GET /cart/{i} status=200 took={}ms", i % 90)

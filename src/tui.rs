@@ -28,7 +28,7 @@ const MSG_BATCH: usize = 1024;
 pub fn init_tracing() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    if tui_logger::init_logger(tui_logger::LevelFilter::Debug).is_ok() {
+    if tui_logger::init_logger(tui_logger::LevelFilter::Info).is_ok() {
         let _ = tracing_subscriber::registry()
             .with(tui_logger::TuiTracingSubscriberLayer)
             .try_init();

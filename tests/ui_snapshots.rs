@@ -556,3 +556,33 @@ fn search_hits_are_highlighted_and_the_current_one_stands_out() {
     }
     assert!(!s.logs.follow, "a search pauses the view on its hit");
 }
+
+#[test]
+fn diagnostics_pane_opens_below_the_panes() {
+    let mut s = healthy();
+    handle_action(&mut s, Action::ToggleDiagnostics);
+    let text = screen(&s, 80, 24);
+    assert!(text.contains(" Diagnostics "), "{text}");
+    assert!(text.contains(" Logs "), "the panes stay: {text}");
+    handle_action(&mut s, Action::Close);
+    assert!(!screen(&s, 80, 24).contains(" Diagnostics "));
+}
+
+#[test]
+fn degraded_screen_says_what_is_wrong_in_words() {
+    let text = screen(&degraded(), 200, 50);
+    for words in [
+        "CrashLoopBackOff",
+        "OOMKilled",
+        "ImagePullBackOff",
+        "disconnected since 12:29:15 — reconnecting",
+        "cannot reach Prometheus at http://prometheus.monitoring:9090",
+        "forbidden by RBAC in namespace shop",
+        "stale: last sample 47s ago",
+        "helm held by ana@laptop",
+        "12.0% ▲",
+        "gone · canary",
+    ] {
+        assert!(text.contains(words), "missing {words:?} in\n{text}");
+    }
+}

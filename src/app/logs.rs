@@ -579,6 +579,16 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_stays_compact() {
+        // 100,000 lines must fit the memory budget: the text plus 32 bytes each.
+        assert!(
+            std::mem::size_of::<Entry>() <= 32,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+    }
+
+    #[test]
     fn ring_is_bounded() {
         let mut logs = Logs::with_capacity(100);
         logs.ingest(

@@ -16,6 +16,23 @@ pub fn age(d: Duration) -> String {
     }
 }
 
+/// A configured length of time, as it would be written: `5m`, `90s`, `1h30m`.
+pub fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
 /// Age of `then` at `now`; `None` when unknown, zero when in the future.
 pub fn age_since(then: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<String> {
     let then = then?;
@@ -127,6 +144,14 @@ mod tests {
         assert_eq!(age(Duration::from_secs(2520)), "42m");
         assert_eq!(age(Duration::from_secs(7800)), "2h10m");
         assert_eq!(age(Duration::from_secs(4 * 86_400)), "4d");
+    }
+
+    #[test]
+    fn spans_read_as_written() {
+        assert_eq!(span(Duration::from_secs(300)), "5m");
+        assert_eq!(span(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(span(Duration::from_secs(90)), "1m30s");
+        assert_eq!(span(Duration::ZERO), "0s");
     }
 
     #[test]

@@ -31,10 +31,7 @@ pub fn status<'a>(state: &State, theme: &Theme) -> Line<'a> {
 pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let view = &state.stages;
     if view.stages.is_empty() {
-        frame.render_widget(
-            super::placeholder("no plan: stages show once a plan is set", theme),
-            area,
-        );
+        frame.render_widget(super::placeholder("no plan loaded", theme), area);
         return;
     }
     let rows = usize::from(area.height);
@@ -72,7 +69,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
                 theme.style("text")
             };
             let pause = match stage.pause {
-                Some(d) => format!("hold {}", format::age(d)),
+                Some(d) => format!("hold {}", format::span(d)),
                 None => "wait for a person".to_string(),
             };
             let mut spans = vec![

@@ -21,14 +21,11 @@ pub fn span(d: Duration) -> String {
     let s = d.as_secs();
     let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
     let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if sec > 0 || out.is_empty() {
-        out.push_str(&format!("{sec}s"));
+    for (n, unit) in [(h, 'h'), (m, 'm'), (sec, 's')] {
+        if n > 0 || (unit == 's' && out.is_empty()) {
+            out.push_str(&n.to_string());
+            out.push(unit);
+        }
     }
     out
 }

@@ -2,6 +2,8 @@
 //! reuse the same error reporting). Loading is strict and every error names the
 //! file, line and column.
 
+pub mod keymap;
 pub mod source;
+pub mod theme;
 
 pub use source::{FileError, parse_toml};

@@ -1,0 +1,158 @@
+//! What a key can ask for. A keymap names these and nothing else, so every
+//! binding in every keymap file is checked against this list.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One intent of the person at the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Quit,
+    Help,
+    /// Close the topmost thing: help, zoom, diagnostics.
+    Close,
+    FocusNext,
+    FocusPrev,
+    FocusPods,
+    FocusTraffic,
+    FocusMetrics,
+    FocusLogs,
+    FocusEvents,
+    FocusStages,
+    Zoom,
+    ToggleDiagnostics,
+    ScrollUp,
+    ScrollDown,
+    PageUp,
+    PageDown,
+    ScrollTop,
+    ScrollBottom,
+    LogFollow,
+    LogWrap,
+    LogTimestamps,
+    LogFilterVersion,
+    LogFilterPod,
+    LogSearch,
+    LogSearchNext,
+    LogSearchPrev,
+    LogNextError,
+    LogClearFilter,
+    /// Run the search typed in the input.
+    SearchSubmit,
+    /// Close the search input without searching.
+    SearchCancel,
+    /// Delete the last character of the search input.
+    SearchDelete,
+}
+
+impl Action {
+    pub const ALL: &'static [Action] = &[
+        Action::Quit,
+        Action::Help,
+        Action::Close,
+        Action::FocusNext,
+        Action::FocusPrev,
+        Action::FocusPods,
+        Action::FocusTraffic,
+        Action::FocusMetrics,
+        Action::FocusLogs,
+        Action::FocusEvents,
+        Action::FocusStages,
+        Action::Zoom,
+        Action::ToggleDiagnostics,
+        Action::ScrollUp,
+        Action::ScrollDown,
+        Action::PageUp,
+        Action::PageDown,
+        Action::ScrollTop,
+        Action::ScrollBottom,
+        Action::LogFollow,
+        Action::LogWrap,
+        Action::LogTimestamps,
+        Action::LogFilterVersion,
+        Action::LogFilterPod,
+        Action::LogSearch,
+        Action::LogSearchNext,
+        Action::LogSearchPrev,
+        Action::LogNextError,
+        Action::LogClearFilter,
+        Action::SearchSubmit,
+        Action::SearchCancel,
+        Action::SearchDelete,
+    ];
+
+    /// The kebab-case name a keymap uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::Close => "close",
+            Action::FocusNext => "focus-next",
+            Action::FocusPrev => "focus-prev",
+            Action::FocusPods => "focus-pods",
+            Action::FocusTraffic => "focus-traffic",
+            Action::FocusMetrics => "focus-metrics",
+            Action::FocusLogs => "focus-logs",
+            Action::FocusEvents => "focus-events",
+            Action::FocusStages => "focus-stages",
+            Action::Zoom => "zoom",
+            Action::ToggleDiagnostics => "toggle-diagnostics",
+            Action::ScrollUp => "scroll-up",
+            Action::ScrollDown => "scroll-down",
+            Action::PageUp => "page-up",
+            Action::PageDown => "page-down",
+            Action::ScrollTop => "scroll-top",
+            Action::ScrollBottom => "scroll-bottom",
+            Action::LogFollow => "log-follow",
+            Action::LogWrap => "log-wrap",
+            Action::LogTimestamps => "log-timestamps",
+            Action::LogFilterVersion => "log-filter-version",
+            Action::LogFilterPod => "log-filter-pod",
+            Action::LogSearch => "log-search",
+            Action::LogSearchNext => "log-search-next",
+            Action::LogSearchPrev => "log-search-prev",
+            Action::LogNextError => "log-next-error",
+            Action::LogClearFilter => "log-clear-filter",
+            Action::SearchSubmit => "search-submit",
+            Action::SearchCancel => "search-cancel",
+            Action::SearchDelete => "search-delete",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.name() == name)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the loop around the app must do after an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_serde_names() {
+        for action in Action::ALL {
+            let json = serde_json::to_string(action).unwrap();
+            assert_eq!(json, format!("\"{}\"", action.name()));
+            assert_eq!(Action::from_name(action.name()), Some(*action));
+        }
+    }
+
+    #[test]
+    fn unknown_name_is_none() {
+        assert_eq!(Action::from_name("launch-missiles"), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! The terminal loop: owns the screen, turns keys into actions and worker
+//! messages into state, and redraws at most once a frame when something changed.
+//!
+//! One `select!` over keys, worker messages and a one-second tick. Everything
+//! queued is applied before the next frame; drawing is capped at [`FRAME`] so a
+//! burst of log lines costs one frame, and keys are read first so they never
+//! wait behind messages or drawing.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event, EventStream, KeyEvent, KeyEventKind, KeyModifiers};
+use futures::StreamExt;
+use tokio::sync::mpsc::Receiver;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::app::{self, Command, Layer, Msg, State};
+use crate::config::keymap::{Key, KeyCode, KeyMatcher, Keymap, Matched};
+use crate::config::theme::Theme;
+
+/// The shortest time between two frames (about 30 per second).
+pub const FRAME: Duration = Duration::from_millis(33);
+/// Messages applied before keys are looked at again.
+const MSG_BATCH: usize = 1024;
+
+/// Sends `tracing` output to tui-logger so nothing writes over the screen.
+/// Harmless when a subscriber is already installed.
+pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    if tui_logger::init_logger(tui_logger::LevelFilter::Info).is_ok() {
+        let _ = tracing_subscriber::registry()
+            .with(tui_logger::TuiTracingSubscriberLayer)
+            .try_init();
+    }
+}
+
+/// Runs the cockpit until the person quits. The terminal is restored on
+/// return, on error and on panic.
+pub async fn run(
+    mut state: State,
+    mut msgs: Receiver<Msg>,
+    theme: Theme,
+    keymap: Keymap,
+) -> color_eyre::Result<()> {
+    init_tracing();
+    state.keys = keymap.help();
+    // ratatui::init installs a panic hook that restores the terminal first.
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, &mut state, &mut msgs, &theme, &keymap).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    state: &mut State,
+    msgs: &mut Receiver<Msg>,
+    theme: &Theme,
+    keymap: &Keymap,
+) -> color_eyre::Result<()> {
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut matcher = KeyMatcher::default();
+    let mut msgs_open = true;
+    let mut dirty = true;
+    let mut last_frame = Instant::now() - FRAME;
+    state.screen_rows = terminal.size()?.height;
+    tracing::info!("cockpit started");
+
+    loop {
+        if dirty && last_frame.elapsed() >= FRAME {
+            terminal.draw(|frame| crate::ui::draw(frame, state, theme))?;
+            last_frame = Instant::now();
+            dirty = false;
+        }
+        let next_frame = last_frame + FRAME;
+        tokio::select! {
+            biased;
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    if on_key(state, &mut matcher, keymap, key) {
+                        return Ok(());
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(_, rows))) => {
+                    state.screen_rows = rows;
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            msg = msgs.recv(), if msgs_open => {
+                if let Some(msg) = msg {
+                    app::update(state, msg);
+                    // Take what else is queued now, but give keys a turn every batch.
+                    for _ in 0..MSG_BATCH {
+                        match msgs.try_recv() {
+                            Ok(msg) => app::update(state, msg),
+                            Err(_) => break,
+                        }
+                    }
+                    dirty = true;
+                } else {
+                    tracing::warn!("all workers stopped");
+                    msgs_open = false;
+                }
+            }
+            _ = tick.tick() => {
+                state.now = Utc::now();
+                dirty = true;
+            }
+            () = tokio::time::sleep_until(next_frame), if dirty => {}
+        }
+    }
+}
+
+/// Applies a key; returns whether to quit.
+fn on_key(state: &mut State, matcher: &mut KeyMatcher, keymap: &Keymap, event: KeyEvent) -> bool {
+    let Some(key) = to_key(event) else {
+        return false;
+    };
+    let layer = state.key_layer();
+    match matcher.feed(keymap, layer, key) {
+        Matched::Action(action) => app::handle_action(state, action).contains(&Command::Quit),
+        Matched::Unbound if layer == Layer::Search => {
+            if let KeyCode::Char(c) = key.code
+                && !key.ctrl
+                && !key.alt
+            {
+                app::type_char(state, c);
+            }
+            false
+        }
+        Matched::Pending | Matched::Unbound => false,
+    }
+}
+
+fn to_key(event: KeyEvent) -> Option<Key> {
+    use crossterm::event::KeyCode as K;
+    let code = match event.code {
+        K::Char(c) => KeyCode::Char(c),
+        K::Enter => KeyCode::Enter,
+        K::Esc => KeyCode::Esc,
+        K::Tab => KeyCode::Tab,
+        K::BackTab => KeyCode::BackTab,
+        K::Backspace => KeyCode::Backspace,
+        K::Delete => KeyCode::Delete,
+        K::Up => KeyCode::Up,
+        K::Down => KeyCode::Down,
+        K::Left => KeyCode::Left,
+        K::Right => KeyCode::Right,
+        K::Home => KeyCode::Home,
+        K::End => KeyCode::End,
+        K::PageUp => KeyCode::PageUp,
+        K::PageDown => KeyCode::PageDown,
+        K::F(n) => KeyCode::F(n),
+        _ => return None,
+    };
+    Some(Key {
+        code,
+        ctrl: event.modifiers.contains(KeyModifiers::CONTROL),
+        alt: event.modifiers.contains(KeyModifiers::ALT),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyCode as K;
+
+    #[test]
+    fn terminal_keys_map_to_keymap_keys() {
+        let ctrl_c = KeyEvent::new(K::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(to_key(ctrl_c), Some("<C-c>".parse().unwrap()));
+        let shift_g = KeyEvent::new(K::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(to_key(shift_g), Some(Key::char('G')));
+        assert_eq!(
+            to_key(KeyEvent::new(K::BackTab, KeyModifiers::SHIFT)),
+            Some("<S-Tab>".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn typed_text_goes_to_the_search_input() {
+        let keymap = Keymap::preset("default").unwrap();
+        let mut state = State::new(Utc::now());
+        let mut matcher = KeyMatcher::default();
+        state.focus = crate::app::Pane::Logs;
+        let press = |c| KeyEvent::new(K::Char(c), KeyModifiers::NONE);
+        assert!(!on_key(&mut state, &mut matcher, &keymap, press('/')));
+        for c in "q5".chars() {
+            assert!(!on_key(&mut state, &mut matcher, &keymap, press(c)));
+        }
+        assert_eq!(state.logs.search_input.as_deref(), Some("q5"));
+        on_key(
+            &mut state,
+            &mut matcher,
+            &keymap,
+            KeyEvent::new(K::Esc, KeyModifiers::NONE),
+        );
+        assert!(on_key(&mut state, &mut matcher, &keymap, press('q')));
+    }
+}

@@ -1,0 +1,588 @@
+//! Every pane and the whole screen, drawn through ratatui's `TestBackend` at a
+//! fixed time: healthy, degraded (worker troubles, crashlooping pods, stale
+//! metrics) and empty, at 80x24 and 200x50, plus the help overlay.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use flightdeck::app::msg::{
+    Connection, EventInfo, LogLine, MetricsSample, PodInfo, RouterKind, Source, TrafficInfo,
+    Trouble, VersionMetrics,
+};
+use flightdeck::app::state::{Helm, StageRow};
+use flightdeck::app::{Action, Msg, Pane, State, handle_action, type_char, update};
+use flightdeck::config::keymap::Keymap;
+use flightdeck::config::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 12, 30, 0).unwrap()
+}
+
+fn ago(secs: i64) -> DateTime<Utc> {
+    now() - chrono::Duration::seconds(secs)
+}
+
+const MI: u64 = 1024 * 1024;
+
+fn pod(name: &str, version: &str, status: &str, ready: u32, restarts: u32, age: i64) -> PodInfo {
+    PodInfo {
+        name: name.into(),
+        version: version.into(),
+        status: status.into(),
+        ready,
+        containers: 1,
+        restarts,
+        created: Some(ago(age)),
+        node: format!("node-{}", name.len() % 3 + 1),
+        cpu_millicores: Some(120 + u64::from(restarts) * 40),
+        memory_bytes: Some(180 * MI + u64::from(restarts) * 150 * MI),
+        memory_limit_bytes: Some(512 * MI),
+    }
+}
+
+fn base() -> State {
+    let mut s = State::new(now());
+    s.header.context = "kind-flightdeck".into();
+    s.header.namespace = "shop".into();
+    s.header.app = "checkout".into();
+    s.header.strategy = "canary".into();
+    s.header.helm = Helm::Held;
+    s.header.connection = Connection::Connected;
+    s.keys = Keymap::preset("default").unwrap().help();
+    s.screen_rows = 50;
+    s
+}
+
+fn stages(s: &mut State, current: usize, entered: i64) {
+    s.stages.stages = [10u8, 25, 50, 75, 100]
+        .iter()
+        .enumerate()
+        .map(|(i, w)| StageRow {
+            name: format!("canary-{w}"),
+            weight: *w,
+            pause: (i < 4).then(|| Duration::from_secs(300)),
+        })
+        .collect();
+    s.stages.current = Some(current);
+    s.stages.entered_at = Some(ago(entered));
+}
+
+fn metrics(s: &mut State, last: i64, canary_errors: f64, canary_p99_ms: u64) {
+    for i in (0..30).rev() {
+        let at = ago(last + i * 10);
+        let wobble = (i % 5) as f64 / 100.0;
+        let sample = MetricsSample {
+            at,
+            versions: vec![
+                VersionMetrics {
+                    version: "stable".into(),
+                    requests_per_second: Some(142.0 + wobble * 100.0),
+                    error_ratio: Some(0.004 + wobble / 20.0),
+                    p50: Some(Duration::from_millis(38)),
+                    p95: Some(Duration::from_millis(190)),
+                    p99: Some(Duration::from_millis(420 + (i % 4) as u64 * 30)),
+                },
+                VersionMetrics {
+                    version: "canary".into(),
+                    requests_per_second: Some(47.0 + wobble * 30.0),
+                    error_ratio: Some(canary_errors * (1.0 - i as f64 / 40.0)),
+                    p50: Some(Duration::from_millis(41)),
+                    p95: Some(Duration::from_millis(230)),
+                    p99: Some(Duration::from_millis(
+                        canary_p99_ms - (i as u64 * 7).min(canary_p99_ms / 2),
+                    )),
+                },
+            ],
+        };
+        update(s, Msg::Metrics(sample));
+    }
+}
+
+fn log(secs: i64, pod: &str, version: &str, text: &str) -> LogLine {
+    LogLine {
+        at: ago(secs),
+        pod: pod.into(),
+        container: "app".into(),
+        version: version.into(),
+        text: text.into(),
+    }
+}
+
+fn logs(s: &mut State, errors: bool) {
+    let mut lines = Vec::new();
+    for i in 0..40 {
+        let t = 120 - i * 3;
+        lines.push(log(
+            t,
+            "checkout-stable-6f7c9d8b4-k2x7p",
+            "stable",
+            &format!("GET /cart/{} status=200 took={}ms", 1000 + i, 30 + i % 7),
+        ));
+        if i % 3 == 0 {
+            let text = if errors && i % 2 == 0 {
+                "POST /pay status=503 took=2210ms upstream=payments".to_string()
+            } else {
+                format!(
+                    r#"{{"time":"2026-03-14T12:28:00Z","level":"info","msg":"order placed","order":{},"ms":{}}}"#,
+                    880 + i,
+                    41 + i
+                )
+            };
+            lines.push(log(
+                t - 1,
+                "checkout-canary-8d5b7f6c9-q4wz2",
+                "canary",
+                &text,
+            ));
+        }
+    }
+    if errors {
+        lines.push(log(
+            5,
+            "checkout-canary-8d5b7f6c9-q4wz2",
+            "canary",
+            r#"{"level":"error","msg":"payment gateway timeout","attempt":3}"#,
+        ));
+        lines.push(log(4, "checkout-canary-8d5b7f6c9-q4wz2", "canary", "thread 'tokio-runtime-worker' panicked at src/pay.rs:88: called `Option::unwrap()` on a `None` value"));
+    }
+    update(s, Msg::LogLines(lines));
+    if errors {
+        update(
+            s,
+            Msg::LogStreamEnded {
+                pod: "checkout-canary-8d5b7f6c9-q4wz2".into(),
+            },
+        );
+    }
+}
+
+fn event(
+    secs: i64,
+    warning: bool,
+    reason: &str,
+    object: &str,
+    message: &str,
+    count: u32,
+) -> EventInfo {
+    EventInfo {
+        last_seen: ago(secs),
+        warning,
+        reason: reason.into(),
+        object: object.into(),
+        message: message.into(),
+        count,
+    }
+}
+
+fn traffic(s: &mut State, canary: u8) {
+    update(
+        s,
+        Msg::Traffic(TrafficInfo {
+            router: RouterKind::IstioVirtualService,
+            object: "VirtualService shop/checkout".into(),
+            desired: vec![("stable".into(), 100 - canary), ("canary".into(), canary)],
+        }),
+    );
+}
+
+fn healthy() -> State {
+    let mut s = base();
+    update(
+        &mut s,
+        Msg::PodsReset(vec![
+            pod(
+                "checkout-stable-6f7c9d8b4-k2x7p",
+                "stable",
+                "Running",
+                1,
+                0,
+                86_400 * 3,
+            ),
+            pod(
+                "checkout-stable-6f7c9d8b4-m9d4r",
+                "stable",
+                "Running",
+                1,
+                0,
+                86_400 * 3,
+            ),
+            pod(
+                "checkout-stable-6f7c9d8b4-t5v8n",
+                "stable",
+                "Running",
+                1,
+                0,
+                86_400 * 3,
+            ),
+            pod(
+                "checkout-canary-8d5b7f6c9-q4wz2",
+                "canary",
+                "Running",
+                1,
+                0,
+                420,
+            ),
+        ]),
+    );
+    traffic(&mut s, 25);
+    metrics(&mut s, 4, 0.006, 480);
+    logs(&mut s, false);
+    update(
+        &mut s,
+        Msg::EventsReset(vec![
+            event(
+                400,
+                false,
+                "ScalingReplicaSet",
+                "Deployment/checkout-canary",
+                "Scaled up replica set checkout-canary-8d5b7f6c9 to 1",
+                1,
+            ),
+            event(
+                395,
+                false,
+                "Pulled",
+                "Pod/checkout-canary-8d5b7f6c9-q4wz2",
+                "Container image \"shop/checkout:1.8.0\" already present on machine",
+                1,
+            ),
+            event(
+                394,
+                false,
+                "Started",
+                "Pod/checkout-canary-8d5b7f6c9-q4wz2",
+                "Started container app",
+                1,
+            ),
+        ]),
+    );
+    stages(&mut s, 1, 133);
+    s
+}
+
+fn degraded() -> State {
+    let mut s = base();
+    s.header.helm = Helm::HeldBy("ana@laptop".into());
+    s.header.connection = Connection::Lost { since: ago(45) };
+    s.header.warnings.push("/home/ana/.config/flightdeck/themes/default.toml:4:9: unknown colour `reddish`; using the built-in default theme".into());
+    update(
+        &mut s,
+        Msg::PodsReset(vec![
+            pod(
+                "checkout-stable-6f7c9d8b4-k2x7p",
+                "stable",
+                "Running",
+                1,
+                0,
+                86_400 * 3,
+            ),
+            pod(
+                "checkout-stable-6f7c9d8b4-m9d4r",
+                "stable",
+                "Running",
+                1,
+                2,
+                86_400 * 3,
+            ),
+            pod(
+                "checkout-canary-8d5b7f6c9-q4wz2",
+                "canary",
+                "CrashLoopBackOff",
+                0,
+                6,
+                610,
+            ),
+            pod(
+                "checkout-canary-8d5b7f6c9-h7c3x",
+                "canary",
+                "OOMKilled",
+                0,
+                3,
+                610,
+            ),
+            pod(
+                "checkout-canary-7a1e2b3c4-zz9k1",
+                "canary",
+                "ImagePullBackOff",
+                0,
+                0,
+                95,
+            ),
+            pod(
+                "checkout-canary-8d5b7f6c9-p0l1a",
+                "canary",
+                "Pending",
+                0,
+                0,
+                12,
+            ),
+        ]),
+    );
+    traffic(&mut s, 50);
+    metrics(&mut s, 47, 0.12, 2600);
+    logs(&mut s, true);
+    update(
+        &mut s,
+        Msg::EventsReset(vec![
+            event(
+                30,
+                true,
+                "BackOff",
+                "Pod/checkout-canary-8d5b7f6c9-q4wz2",
+                "Back-off restarting failed container app",
+                14,
+            ),
+            event(
+                62,
+                true,
+                "OOMKilling",
+                "Pod/checkout-canary-8d5b7f6c9-h7c3x",
+                "Memory cgroup out of memory: Killed process 1 (checkout)",
+                3,
+            ),
+            event(
+                90,
+                true,
+                "Failed",
+                "Pod/checkout-canary-7a1e2b3c4-zz9k1",
+                "Failed to pull image \"shop/checkout:1.8.1\": not found",
+                4,
+            ),
+            event(
+                600,
+                false,
+                "ScalingReplicaSet",
+                "Deployment/checkout-canary",
+                "Scaled up replica set checkout-canary-8d5b7f6c9 to 2",
+                1,
+            ),
+        ]),
+    );
+    update(
+        &mut s,
+        Msg::Trouble {
+            source: Source::Pods,
+            trouble: Trouble::Disconnected {
+                since: ago(45),
+                reason: "watch stream closed".into(),
+            },
+        },
+    );
+    update(
+        &mut s,
+        Msg::Trouble {
+            source: Source::Metrics,
+            trouble: Trouble::Unreachable {
+                target: "Prometheus at http://prometheus.monitoring:9090".into(),
+                reason: "connection refused".into(),
+            },
+        },
+    );
+    update(
+        &mut s,
+        Msg::Trouble {
+            source: Source::Events,
+            trouble: Trouble::Forbidden {
+                message: "events is forbidden: cannot list resource \"events\"".into(),
+            },
+        },
+    );
+    stages(&mut s, 2, 410);
+    s.stages.paused = true;
+    s
+}
+
+fn empty() -> State {
+    let mut s = base();
+    s.header.helm = Helm::ReadOnly;
+    s.header.connection = Connection::Connecting;
+    s
+}
+
+fn screen(state: &State, width: u16, height: u16) -> String {
+    let theme = Theme::default();
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| flightdeck::ui::draw(f, state, &theme))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn pane(state: &State, pane: Pane, width: u16, height: u16) -> String {
+    let theme = Theme::default();
+    let mut s = state.clone();
+    s.focus = pane;
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| flightdeck::ui::draw_pane(f, f.area(), pane, &s, &theme))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn whole_screen() {
+    for (name, state) in [
+        ("healthy", healthy()),
+        ("degraded", degraded()),
+        ("empty", empty()),
+    ] {
+        for (w, h) in [(80, 24), (200, 50)] {
+            insta::assert_snapshot!(format!("screen_{name}_{w}x{h}"), screen(&state, w, h));
+        }
+    }
+}
+
+#[test]
+fn every_pane() {
+    for (name, state) in [
+        ("healthy", healthy()),
+        ("degraded", degraded()),
+        ("empty", empty()),
+    ] {
+        for p in Pane::ALL {
+            let title = p.title().to_lowercase();
+            let height = if p == Pane::Metrics { 16 } else { 10 };
+            insta::assert_snapshot!(format!("pane_{title}_{name}"), pane(&state, p, 100, height));
+        }
+    }
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = healthy();
+    handle_action(&mut s, Action::FocusLogs);
+    handle_action(&mut s, Action::Help);
+    insta::assert_snapshot!("help_80x24", screen(&s, 80, 24));
+    insta::assert_snapshot!("help_200x50", screen(&s, 200, 50));
+}
+
+#[test]
+fn logs_zoomed_with_search_and_filter() {
+    let mut s = degraded();
+    handle_action(&mut s, Action::FocusLogs);
+    handle_action(&mut s, Action::Zoom);
+    handle_action(&mut s, Action::LogSearch);
+    for c in "pay".chars() {
+        type_char(&mut s, c);
+    }
+    handle_action(&mut s, Action::SearchSubmit);
+    handle_action(&mut s, Action::LogSearchPrev);
+    handle_action(&mut s, Action::LogFilterVersion);
+    handle_action(&mut s, Action::LogFilterVersion);
+    insta::assert_snapshot!("logs_zoomed_search_canary_80x24", screen(&s, 80, 24));
+}
+
+#[test]
+fn pane_titles_are_exact() {
+    let text = screen(&healthy(), 200, 50);
+    for p in Pane::ALL {
+        assert!(
+            text.contains(&format!(" {} ", p.title())),
+            "missing {} in\n{text}",
+            p.title()
+        );
+    }
+}
+
+#[test]
+fn hostile_text_never_reaches_the_screen() {
+    let mut s = healthy();
+    update(
+        &mut s,
+        Msg::LogLines(vec![log(
+            0,
+            "evil\u{1b}]0;x\u{7}-pod",
+            "canary",
+            "steal\u{1b}]52;c;cm0gLXJm\u{7} \u{1b}[2Jnow",
+        )]),
+    );
+    update(
+        &mut s,
+        Msg::EventApplied(event(0, true, "Bad\u{1b}[31m", "Pod/x", "msg\u{9b}1;1H", 1)),
+    );
+    let theme = Theme::default();
+    let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
+    terminal
+        .draw(|f| flightdeck::ui::draw(f, &s, &theme))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    assert!(
+        buffer
+            .content()
+            .iter()
+            .all(|c| !c.symbol().chars().any(char::is_control))
+    );
+    let text = terminal.backend().to_string();
+    assert!(text.contains("steal now"), "{text}");
+    assert!(text.contains("evil-pod"), "{text}");
+}
+
+#[test]
+fn search_hits_are_highlighted_and_the_current_one_stands_out() {
+    let mut s = healthy();
+    handle_action(&mut s, Action::FocusLogs);
+    handle_action(&mut s, Action::Zoom);
+    handle_action(&mut s, Action::LogSearch);
+    for c in "/cart/1038".chars() {
+        type_char(&mut s, c);
+    }
+    handle_action(&mut s, Action::SearchSubmit);
+    let theme = Theme::default();
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal
+        .draw(|f| flightdeck::ui::draw(f, &s, &theme))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let current = theme.style("search.current");
+    let (x, y) = (0..buffer.area.height)
+        .find_map(|y| {
+            let row: String = (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect();
+            // The title repeats the query; the hit is on the line with the request.
+            row.find("GET /cart/1038")
+                .map(|i| (row[..i].chars().count() as u16 + 4, y))
+        })
+        .expect("the match is on screen");
+    for dx in 0..10 {
+        assert_eq!(
+            buffer[(x + dx, y)].bg,
+            current.bg.unwrap(),
+            "cell {dx} of the match"
+        );
+    }
+    assert!(!s.logs.follow, "a search pauses the view on its hit");
+}
+
+#[test]
+fn diagnostics_pane_opens_below_the_panes() {
+    let mut s = healthy();
+    handle_action(&mut s, Action::ToggleDiagnostics);
+    let text = screen(&s, 80, 24);
+    assert!(text.contains(" Diagnostics "), "{text}");
+    assert!(text.contains(" Logs "), "the panes stay: {text}");
+    handle_action(&mut s, Action::Close);
+    assert!(!screen(&s, 80, 24).contains(" Diagnostics "));
+}
+
+#[test]
+fn degraded_screen_says_what_is_wrong_in_words() {
+    let text = screen(&degraded(), 200, 50);
+    for words in [
+        "CrashLoopBackOff",
+        "OOMKilled",
+        "ImagePullBackOff",
+        "disconnected since 12:29:15 — reconnecting",
+        "cannot reach Prometheus at http://prometheus.monitoring:9090",
+        "forbidden by RBAC in namespace shop",
+        "stale: last sample 47s ago",
+        "helm held by ana@laptop",
+        "12.0% ▲",
+        "gone · canary",
+    ] {
+        assert!(text.contains(words), "missing {words:?} in\n{text}");
+    }
+}

@@ -9,6 +9,10 @@ pub struct Queries {
     pub p50: String,
     pub p95: String,
     pub p99: String,
+    /// Resident memory of the version's largest pod, in bytes.
+    pub memory: String,
+    /// That memory as a share of the container's limit.
+    pub memory_ratio: String,
 }
 
 const SELECTOR: &str = r#"namespace="{namespace}",app="{app}",version="{version}""#;
@@ -24,13 +28,31 @@ impl Default for Queries {
         let total = format!("sum(rate(http_requests_total{{{SELECTOR}}}[{{window}}]))");
         let errors =
             format!("sum(rate(http_requests_total{{{SELECTOR},code=~\"5..\"}}[{{window}}]))");
+        let memory = format!("max(process_resident_memory_bytes{{{SELECTOR}}})");
+        let limit =
+            format!("max(kube_pod_container_resource_limits{{{SELECTOR},resource=\"memory\"}})");
         Self {
             request_rate: total.clone(),
             error_ratio: format!("{errors} / {total}"),
             p50: quantile("0.5"),
             p95: quantile("0.95"),
             p99: quantile("0.99"),
+            memory_ratio: format!("{memory} / {limit}"),
+            memory,
         }
+    }
+}
+
+/// The placeholders a query template may use.
+pub const PLACEHOLDERS: [&str; 4] = ["namespace", "app", "version", "window"];
+
+/// A duration as PromQL writes a range (`90s`, `2m`).
+pub fn prom_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs().max(1);
+    if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
     }
 }
 

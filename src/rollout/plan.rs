@@ -383,77 +383,7 @@ pub struct Notification {
     pub url: UrlSource,
 }
 
-/// PromQL templates. Placeholders: `{namespace}`, `{app}`, `{version}`, `{window}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Queries {
-    pub request_rate: String,
-    pub error_ratio: String,
-    pub latency_p50: String,
-    pub latency_p95: String,
-    pub latency_p99: String,
-    pub memory: String,
-    pub memory_ratio: String,
-}
-
-/// The placeholders a query template may use.
-pub const PLACEHOLDERS: [&str; 4] = ["namespace", "app", "version", "window"];
-
-fn quantile(q: &str) -> String {
-    format!(
-        "histogram_quantile({q}, sum by (le) \
-         (rate(http_request_duration_seconds_bucket{{{SELECTOR}}}[{{window}}])))"
-    )
-}
-
-const SELECTOR: &str = r#"namespace="{namespace}",app="{app}",version="{version}""#;
-
-impl Default for Queries {
-    fn default() -> Self {
-        let requests = format!("sum(rate(http_requests_total{{{SELECTOR}}}[{{window}}]))");
-        let errors =
-            format!("sum(rate(http_requests_total{{{SELECTOR},code=~\"5..\"}}[{{window}}]))");
-        let memory = format!("max(container_memory_working_set_bytes{{{SELECTOR}}})");
-        let limit =
-            format!("max(kube_pod_container_resource_limits{{{SELECTOR},resource=\"memory\"}})");
-        Queries {
-            error_ratio: format!("{errors} / {requests}"),
-            request_rate: requests,
-            latency_p50: quantile("0.5"),
-            latency_p95: quantile("0.95"),
-            latency_p99: quantile("0.99"),
-            memory_ratio: format!("{memory} / {limit}"),
-            memory,
-        }
-    }
-}
-
-impl Queries {
-    /// Fills a template. The names come from a checked plan (DNS labels), so
-    /// they cannot break out of the label matchers they are put in.
-    pub fn render(
-        template: &str,
-        namespace: &str,
-        app: &str,
-        version: &str,
-        window: Duration,
-    ) -> String {
-        template
-            .replace("{namespace}", namespace)
-            .replace("{app}", app)
-            .replace("{version}", version)
-            .replace("{window}", &prom_duration(window))
-    }
-}
-
-/// A duration as PromQL writes it (`90s`, `2m`).
-fn prom_duration(d: Duration) -> String {
-    let secs = d.as_secs().max(1);
-    if secs.is_multiple_of(60) {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
-}
+pub use crate::metrics::queries::{PLACEHOLDERS, Queries};
 
 /// An object a plan names, for the driver to check before it changes anything.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -599,27 +529,31 @@ mod tests {
 
     #[test]
     fn default_queries_render_every_placeholder() {
+        use crate::metrics::queries::{Vars, prom_duration, render};
+        fn vars(window: &str) -> Vars<'_> {
+            Vars {
+                namespace: "shop",
+                app: "checkout",
+                version: "canary",
+                window,
+            }
+        }
         let q = Queries::default();
-        let text = Queries::render(
-            &q.error_ratio,
-            "shop",
-            "checkout",
-            "canary",
-            Duration::from_secs(120),
-        );
+        let two_minutes = prom_duration(Duration::from_secs(120));
         assert_eq!(
-            text,
+            render(&q.error_ratio, vars(&two_minutes)),
             concat!(
                 r#"sum(rate(http_requests_total{namespace="shop",app="checkout",version="canary",code=~"5.."}[2m]))"#,
                 " / ",
                 r#"sum(rate(http_requests_total{namespace="shop",app="checkout",version="canary"}[2m]))"#,
             )
         );
-        let p99 = Queries::render(&q.latency_p99, "a", "b", "c", Duration::from_secs(90));
+        let ninety = prom_duration(Duration::from_secs(90));
+        let p99 = render(&q.p99, vars(&ninety));
         assert!(p99.starts_with("histogram_quantile(0.99, "), "{p99}");
         assert!(p99.ends_with("[90s])))"), "{p99}");
-        for template in [&q.memory, &q.memory_ratio, &q.latency_p50, &q.request_rate] {
-            let text = Queries::render(template, "a", "b", "c", Duration::from_secs(60));
+        for template in [&q.memory, &q.memory_ratio, &q.p50, &q.request_rate] {
+            let text = render(template, vars("1m"));
             assert!(!text.contains("{namespace}") && !text.contains("{window}"));
         }
     }

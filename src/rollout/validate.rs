@@ -802,9 +802,9 @@ fn queries(cx: &Cx<'_>, q: &QueriesFile) -> Result<Queries, FileError> {
     Ok(Queries {
         request_rate: pick(&q.request_rate, d.request_rate)?,
         error_ratio: pick(&q.error_ratio, d.error_ratio)?,
-        latency_p50: pick(&q.latency_p50, d.latency_p50)?,
-        latency_p95: pick(&q.latency_p95, d.latency_p95)?,
-        latency_p99: pick(&q.latency_p99, d.latency_p99)?,
+        p50: pick(&q.latency_p50, d.p50)?,
+        p95: pick(&q.latency_p95, d.p95)?,
+        p99: pick(&q.latency_p99, d.p99)?,
         memory: pick(&q.memory, d.memory)?,
         memory_ratio: pick(&q.memory_ratio, d.memory_ratio)?,
     })

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod cluster;
+pub mod cockpit;
 pub mod config;
 pub mod metrics;
 pub mod rollout;

@@ -165,6 +165,8 @@ pub struct Header {
     pub connection: Connection,
     /// Configuration problems to keep visible (a bad theme file, say).
     pub warnings: Vec<String>,
+    /// Facts worth a line of their own (where the demo wrote its kubeconfig).
+    pub notes: Vec<String>,
 }
 
 impl Default for Header {
@@ -177,6 +179,7 @@ impl Default for Header {
             helm: Helm::ReadOnly,
             connection: Connection::Connecting,
             warnings: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }

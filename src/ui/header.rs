@@ -13,9 +13,9 @@ use crate::app::state::Helm;
 use crate::config::theme::Theme;
 use crate::sanitize::clean;
 
-/// One line, plus one for each configuration warning (at most two).
+/// One line, plus one for each warning or note (at most two).
 pub fn height(state: &State) -> u16 {
-    1 + state.header.warnings.len().min(2) as u16
+    1 + (state.header.warnings.len() + state.header.notes.len()).min(2) as u16
 }
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
@@ -107,14 +107,18 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         },
     );
 
+    let warn = theme.style("warning").patch(base);
+    let note = theme.style("muted").patch(base);
     let warnings: Vec<Line<'_>> = h
         .warnings
         .iter()
+        .map(|w| (" ⚠ ", w, warn))
+        .chain(h.notes.iter().map(|n| (" ℹ ", n, note)))
         .take(2)
-        .map(|w| {
+        .map(|(mark, text, style)| {
             Line::from(vec![
-                Span::styled(" ⚠ ", theme.style("warning").patch(base)),
-                Span::styled(clean(w).into_owned(), theme.style("warning").patch(base)),
+                Span::styled(mark, style),
+                Span::styled(clean(text).into_owned(), style),
             ])
         })
         .collect();

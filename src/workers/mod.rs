@@ -64,12 +64,35 @@ impl Drop for Workers {
     }
 }
 
-/// Starts the read side: pods (with their logs) and events.
-pub fn spawn_read_side(target: &Target, tx: &mpsc::Sender<Msg>) -> Workers {
+/// Starts every read-side worker: pods (with their usage and logs), events,
+/// the traffic split and the metrics.
+pub fn spawn(
+    target: &Target,
+    router: traffic::Router,
+    metrics: metrics::MetricsSource,
+    versions: Vec<String>,
+    tx: &mpsc::Sender<Msg>,
+) -> Workers {
     let mut workers = Workers::new();
     let (pods_tx, pods_rx) = tokio::sync::watch::channel(Vec::new());
     workers.push(tokio::spawn(pods::run(target.clone(), tx.clone(), pods_tx)));
-    workers.push(tokio::spawn(logs::run(target.clone(), tx.clone(), pods_rx)));
+    workers.push(tokio::spawn(logs::run(
+        target.clone(),
+        tx.clone(),
+        pods_rx.clone(),
+    )));
     workers.push(tokio::spawn(events::run(target.clone(), tx.clone())));
+    workers.push(tokio::spawn(traffic::run(
+        target.clone(),
+        router,
+        tx.clone(),
+    )));
+    workers.push(tokio::spawn(metrics::run(
+        target.clone(),
+        metrics,
+        versions,
+        pods_rx,
+        tx.clone(),
+    )));
     workers
 }

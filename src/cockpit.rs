@@ -1,0 +1,209 @@
+//! Opening the cockpit on an app: read the plan, connect, start the workers,
+//! and hand the screen to the terminal loop. The edge of the program, so
+//! errors here are `color_eyre` reports for a person.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use color_eyre::eyre::{Result, WrapErr, bail};
+use tokio::sync::mpsc;
+
+use crate::app::State;
+use crate::app::state::{Guards, Helm, StageRow, StagesView};
+use crate::cluster::client;
+use crate::config::keymap::load_keymap;
+use crate::config::theme::{config_dir, load_theme, no_color_requested};
+use crate::metrics::prometheus::Prometheus;
+use crate::rollout::guards::{GuardMetric, Rule};
+use crate::rollout::plan::{self, Pause, Plan, Strategy};
+use crate::workers::metrics::MetricsSource;
+use crate::workers::traffic::{self, Router};
+use crate::workers::{self, Target};
+
+/// Messages from the workers waiting for the screen; past this the workers wait.
+const MSG_QUEUE: usize = 4_096;
+
+/// Everything the cockpit needs to open.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub app: Option<String>,
+    pub plan: Option<Plan>,
+    pub read_only: bool,
+    pub theme: String,
+    pub keymap: String,
+    pub prometheus: Option<String>,
+    /// Lines for the header under the facts (the demo's kubeconfig path, say).
+    pub notes: Vec<String>,
+}
+
+/// Opens the cockpit and runs it until the person quits.
+pub async fn run(opts: Options) -> Result<()> {
+    let themes = load_theme(&opts.theme, config_dir().as_deref(), no_color_requested());
+    let keymaps = load_keymap(&opts.keymap, config_dir().as_deref());
+    let (client, info) = client::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
+        .await
+        .wrap_err("cannot connect to the cluster")?;
+    let namespace = opts
+        .plan
+        .as_ref()
+        .map(|p| p.namespace.clone())
+        .or_else(|| opts.namespace.clone())
+        .unwrap_or_else(|| info.namespace.clone());
+    let Some(app) = opts
+        .plan
+        .as_ref()
+        .map(|p| p.app.clone())
+        .or_else(|| opts.app.clone())
+    else {
+        bail!("name the app to watch with --app NAME, or give a plan with --plan FILE");
+    };
+    let target = Target {
+        client,
+        namespace: namespace.clone(),
+        app: app.clone(),
+    };
+
+    let mut state = State::new(Utc::now());
+    state.header.context = info.context;
+    state.header.namespace = namespace;
+    state.header.app = app;
+    state.header.helm = Helm::ReadOnly;
+    state.header.warnings = themes.warnings;
+    state.header.warnings.extend(keymaps.warnings);
+    state.header.notes = opts.notes.clone();
+    if let Some(plan) = &opts.plan {
+        state.header.strategy = plan.kind().to_string();
+        state.stages = stages_view(plan);
+        state.guards = guard_lines(plan);
+    }
+
+    let (tx, rx) = mpsc::channel(MSG_QUEUE);
+    let router = match opts.plan.as_ref().and_then(router_of) {
+        Some(router) => router,
+        None => traffic::detect(&target).await,
+    };
+    let metrics = match &opts.prometheus {
+        Some(url) => MetricsSource::Prometheus {
+            client: Prometheus::new(url, Duration::from_secs(5))
+                .wrap_err_with(|| format!("bad Prometheus URL {url}"))?,
+            queries: opts
+                .plan
+                .as_ref()
+                .map(|p| p.queries.clone())
+                .unwrap_or_default(),
+        },
+        None => MetricsSource::PodProxy,
+    };
+    // Versions are read off the pods' labels, so a rolling app shows its one.
+    let _workers = workers::spawn(&target, router, metrics, Vec::new(), &tx);
+    drop(tx);
+    crate::tui::run(state, rx, themes.theme, keymaps.keymap).await
+}
+
+/// The plan's stages as the Stages pane lists them.
+pub fn stages_view(plan: &Plan) -> StagesView {
+    let stages = match &plan.strategy {
+        Strategy::Canary(c) => c
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StageRow {
+                name: format!("stage {}", i + 1),
+                weight: s.weight,
+                pause: pause_of(s.pause),
+            })
+            .collect(),
+        Strategy::BlueGreen(bg) => match &bg.switch {
+            plan::Switch::Selector { preview_pause } => vec![
+                StageRow {
+                    name: "preview".into(),
+                    weight: 0,
+                    pause: pause_of(*preview_pause),
+                },
+                StageRow {
+                    name: "switch".into(),
+                    weight: 100,
+                    pause: None,
+                },
+            ],
+            plan::Switch::Weighted { stages, .. } => stages
+                .iter()
+                .enumerate()
+                .map(|(i, s)| StageRow {
+                    name: format!("shift {}", i + 1),
+                    weight: s.weight,
+                    pause: pause_of(s.pause),
+                })
+                .collect(),
+        },
+        Strategy::Rolling(r) => vec![StageRow {
+            name: format!("roll out {}", r.image),
+            weight: 100,
+            pause: pause_of(r.pause),
+        }],
+    };
+    StagesView {
+        stages,
+        ..StagesView::default()
+    }
+}
+
+fn pause_of(pause: Pause) -> Option<Duration> {
+    match pause {
+        Pause::Manual => None,
+        Pause::Timed(d) => Some(d),
+    }
+}
+
+/// The thresholds the charts draw, from the plan's guards.
+pub fn guard_lines(plan: &Plan) -> Guards {
+    let mut guards = Guards::default();
+    for g in &plan.guards {
+        if let Rule::Above { threshold, .. } = g.rule {
+            match g.metric {
+                GuardMetric::ErrorRatio => guards.max_error_ratio = threshold,
+                GuardMetric::LatencyP99 => guards.max_p99 = Duration::from_secs_f64(threshold),
+                _ => {}
+            }
+        }
+    }
+    guards
+}
+
+/// The traffic router a plan names, in the workers' terms.
+pub fn router_of(plan: &Plan) -> Option<Router> {
+    match &plan.strategy {
+        Strategy::Canary(c) => Some(match &c.router {
+            plan::Router::Istio {
+                virtual_service, ..
+            } => Router::Istio {
+                virtual_service: virtual_service.clone(),
+            },
+            plan::Router::GatewayApi { http_route, .. } => Router::GatewayApi {
+                http_route: http_route.clone(),
+            },
+            plan::Router::Smi { traffic_split, .. } => Router::Smi {
+                traffic_split: traffic_split.clone(),
+            },
+            plan::Router::Nginx {
+                ingress,
+                canary_ingress,
+            } => Router::Nginx {
+                main: ingress.clone(),
+                canary: canary_ingress.clone(),
+            },
+            plan::Router::ReplicaRatio { .. } => Router::ReplicaRatio {
+                versions: vec!["stable".into(), "canary".into()],
+            },
+        }),
+        Strategy::BlueGreen(bg) => Some(Router::ServiceSelector {
+            service: bg.active_service.clone(),
+            versions: vec!["blue".into(), "green".into()],
+        }),
+        Strategy::Rolling(_) => None,
+    }
+}

@@ -32,7 +32,7 @@ pub fn respond(req: &Request, code: StatusCode, object: &Value) -> Response {
                 [&object],
                 include,
                 req.api.shared.store.now(),
-                meta,
+                &meta,
             )
         }
         None => object,

@@ -80,7 +80,6 @@ fn subresource_entry(res: &Resource, sub: &str) -> Value {
             Some("autoscaling"),
             Some("v1"),
         ),
-        "log" => (res.kind, &["get"], None, None),
         "proxy" => (
             if res.plural == "pods" {
                 "PodProxyOptions"

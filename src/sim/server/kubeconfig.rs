@@ -1,5 +1,7 @@
 //! A kubeconfig that points kubectl, kube-rs and other clients at the simulator.
 
+use std::fmt::Write as _;
+
 /// YAML with a cluster, user and context all named `flightdeck-sim`, the
 /// context current and set to `namespace`.
 pub fn kubeconfig(server_url: &str, token: Option<&str>, namespace: &str) -> String {
@@ -27,7 +29,9 @@ fn quote(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => out.push(c),
         }
     }

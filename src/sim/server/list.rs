@@ -65,7 +65,7 @@ impl Continue {
 
     fn decode(token: &str) -> Result<Self, ApiError> {
         let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return Err(bad());
         }
         let bytes = (0..token.len())
@@ -93,8 +93,18 @@ fn key(o: &Value) -> (&str, &str) {
     )
 }
 
-/// One page of matching objects, the version it is at and the token for the next.
-fn page(req: &Request) -> Result<(Vec<Arc<Value>>, u64, Option<String>, usize), ApiError> {
+/// One page of matching objects.
+struct Page {
+    items: Vec<Arc<Value>>,
+    /// The version the list is at.
+    resource_version: u64,
+    /// The token for the next page, when there is one.
+    next: Option<String>,
+    /// Matching objects after this page.
+    remaining: usize,
+}
+
+fn page(req: &Request) -> Result<Page, ApiError> {
     let filter = Filter::from_request(req)?;
     let limit: Option<usize> = req.params.number("limit")?.filter(|l| *l > 0);
     let from = req
@@ -135,12 +145,22 @@ fn page(req: &Request) -> Result<(Vec<Arc<Value>>, u64, Option<String>, usize), 
             );
         }
     }
-    Ok((matching, rv, next, remaining))
+    Ok(Page {
+        items: matching,
+        resource_version: rv,
+        next,
+        remaining,
+    })
 }
 
 pub fn list(req: &Request) -> Result<Response, ApiError> {
-    let (items, rv, next, remaining) = page(req)?;
-    let mut meta = json!({ "resourceVersion": rv.to_string() });
+    let Page {
+        items,
+        resource_version,
+        next,
+        remaining,
+    } = page(req)?;
+    let mut meta = json!({ "resourceVersion": resource_version.to_string() });
     if let Some(token) = &next {
         meta["continue"] = json!(token);
         meta["remainingItemCount"] = json!(remaining);
@@ -148,7 +168,13 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     let t = &req.target;
     if let Some(include) = req.table {
         let presented: Vec<Value> = items.iter().map(|o| present(o, t)).collect();
-        let body = table::table(t.res, &presented, include, req.api.shared.store.now(), meta);
+        let body = table::table(
+            t.res,
+            &presented,
+            include,
+            req.api.shared.store.now(),
+            &meta,
+        );
         return Ok(json_response(StatusCode::OK, body.to_string().into_bytes()));
     }
     Ok(json_response(StatusCode::OK, list_json(t, &items, &meta)))
@@ -185,7 +211,7 @@ pub fn list_json(t: &Target, items: &[Arc<Value>], meta: &Value) -> Vec<u8> {
 }
 
 pub fn delete_collection(req: &Request) -> Result<Response, ApiError> {
-    let (items, _, _, _) = page(req)?;
+    let items = page(req)?.items;
     let t = &req.target;
     let store = &req.api.shared.store;
     let mut removed = Vec::with_capacity(items.len());

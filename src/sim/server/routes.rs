@@ -189,6 +189,10 @@ impl Request {
 
     /// The request body as JSON, or 400 as the API server answers malformed input.
     pub fn json_body(&self) -> Result<serde_json::Value, ApiError> {
+        // Protobuf and CBOR are not spoken here; client-go falls back to JSON on 415.
+        if !self.content_type.is_empty() && !self.content_type.ends_with("json") {
+            return Err(ApiError::unsupported_media_type(&self.content_type));
+        }
         serde_json::from_slice(&self.body).map_err(|e| {
             ApiError::bad_request(format!(
                 "the body of the request could not be decoded as JSON: {e}"
@@ -232,7 +236,7 @@ async fn dispatch(req: Request) -> Result<Response, ApiError> {
         )
     };
     match (req.target.sub.as_deref(), req.target.name.is_some(), verb) {
-        (None, false, "watch") => Ok(watch::watch(req)),
+        (None, false, "watch") => Ok(watch::watch(&req)),
         (None, false, "list") => list::list(&req),
         (None, false, "create") => crud::create(&req),
         (None, false, "deletecollection") => list::delete_collection(&req),

@@ -277,13 +277,13 @@ mod tests {
     use crate::sim::resources::kinds;
     use serde_json::json;
 
-    fn pod(labels: Value) -> Value {
+    fn pod(labels: &Value) -> Value {
         json!({"metadata": {"name": "p", "labels": labels}, "status": {"phase": "Running"}, "spec": {"nodeName": "n1"}})
     }
 
     #[test]
     fn equality_and_sets() {
-        let p = pod(json!({"app": "web", "track": "canary"}));
+        let p = pod(&json!({"app": "web", "track": "canary"}));
         for (sel, want) in [
             ("app=web", true),
             ("app==web", true),
@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn field_selectors() {
-        let p = pod(json!({}));
+        let p = pod(&json!({}));
         let pods = kinds::pods();
         assert!(
             FieldSelector::parse("status.phase=Running", pods)

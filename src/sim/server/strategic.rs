@@ -66,7 +66,6 @@ fn merge_map(
     field: Option<&str>,
 ) -> Result<(), String> {
     match patch.get("$patch").map(|v| v.as_str()) {
-        None => {}
         Some(Some("replace")) => {
             let mut fresh = Map::new();
             let mut rest = patch.clone();
@@ -75,7 +74,7 @@ fn merge_map(
             *target = fresh;
             return Ok(());
         }
-        Some(Some("merge")) => {}
+        None | Some(Some("merge")) => {}
         Some(Some("delete")) => {
             target.clear();
             return Ok(());

@@ -791,7 +791,7 @@ pub fn table<'a>(
     objects: impl IntoIterator<Item = &'a Value>,
     include: IncludeObject,
     now: DateTime<Utc>,
-    list_meta: Value,
+    list_meta: &Value,
 ) -> Value {
     let columns: Vec<Value> = columns(res)
         .iter()
@@ -877,7 +877,7 @@ mod tests {
             [&d],
             IncludeObject::None,
             now(),
-            json!({}),
+            &json!({}),
         );
         assert_eq!(
             t["rows"][0]["cells"],

@@ -47,7 +47,7 @@ impl Encoder {
                 [&object],
                 include,
                 self.shared.store.now(),
-                json!({}),
+                &json!({}),
             ),
             None => object,
         };
@@ -135,19 +135,16 @@ fn stream_response(body: Body) -> Response {
     response
 }
 
-pub fn watch(req: Request) -> Response {
-    match open(req) {
-        Ok(response) | Err(response) => response,
-    }
+pub fn watch(req: &Request) -> Response {
+    open(req).unwrap_or_else(IntoResponse::into_response)
 }
 
-fn open(req: Request) -> Result<Response, Response> {
-    let filter = Filter::from_request(&req).map_err(IntoResponse::into_response)?;
-    let start = start_of(&req).map_err(IntoResponse::into_response)?;
+fn open(req: &Request) -> Result<Response, ApiError> {
+    let filter = Filter::from_request(req)?;
+    let start = start_of(req)?;
     let timeout = req
         .params
-        .number::<u64>("timeoutSeconds")
-        .map_err(IntoResponse::into_response)?
+        .number::<u64>("timeoutSeconds")?
         .map_or(req.api.opts.watch_timeout, Duration::from_secs);
     let bookmarks = req.params.flag("allowWatchBookmarks");
     let store = req.api.shared.store.clone();
@@ -202,9 +199,9 @@ fn open(req: Request) -> Result<Response, Response> {
                     let event = line(
                         &json!({ "type": "ERROR", "object": ApiError::from(err).to_status() }),
                     );
-                    return Err(stream_response(Body::from(event)));
+                    return Ok(stream_response(Body::from(event)));
                 }
-                Err(err) => return Err(ApiError::from(err).into_response()),
+                Err(err) => return Err(err.into()),
             }
         }
     };

@@ -797,3 +797,169 @@ async fn watch_reports_objects_leaving_a_selector() {
         "{gone:?}"
     );
 }
+
+#[tokio::test]
+async fn bookmarks_carry_only_the_version() {
+    let sim = SimServer::start_with(flightdeck::sim::server::ServerOptions {
+        bookmark_interval: Duration::from_millis(100),
+        ..Default::default()
+    });
+    let http = reqwest::Client::new();
+    let mut response = http
+        .get(format!(
+            "{}/api/v1/namespaces/default/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=2",
+            sim.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let chunk = response.chunk().await.unwrap().unwrap();
+    let event: serde_json::Value =
+        serde_json::from_slice(chunk.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(event["type"], "BOOKMARK");
+    assert_eq!(
+        event["object"],
+        json!({"kind": "Pod", "apiVersion": "v1", "metadata": {
+            "resourceVersion": sim.store().current_resource_version().to_string()}})
+    );
+    // timeoutSeconds ends the stream.
+    while response.chunk().await.unwrap().is_some() {}
+}
+
+#[tokio::test]
+async fn delete_collection_by_selector() {
+    let sim = SimServer::start();
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        sim.store()
+            .create(
+                kinds::pods(),
+                "default",
+                running_pod(name, app, "img", "n1", "10.0.0.1"),
+            )
+            .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(sim.client(), "default");
+    let removed = pods
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app=web"),
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = removed
+        .left()
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(store_pods(&sim).into_keys().collect::<Vec<_>>(), ["c"]);
+}
+
+struct EchoBackend;
+
+impl flightdeck::sim::server::ProxyBackend for EchoBackend {
+    fn call(
+        &self,
+        request: flightdeck::sim::server::ProxyRequest,
+    ) -> futures::future::BoxFuture<'static, flightdeck::sim::server::ProxyResponse> {
+        Box::pin(async move {
+            flightdeck::sim::server::ProxyResponse {
+                status: http::StatusCode::OK,
+                content_type: "text/plain".into(),
+                body: format!(
+                    "{:?} {}/{} port={:?} path={} query={:?}",
+                    request.kind,
+                    request.namespace,
+                    request.name,
+                    request.port,
+                    request.path,
+                    request.query
+                )
+                .into(),
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn proxy_paths_reach_the_backend() {
+    let shared = common::shared();
+    shared
+        .store
+        .create(
+            kinds::pods(),
+            "default",
+            running_pod("web-1", "web", "img", "n1", "10.0.0.1"),
+        )
+        .unwrap();
+    let with = SimServer::start_on(
+        shared.clone(),
+        flightdeck::sim::server::ServerOptions::default(),
+        Some(std::sync::Arc::new(EchoBackend)),
+    );
+    let without = SimServer::start_on(
+        shared,
+        flightdeck::sim::server::ServerOptions::default(),
+        None,
+    );
+    let http = reqwest::Client::new();
+    let path = "/api/v1/namespaces/default/pods/web-1:9090/proxy/metrics?x=1";
+    let answer = http
+        .get(format!("{}{path}", with.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(
+        answer.text().await.unwrap(),
+        "Pod default/web-1 port=Some(\"9090\") path=/metrics query=Some(\"x=1\")"
+    );
+    let missing = http
+        .get(format!(
+            "{}/api/v1/namespaces/default/pods/nope/proxy/health",
+            with.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    let unavailable = http
+        .get(format!("{}{path}", without.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unavailable.status().as_u16(), 503);
+    let status: serde_json::Value = unavailable.json().await.unwrap();
+    assert_eq!(status["kind"], "Status");
+}
+
+#[tokio::test]
+async fn watcher_with_streaming_lists() {
+    let sim = SimServer::start();
+    for i in 0..3 {
+        sim.store()
+            .create(
+                kinds::pods(),
+                "default",
+                running_pod(&format!("web-{i}"), "web", "img", "n1", "10.0.0.1"),
+            )
+            .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(sim.client(), "default");
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(pods, watcher::Config::default().streaming_lists()),
+    )
+    .default_backoff()
+    .for_each(|_| async {});
+    let task = tokio::spawn(stream);
+    assert!(converge(&sim, &reader).await);
+    sim.store()
+        .delete(kinds::pods(), "default", "web-1")
+        .unwrap();
+    assert!(converge(&sim, &reader).await);
+    task.abort();
+}

@@ -167,14 +167,14 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     }
     let t = &req.target;
     if let Some(include) = req.table {
-        let presented: Vec<Value> = items.iter().map(|o| present(o, t)).collect();
-        let body = table::table(
-            t.res,
-            &presented,
-            include,
-            req.api.shared.store.now(),
-            &meta,
-        );
+        let now = req.api.shared.store.now();
+        // Only whole objects carry their apiVersion; cells and metadata do not.
+        let body = if include == table::IncludeObject::Object {
+            let presented: Vec<Value> = items.iter().map(|o| present(o, t)).collect();
+            table::table(t.res, &presented, include, now, &meta)
+        } else {
+            table::table(t.res, items.iter().map(AsRef::as_ref), include, now, &meta)
+        };
         return Ok(json_response(StatusCode::OK, body.to_string().into_bytes()));
     }
     Ok(json_response(StatusCode::OK, list_json(t, &items, &meta)))

@@ -416,11 +416,10 @@ pub fn pod_status(o: &Value) -> (String, usize, i64, Option<String>) {
         .pointer("/spec/initContainers")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
-    let statuses = |p: &str| {
+    let statuses = |p: &str| -> &[Value] {
         o.pointer(p)
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+            .map_or(&[], Vec::as_slice)
     };
     for (i, c) in statuses("/status/initContainerStatuses").iter().enumerate() {
         restarts += c.get("restartCount").and_then(Value::as_i64).unwrap_or(0);

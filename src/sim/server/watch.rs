@@ -64,6 +64,21 @@ impl Encoder {
             },
         }))
     }
+
+    /// The bookmark that ends the initial events of a streaming list.
+    fn initial_events_end(&self, resource_version: u64) -> Bytes {
+        line(&json!({
+            "type": "BOOKMARK",
+            "object": {
+                "kind": self.target.res.kind,
+                "apiVersion": self.target.api_version(),
+                "metadata": {
+                    "resourceVersion": resource_version.to_string(),
+                    "annotations": { "k8s.io/initial-events-end": "true" },
+                },
+            },
+        }))
+    }
 }
 
 fn line(event: &Value) -> Bytes {
@@ -170,6 +185,9 @@ fn open(req: &Request) -> Result<Response, ApiError> {
                     }
                     first.push(encoder.event("ADDED", object));
                 }
+            }
+            if req.params.flag("sendInitialEvents") {
+                first.push(encoder.initial_events_end(snap.resource_version));
             }
             (snap.live, snap.resource_version)
         }

@@ -6,6 +6,7 @@ pub mod faults;
 pub mod logs;
 pub mod resources;
 pub mod scenario;
+pub mod server;
 pub mod store;
 pub mod traffic;
 

@@ -1,0 +1,139 @@
+//! The simulated API server under the `large` scenario's load: listing 5,000
+//! pods over HTTP as JSON and as a Table, and the throughput of watch events.
+
+#![allow(clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flightdeck::sim::resources::kinds;
+use flightdeck::sim::server::{self, ServerOptions};
+use flightdeck::sim::{Faults, PodLogs, Scenario, Shared, Store};
+use serde_json::json;
+
+const PODS: usize = 5_000;
+const WATCH_EVENTS: usize = 1_000;
+const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+
+fn pod(i: usize) -> serde_json::Value {
+    let app = format!("app-{}", i % 50);
+    json!({
+        "metadata": {"name": format!("{app}-{i:05}"), "labels": {"app": app, "pod-template-hash": "5d4f8b"}},
+        "spec": {"nodeName": format!("node-{:03}", i % 100), "containers": [
+            {"name": "app", "image": format!("registry.local/{app}:1.0.0"),
+             "ports": [{"containerPort": 8080, "name": "http"}],
+             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
+        "status": {"phase": "Running", "podIP": format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0,
+                "state": {"running": {"startedAt": "2025-06-01T11:00:00Z"}}}]}
+    })
+}
+
+fn shared() -> Shared {
+    let store = Store::new(1, Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap());
+    store
+        .create(
+            kinds::namespaces(),
+            "",
+            json!({"metadata": {"name": "large"}}),
+        )
+        .unwrap();
+    for i in 0..PODS {
+        store.create(kinds::pods(), "large", pod(i)).unwrap();
+    }
+    Shared {
+        store: Arc::new(store),
+        logs: Arc::new(PodLogs::new()),
+        scenario: Arc::new(Scenario::parse(Path::new("bench.toml"), "name = \"bench\"\n").unwrap()),
+        faults: Arc::new(Faults::default()),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let shared = shared();
+    let url = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = server::router(shared.clone(), ServerOptions::default(), None);
+        tokio::spawn(server::serve(listener, router, std::future::pending()));
+        url
+    });
+    let client = reqwest::Client::new();
+    let pods_url = format!("{url}/api/v1/namespaces/large/pods");
+
+    let mut group = c.benchmark_group("sim_list");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(PODS as u64));
+    group.bench_function("5000 pods as JSON", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let body = client
+                .get(&pods_url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            black_box(body.len())
+        });
+    });
+    group.bench_function("5000 pods as Table", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let body = client
+                .get(&pods_url)
+                .header("accept", TABLE)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            black_box(body.len())
+        });
+    });
+    group.throughput(Throughput::Elements(WATCH_EVENTS as u64));
+    let store = shared.store.clone();
+    group.bench_function("1000 watch events", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let from = store.current_resource_version();
+            let response = client
+                .get(format!("{pods_url}?watch=true&resourceVersion={from}"))
+                .send()
+                .await
+                .unwrap();
+            for i in 0..WATCH_EVENTS {
+                let name = format!("app-{}-{i:05}", i % 50);
+                store
+                    .modify::<()>(kinds::pods(), "large", &name, |p| {
+                        let n: u64 = p["metadata"]["labels"]["bench"]
+                            .as_str()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        p["metadata"]["labels"]["bench"] = json!((n + 1).to_string());
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            let mut response = response;
+            let mut lines = 0;
+            while lines < WATCH_EVENTS {
+                let chunk = response.chunk().await.unwrap().unwrap();
+                lines += chunk.split(|b| *b == b'\n').count() - 1;
+            }
+            black_box(lines)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,118 @@
+//! The simulated cluster's Kubernetes API server: discovery, every kind in
+//! [`RESOURCES`](crate::sim::resources::RESOURCES) with list, watch, get,
+//! create, update, patch and delete, the status/scale/log/proxy subresources,
+//! server-side tables, and the faults in force, over plain HTTP.
+//!
+//! The router serves `/version`, `/api…`, `/apis…` and `/openapi…` only, so
+//! that the caller can merge its own routes (`/metrics`, `/sim/…`) beside it.
+
+mod crud;
+mod discovery;
+mod faults_layer;
+mod kubeconfig;
+mod list;
+mod params;
+mod patch;
+mod pod_logs;
+mod proxy;
+mod routes;
+mod scale;
+mod selector;
+mod status;
+mod strategic;
+mod table;
+mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{any, get};
+
+use super::Shared;
+
+pub use kubeconfig::kubeconfig;
+pub use proxy::{ProxyBackend, ProxyKind, ProxyRequest, ProxyResponse};
+pub use status::ApiError;
+
+/// How the API server behaves.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// The Kubernetes version reported at `/version`, e.g. `v1.33.0`.
+    pub version: String,
+    /// How often a watch that allows bookmarks receives one.
+    pub bookmark_interval: Duration,
+    /// How long a watch without `timeoutSeconds` stays open.
+    pub watch_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            token: None,
+            version: "v1.33.0".into(),
+            bookmark_interval: Duration::from_secs(10),
+            watch_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// What every handler sees.
+#[derive(Clone)]
+struct Api {
+    shared: Shared,
+    opts: Arc<ServerOptions>,
+    proxy: Option<Arc<dyn ProxyBackend>>,
+    /// Requests served so far: the draw for injected faults.
+    requests: Arc<AtomicU64>,
+}
+
+/// The API server's routes, with authentication and fault injection applied
+/// to them (and to them only: routes merged in later are left alone).
+pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBackend>>) -> Router {
+    let api = Api {
+        shared,
+        opts: Arc::new(opts),
+        proxy,
+        requests: Arc::new(AtomicU64::new(0)),
+    };
+    Router::new()
+        .route("/version", get(discovery::version))
+        .route("/api", get(discovery::core_versions))
+        .route("/apis", get(discovery::group_list))
+        .route("/api/{*rest}", any(routes::handle))
+        .route("/apis/{*rest}", any(routes::handle))
+        .route("/openapi/{*rest}", any(routes::not_found))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            faults_layer::guard,
+        ))
+        .with_state(api)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes. Open watches and
+/// log streams are given a moment to finish, then cut.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    let grace = async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = grace => Ok(()),
+    }
+}

@@ -1,0 +1,365 @@
+//! kubectl, which nobody here wrote, against the simulated API server.
+//! Skipped where kubectl is absent, unless `FLIGHTDECK_REQUIRE_KUBECTL=1`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use common::{SimServer, errors, finish, kubectl_available, running_pod, text};
+use flightdeck::sim::logs::ContainerKey;
+use flightdeck::sim::resources::kinds;
+use serde_json::json;
+
+fn virtual_service() -> serde_json::Value {
+    json!({
+        "apiVersion": "networking.istio.io/v1",
+        "metadata": {"name": "web"},
+        "spec": {
+            "hosts": ["web"],
+            "http": [{"route": [
+                {"destination": {"host": "web", "subset": "stable"}, "weight": 90},
+                {"destination": {"host": "web", "subset": "canary"}, "weight": 10}
+            ]}]
+        }
+    })
+}
+
+fn weights(sim: &SimServer) -> Vec<i64> {
+    let vs = sim
+        .store()
+        .get(kinds::virtualservices(), "default", "web")
+        .unwrap();
+    vs["spec"]["http"][0]["route"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["weight"].as_i64().unwrap())
+        .collect()
+}
+
+fn ok(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "kubectl failed: {}\n{}",
+        errors(output),
+        text(output)
+    );
+    text(output)
+}
+
+#[test]
+fn api_resources_lists_kinds_with_short_names() {
+    if !kubectl_available("api_resources_lists_kinds_with_short_names") {
+        return;
+    }
+    let sim = SimServer::start();
+    let out = ok(&sim.kubectl(&["api-resources"]));
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("pods")[1..], ["po", "v1", "true", "Pod"]);
+    assert_eq!(
+        row("deployments")[1..],
+        ["deploy", "apps/v1", "true", "Deployment"]
+    );
+    assert_eq!(
+        row("virtualservices")[1..],
+        ["vs", "networking.istio.io/v1", "true", "VirtualService"]
+    );
+}
+
+#[test]
+fn get_pods_wide_and_workloads() {
+    if !kubectl_available("get_pods_wide_and_workloads") {
+        return;
+    }
+    let sim = SimServer::start();
+    let store = sim.store();
+    store
+        .create(
+            kinds::pods(),
+            "default",
+            running_pod("web-1", "web", "web:1", "node-a", "10.1.0.7"),
+        )
+        .unwrap();
+    let mut crashing = running_pod("web-2", "web", "web:1", "node-b", "10.1.0.8");
+    crashing["status"]["containerStatuses"][0] = json!({
+        "name": "app", "ready": false, "restartCount": 3,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}}
+    });
+    store.create(kinds::pods(), "default", crashing).unwrap();
+    store
+        .create(
+            kinds::deployments(),
+            "default",
+            common::deployment("web", "web:1", 2),
+        )
+        .unwrap();
+    store
+        .create(
+            kinds::replicasets(),
+            "default",
+            json!({"metadata": {"name": "web-5d4f"}, "spec": {"replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"spec": {"containers": [{"name": "app", "image": "web:1"}]}}},
+                "status": {"replicas": 2, "readyReplicas": 1}}),
+        )
+        .unwrap();
+    store
+        .create(
+            kinds::services(),
+            "default",
+            json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.96.0.10",
+                "selector": {"app": "web"}, "ports": [{"port": 80, "protocol": "TCP"}]}}),
+        )
+        .unwrap();
+    store.set_now(store.now() + TimeDelta::seconds(312));
+
+    let pods = ok(&sim.kubectl(&["get", "pods", "-o", "wide"]));
+    let lines: Vec<Vec<&str>> = pods
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0][..5],
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    );
+    assert!(
+        pods.lines().next().unwrap().contains("NOMINATED NODE"),
+        "{pods}"
+    );
+    assert_eq!(
+        lines[1][..7],
+        [
+            "web-1", "1/1", "Running", "0", "5m12s", "10.1.0.7", "node-a"
+        ]
+    );
+    assert_eq!(lines[2][..3], ["web-2", "0/1", "CrashLoopBackOff"]);
+
+    let all = ok(&sim.kubectl(&["get", "deploy,rs,svc"]));
+    assert!(all.contains("deployment.apps/web"), "{all}");
+    assert!(all.contains("replicaset.apps/web-5d4f"), "{all}");
+    let svc = all.lines().find(|l| l.starts_with("service/web")).unwrap();
+    assert_eq!(
+        svc.split_whitespace().collect::<Vec<_>>(),
+        [
+            "service/web",
+            "ClusterIP",
+            "10.96.0.10",
+            "<none>",
+            "80/TCP",
+            "5m12s"
+        ]
+    );
+}
+
+#[test]
+fn patch_virtualservice_merge_and_json() {
+    if !kubectl_available("patch_virtualservice_merge_and_json") {
+        return;
+    }
+    let sim = SimServer::start();
+    sim.store()
+        .create(kinds::virtualservices(), "default", virtual_service())
+        .unwrap();
+    let listed = ok(&sim.kubectl(&["get", "virtualservices"]));
+    assert!(
+        listed.lines().nth(1).unwrap().starts_with("web "),
+        "{listed}"
+    );
+    assert!(listed.contains("[\"web\"]"), "{listed}");
+
+    let merge = r#"{"spec":{"http":[{"route":[{"destination":{"host":"web","subset":"stable"},"weight":50},{"destination":{"host":"web","subset":"canary"},"weight":50}]}]}}"#;
+    ok(&sim.kubectl(&[
+        "patch",
+        "virtualservice",
+        "web",
+        "--type",
+        "merge",
+        "-p",
+        merge,
+    ]));
+    assert_eq!(weights(&sim), [50, 50]);
+
+    let json_patch = r#"[{"op":"replace","path":"/spec/http/0/route/0/weight","value":0},{"op":"replace","path":"/spec/http/0/route/1/weight","value":100}]"#;
+    ok(&sim.kubectl(&["patch", "vs", "web", "--type", "json", "-p", json_patch]));
+    assert_eq!(weights(&sim), [0, 100]);
+    let read_back = ok(&sim.kubectl(&[
+        "get",
+        "vs",
+        "web",
+        "-o",
+        "jsonpath={.spec.http[0].route[*].weight}",
+    ]));
+    assert_eq!(read_back.trim(), "0 100");
+
+    let refused = sim.kubectl(&["patch", "vs", "web", "-p", r#"{"spec":{"hosts":["x"]}}"#]);
+    assert!(!refused.status.success());
+    assert!(
+        errors(&refused).contains("UnsupportedMediaType")
+            || errors(&refused).contains("unknown format"),
+        "{}",
+        errors(&refused)
+    );
+}
+
+#[test]
+fn set_image_and_scale_write_the_deployment() {
+    if !kubectl_available("set_image_and_scale_write_the_deployment") {
+        return;
+    }
+    let sim = SimServer::start();
+    let mut d = common::deployment("web", "web:1", 2);
+    d["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "proxy", "image": "envoy:1"}));
+    sim.store()
+        .create(kinds::deployments(), "default", d)
+        .unwrap();
+
+    ok(&sim.kubectl(&["set", "image", "deploy/web", "app=web:2"]));
+    let stored = sim
+        .store()
+        .get(kinds::deployments(), "default", "web")
+        .unwrap();
+    let containers = &stored["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["image"], "web:2");
+    assert_eq!(containers[0]["ports"][0]["containerPort"], 8080);
+    assert_eq!(containers[1]["image"], "envoy:1");
+    assert_eq!(stored["metadata"]["generation"], 2);
+
+    ok(&sim.kubectl(&["scale", "deploy/web", "--replicas=5"]));
+    let stored = sim
+        .store()
+        .get(kinds::deployments(), "default", "web")
+        .unwrap();
+    assert_eq!(stored["spec"]["replicas"], 5);
+}
+
+#[test]
+fn logs_tail_and_follow() {
+    if !kubectl_available("logs_tail_and_follow") {
+        return;
+    }
+    let sim = SimServer::start();
+    let store = sim.store();
+    store
+        .create(
+            kinds::pods(),
+            "default",
+            running_pod("web-1", "web", "web:1", "node-a", "10.1.0.7"),
+        )
+        .unwrap();
+    let key = ContainerKey::new("default", "web-1", "app");
+    for i in 1..=5 {
+        sim.shared()
+            .logs
+            .append(&key, store.now(), format!("line {i}"));
+    }
+    let tail = ok(&sim.kubectl(&["logs", "web-1", "--tail=2"]));
+    assert_eq!(tail, "line 4\nline 5\n");
+
+    let child = sim.kubectl_spawn(&["logs", "-f", "web-1", "--tail=1"]);
+    // Appends until kubectl has had time to connect; the stream must carry them.
+    let logs = sim.shared().logs.clone();
+    let now = store.now();
+    let writer = std::thread::spawn(move || {
+        for i in 6..=30 {
+            std::thread::sleep(Duration::from_millis(100));
+            logs.append(&key, now, format!("line {i}"));
+        }
+    });
+    writer.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    store.delete(kinds::pods(), "default", "web-1").unwrap();
+    let followed = finish(child, Duration::from_secs(10));
+    let out = text(&followed);
+    assert!(
+        followed.status.success(),
+        "follow did not end with the pod: {}",
+        errors(&followed)
+    );
+    // `--tail=1` gives one line written before kubectl connected; every line
+    // after it came through the follow stream, in order, up to the last.
+    let numbers: Vec<u32> = out
+        .lines()
+        .map(|l| l.strip_prefix("line ").unwrap().parse().unwrap())
+        .collect();
+    assert!(numbers.len() >= 2, "{out}");
+    let first = numbers[0];
+    assert_eq!(numbers, (first..=30).collect::<Vec<_>>(), "{out}");
+}
+
+#[test]
+fn missing_object_is_not_found() {
+    if !kubectl_available("missing_object_is_not_found") {
+        return;
+    }
+    let sim = SimServer::start();
+    let out = sim.kubectl(&["get", "--raw", "/api/v1/namespaces/x/pods/missing"]);
+    assert!(!out.status.success());
+    assert!(
+        errors(&out).contains("Error from server (NotFound): pods \"missing\" not found"),
+        "{}",
+        errors(&out)
+    );
+}
+
+#[test]
+fn get_pods_watch_prints_new_pods() {
+    if !kubectl_available("get_pods_watch_prints_new_pods") {
+        return;
+    }
+    let sim = SimServer::start();
+    sim.store()
+        .create(
+            kinds::pods(),
+            "default",
+            running_pod("web-1", "web", "web:1", "node-a", "10.1.0.7"),
+        )
+        .unwrap();
+    let child = sim.kubectl_spawn(&["get", "pods", "-w"]);
+    let store = sim.shared().store.clone();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut pending = running_pod("web-2", "web", "web:2", "node-b", "");
+    pending["status"] = json!({"phase": "Pending", "containerStatuses": [{"name": "app", "ready": false,
+        "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]});
+    store.create(kinds::pods(), "default", pending).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // This change can only reach kubectl through its watch.
+    store
+        .modify::<()>(kinds::pods(), "default", "web-2", |pod| {
+            pod["status"] =
+                running_pod("web-2", "web", "web:2", "node-b", "10.1.0.9")["status"].clone();
+            Ok(())
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let out = finish(child, Duration::from_secs(1));
+    let printed = text(&out);
+    let rows: Vec<Vec<&str>> = printed
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0][..3], ["NAME", "READY", "STATUS"], "{printed}");
+    assert_eq!(rows[1][..3], ["web-1", "1/1", "Running"], "{printed}");
+    assert!(
+        rows.iter()
+            .any(|r| r[..3] == ["web-2", "0/1", "ContainerCreating"]),
+        "{printed}\n{}",
+        errors(&out)
+    );
+    assert_eq!(
+        rows.last().map(|r| r[..3].to_vec()),
+        Some(vec!["web-2", "1/1", "Running"]),
+        "{printed}"
+    );
+}

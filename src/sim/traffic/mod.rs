@@ -67,7 +67,7 @@ use super::Shared;
 pub use control::{CRASH_ANNOTATION, FaultRequest};
 pub use counters::{Counters, PodState, PodView};
 pub use model::Traffic;
-pub use proxy::ProxyKind;
+pub use proxy::{ProxyKind, TrafficProxy};
 
 /// What the tick writes and the HTTP side reads: every tracked pod by
 /// (namespace, name).

@@ -6,13 +6,15 @@ use super::TrafficHandle;
 use super::counters::PodState;
 use super::exposition::{self, CONTENT_TYPE};
 use super::routing::selector;
-use crate::sim::resources::kinds;
+use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyKind {
-    Pod,
-    Service,
-}
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::StatusCode;
+
+use crate::sim::resources::kinds;
+pub use crate::sim::server::ProxyKind;
+use crate::sim::server::{ProxyBackend, ProxyRequest, ProxyResponse};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -123,5 +125,38 @@ impl TrafficHandle {
             .iter()
             .find(|a| a.namespace == namespace && a.name == app)
             .map(|a| a.port)
+    }
+}
+
+/// The API server's proxy paths answered by the traffic model.
+pub struct TrafficProxy(pub Arc<TrafficHandle>);
+
+impl ProxyBackend for TrafficProxy {
+    fn call(&self, request: ProxyRequest) -> BoxFuture<'static, ProxyResponse> {
+        let handle = self.0.clone();
+        Box::pin(async move {
+            let port = request.port.as_deref().unwrap_or_default();
+            let answer = handle
+                .proxy(
+                    &request.namespace,
+                    request.kind,
+                    &request.name,
+                    port,
+                    &request.path,
+                )
+                .await;
+            match answer {
+                Some((status, content_type, body)) => ProxyResponse {
+                    status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    content_type: content_type.to_string(),
+                    body: Bytes::from(body),
+                },
+                None => ProxyResponse {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    content_type: TEXT.to_string(),
+                    body: Bytes::from_static(b"no endpoints available for this proxy target\n"),
+                },
+            }
+        })
     }
 }

@@ -1,0 +1,799 @@
+//! The simulated cluster's controllers, stepped tick by tick: what a client of
+//! the API server would see after each step.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+
+use flightdeck::sim::logs::ContainerKey;
+use flightdeck::sim::resources::{Resource, kinds};
+use flightdeck::sim::world::TICK;
+use flightdeck::sim::{Scenario, World};
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn world(scenario: &str) -> World {
+    World::new(Scenario::load(scenario).unwrap(), 42, start()).unwrap()
+}
+
+fn world_from(text: &str) -> World {
+    World::new(
+        Scenario::parse(Path::new("test.toml"), text).unwrap(),
+        42,
+        start(),
+    )
+    .unwrap()
+}
+
+fn get(w: &World, res: &Resource, ns: &str, name: &str) -> Arc<Value> {
+    w.shared()
+        .store
+        .get(res, ns, name)
+        .unwrap_or_else(|| panic!("{} {ns}/{name} missing", res.kind))
+}
+
+fn list(w: &World, res: &Resource, ns: &str) -> Vec<Arc<Value>> {
+    w.shared().store.list(res, Some(ns)).0
+}
+
+fn name(o: &Value) -> &str {
+    o["metadata"]["name"].as_str().unwrap()
+}
+
+fn label<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
+    o["metadata"]["labels"][key].as_str()
+}
+
+fn terminating(p: &Value) -> bool {
+    p["metadata"].get("deletionTimestamp").is_some()
+}
+
+fn ready(p: &Value) -> bool {
+    p["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+/// Live (not terminating) pods of a Deployment, found by its labels.
+fn pods(w: &World, ns: &str, app: &str, version: &str) -> Vec<Arc<Value>> {
+    list(w, kinds::pods(), ns)
+        .into_iter()
+        .filter(|p| {
+            label(p, "app") == Some(app) && label(p, "version") == Some(version) && !terminating(p)
+        })
+        .collect()
+}
+
+fn step_until(w: &mut World, limit: Duration, mut done: impl FnMut(&World) -> bool) {
+    let ticks = limit.as_millis() / TICK.as_millis();
+    for _ in 0..ticks {
+        if done(w) {
+            return;
+        }
+        w.step();
+    }
+    assert!(done(w), "not done after {limit:?} of sim time");
+}
+
+fn condition<'a>(o: &'a Value, kind: &str) -> &'a Value {
+    o["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .unwrap_or(&Value::Null)
+}
+
+fn rollout_done(w: &World, ns: &str, name: &str) -> bool {
+    let d = get(w, kinds::deployments(), ns, name);
+    let want = d["spec"]["replicas"].as_i64().unwrap();
+    d["status"]["observedGeneration"] == d["metadata"]["generation"]
+        && d["status"]["updatedReplicas"].as_i64().unwrap_or(0) == want
+        && d["status"]["replicas"].as_i64().unwrap_or(0) == want
+        && d["status"]["availableReplicas"].as_i64().unwrap_or(0) == want
+        && condition(&d, "Progressing")["reason"] == "NewReplicaSetAvailable"
+}
+
+fn edit(w: &World, res: &'static Resource, ns: &str, name: &str, f: impl FnOnce(&mut Value)) {
+    w.shared()
+        .store
+        .modify::<()>(res, ns, name, |o| {
+            f(o);
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn replicasets(w: &World, ns: &str, deploy: &str) -> Vec<Arc<Value>> {
+    let uid = get(w, kinds::deployments(), ns, deploy)["metadata"]["uid"].clone();
+    list(w, kinds::replicasets(), ns)
+        .into_iter()
+        .filter(|rs| rs["metadata"]["ownerReferences"][0]["uid"] == uid)
+        .collect()
+}
+
+fn events(w: &World, ns: &str, object: &str, reason: &str) -> Vec<Arc<Value>> {
+    list(w, kinds::events(), ns)
+        .into_iter()
+        .filter(|e| e["involvedObject"]["name"] == object && e["reason"] == reason)
+        .collect()
+}
+
+fn log_lines(w: &World, ns: &str, pod: &str, container: &str, previous: bool) -> Vec<String> {
+    w.shared()
+        .logs
+        .read(&ContainerKey::new(ns, pod, container), previous)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
+}
+
+#[test]
+fn healthy_canary_comes_up_ready() {
+    let mut w = world("healthy-canary");
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "shop", "checkout-stable") && rollout_done(w, "shop", "checkout-canary")
+    });
+    let stable = pods(&w, "shop", "checkout", "stable");
+    assert_eq!(stable.len(), 4);
+    assert_eq!(pods(&w, "shop", "checkout", "canary").len(), 1);
+    for p in &stable {
+        assert_eq!(p["status"]["phase"], "Running");
+        assert!(ready(p), "{}", name(p));
+        assert!(
+            p["status"]["podIP"]
+                .as_str()
+                .unwrap()
+                .starts_with("10.244.")
+        );
+        assert_eq!(p["status"]["containerStatuses"][0]["name"], "checkout");
+        assert_eq!(p["status"]["containerStatuses"][0]["ready"], true);
+        assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+        assert_eq!(p["metadata"]["ownerReferences"][0]["controller"], true);
+        assert!(
+            p["spec"]["nodeName"]
+                .as_str()
+                .unwrap()
+                .starts_with("sim-node-")
+        );
+    }
+    let d = get(&w, kinds::deployments(), "shop", "checkout-stable");
+    let status = &d["status"];
+    assert_eq!(
+        (
+            &status["replicas"],
+            &status["updatedReplicas"],
+            &status["readyReplicas"],
+            &status["availableReplicas"]
+        ),
+        (&json!(4), &json!(4), &json!(4), &json!(4))
+    );
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(
+        condition(&d, "Available")["reason"],
+        "MinimumReplicasAvailable"
+    );
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let rss = replicasets(&w, "shop", "checkout-stable");
+    assert_eq!(rss.len(), 1);
+    let hash = label(&rss[0], "pod-template-hash").unwrap();
+    assert_eq!(name(&rss[0]), format!("checkout-stable-{hash}"));
+    assert_eq!(rss[0]["status"]["readyReplicas"], 4);
+    assert!(
+        stable
+            .iter()
+            .all(|p| label(p, "pod-template-hash") == Some(hash))
+    );
+
+    let endpoints = get(&w, kinds::endpoints(), "shop", "checkout");
+    assert_eq!(
+        endpoints["subsets"][0]["addresses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(endpoints["subsets"][0]["ports"][0]["port"], 8080);
+    let canary_ep = get(&w, kinds::endpoints(), "shop", "checkout-canary");
+    assert_eq!(
+        canary_ep["subsets"][0]["addresses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let vs = get(&w, kinds::virtualservices(), "shop", "checkout");
+    assert_eq!(
+        vs["spec"]["http"][0]["route"][0]["destination"]["subset"],
+        "stable"
+    );
+    assert_eq!(vs["spec"]["http"][0]["route"][1]["weight"], 0);
+    let route = get(&w, kinds::httproutes(), "shop", "checkout");
+    assert_eq!(
+        route["spec"]["rules"][0]["backendRefs"][0]["name"],
+        "checkout-stable"
+    );
+    assert_eq!(route["spec"]["parentRefs"][0]["name"], "mesh-gateway");
+
+    let pod = name(&stable[0]);
+    for reason in ["Scheduled", "Pulled", "Created", "Started"] {
+        assert_eq!(events(&w, "shop", pod, reason).len(), 1, "{reason}");
+    }
+    let lines = log_lines(&w, "shop", pod, "checkout", false);
+    assert!(
+        lines[0].contains("starting checkout 1.4.2 on :8080"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("ready")), "{lines:?}");
+}
+
+/// Waits for the rolling scenario's `api` to be fully up.
+fn rolling_up() -> World {
+    let mut w = world("rolling");
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "backend", "api")
+    });
+    w
+}
+
+fn set_image(w: &World, image: &str) {
+    edit(w, kinds::deployments(), "backend", "api", |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+    });
+}
+
+/// Rolls `api` to completion, checking maxSurge (1) and maxUnavailable (1) of
+/// its 4 replicas at every tick.
+fn roll_checked(w: &mut World) {
+    let mut ticks = 0;
+    loop {
+        w.step();
+        ticks += 1;
+        let live: Vec<_> = list(w, kinds::pods(), "backend")
+            .into_iter()
+            .filter(|p| !terminating(p))
+            .collect();
+        let available = live.iter().filter(|p| ready(p)).count();
+        assert!(
+            live.len() <= 5,
+            "tick {ticks}: {} pods exceed replicas + maxSurge",
+            live.len()
+        );
+        assert!(available >= 3, "tick {ticks}: only {available} available");
+        if rollout_done(w, "backend", "api") {
+            break;
+        }
+        assert!(ticks < 1200, "rollout did not finish");
+    }
+}
+
+fn revision(o: &Value) -> &str {
+    o["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .unwrap_or("")
+}
+
+#[test]
+fn rolling_update_respects_surge_and_unavailability_then_undo_reuses_the_old_replicaset() {
+    let mut w = rolling_up();
+    let first = replicasets(&w, "backend", "api");
+    assert_eq!(first.len(), 1);
+    let old_template = first[0]["spec"]["template"].clone();
+
+    set_image(&w, "registry.local/backend/api:10.5.0");
+    roll_checked(&mut w);
+    let mut rss = replicasets(&w, "backend", "api");
+    rss.sort_by_key(|rs| revision(rs).to_string());
+    assert_eq!(rss.len(), 2);
+    assert_eq!((revision(&rss[0]), revision(&rss[1])), ("1", "2"));
+    assert_eq!(rss[0]["spec"]["replicas"], 0);
+    assert_eq!(rss[1]["spec"]["replicas"], 4);
+    assert_eq!(
+        revision(&get(&w, kinds::deployments(), "backend", "api")),
+        "2"
+    );
+    let scaled: Vec<String> = events(&w, "backend", "api", "ScalingReplicaSet")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        scaled
+            .iter()
+            .any(|m| m == &format!("Scaled down replica set {} from 4 to 3", name(&rss[0]))),
+        "{scaled:?}"
+    );
+    assert!(
+        scaled.iter().any(|m| m.starts_with(&format!(
+            "Scaled up replica set {} from 0 to",
+            name(&rss[1])
+        ))),
+        "{scaled:?}"
+    );
+
+    // `kubectl rollout undo` sends the old ReplicaSet's template back, as a
+    // typed client re-encodes it (the hash label dropped, null timestamp added).
+    let mut template = old_template;
+    template["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pod-template-hash");
+    template["metadata"]["creationTimestamp"] = Value::Null;
+    edit(&w, kinds::deployments(), "backend", "api", |d| {
+        d["spec"]["template"] = template
+    });
+    roll_checked(&mut w);
+    let rss = replicasets(&w, "backend", "api");
+    assert_eq!(rss.len(), 2, "undo must not create a third ReplicaSet");
+    let back = rss.iter().find(|rs| name(rs) == name(&first[0])).unwrap();
+    assert_eq!(revision(back), "3");
+    assert_eq!(
+        back["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"],
+        "1"
+    );
+    assert_eq!(back["spec"]["replicas"], 4);
+    assert_eq!(
+        revision(&get(&w, kinds::deployments(), "backend", "api")),
+        "3"
+    );
+}
+
+#[test]
+fn restart_makes_a_new_replicaset_and_history_is_bounded() {
+    let mut w = rolling_up();
+    edit(&w, kinds::deployments(), "backend", "api", |d| {
+        d["spec"]["revisionHistoryLimit"] = json!(2)
+    });
+    for i in 0..4 {
+        edit(&w, kinds::deployments(), "backend", "api", |d| {
+            d["spec"]["template"]["metadata"]["annotations"] =
+                json!({"kubectl.kubernetes.io/restartedAt": format!("2026-03-01T09:0{i}:00Z")});
+        });
+        roll_checked(&mut w);
+    }
+    // Old ReplicaSets are cleaned up once the rollout has completed.
+    w.step_for(Duration::from_secs(1));
+    let mut revisions: Vec<String> = replicasets(&w, "backend", "api")
+        .iter()
+        .map(|rs| revision(rs).to_string())
+        .collect();
+    revisions.sort();
+    // The current ReplicaSet plus at most two old ones.
+    assert_eq!(revisions, ["3", "4", "5"]);
+}
+
+#[test]
+fn paused_deployment_holds_then_resumes() {
+    let mut w = rolling_up();
+    edit(&w, kinds::deployments(), "backend", "api", |d| {
+        d["spec"]["paused"] = json!(true)
+    });
+    set_image(&w, "registry.local/backend/api:10.5.0");
+    w.step_for(Duration::from_secs(30));
+    let d = get(&w, kinds::deployments(), "backend", "api");
+    assert_eq!(condition(&d, "Progressing")["reason"], "DeploymentPaused");
+    assert_eq!(condition(&d, "Progressing")["status"], "Unknown");
+    assert_eq!(
+        d["status"]["observedGeneration"],
+        d["metadata"]["generation"]
+    );
+    assert_eq!(
+        replicasets(&w, "backend", "api").len(),
+        1,
+        "a paused Deployment makes no new ReplicaSet"
+    );
+
+    edit(&w, kinds::deployments(), "backend", "api", |d| {
+        d["spec"]["paused"] = json!(false)
+    });
+    w.step();
+    let d = get(&w, kinds::deployments(), "backend", "api");
+    assert_eq!(replicasets(&w, "backend", "api").len(), 2);
+    let reason = condition(&d, "Progressing")["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ["DeploymentResumed", "NewReplicaSetCreated"].contains(&reason.as_str()),
+        "{reason}"
+    );
+    roll_checked(&mut w);
+}
+
+const MISSING_IMAGE: &str = r#"
+name = "missing"
+[cluster]
+namespaces = ["shop"]
+[[apps]]
+name = "cart"
+namespace = "shop"
+strategy = "canary"
+routers = ["smi", "nginx"]
+[[apps.versions]]
+name = "stable"
+image = "registry.local/shop/cart:2.0.0"
+replicas = 2
+weight = 90
+[[apps.versions]]
+name = "canary"
+image = "registry.local/shop/cart:2.1.0-typo"
+replicas = 1
+weight = 10
+missing_image = true
+"#;
+
+#[test]
+fn missing_image_backs_off_and_the_rollout_times_out() {
+    let mut w = world_from(MISSING_IMAGE);
+    let mut reasons = Vec::new();
+    step_until(&mut w, Duration::from_secs(700), |w| {
+        if let Some(p) = pods(w, "shop", "cart", "canary").first() {
+            if let Some(r) =
+                p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"].as_str()
+                && reasons.last().map(String::as_str) != Some(r)
+            {
+                reasons.push(r.to_string());
+            }
+        }
+        condition(
+            &get(w, kinds::deployments(), "shop", "cart-canary"),
+            "Progressing",
+        )["reason"]
+            == "ProgressDeadlineExceeded"
+    });
+    assert!(
+        reasons.starts_with(&[
+            "ContainerCreating".to_string(),
+            "ErrImagePull".into(),
+            "ImagePullBackOff".into()
+        ]),
+        "{reasons:?}"
+    );
+    let d = get(&w, kinds::deployments(), "shop", "cart-canary");
+    assert_eq!(condition(&d, "Progressing")["status"], "False");
+    assert_eq!(condition(&d, "Available")["status"], "False");
+    assert!(rollout_done(&w, "shop", "cart-stable"));
+    let pod = pods(&w, "shop", "cart", "canary")[0].clone();
+    assert_eq!(pod["status"]["phase"], "Pending");
+    let backoff = events(&w, "shop", name(&pod), "BackOff");
+    assert_eq!(backoff.len(), 1);
+    assert!(backoff[0]["count"].as_i64().unwrap() > 2);
+    assert_eq!(backoff[0]["type"], "Normal");
+    assert!(
+        events(&w, "shop", name(&pod), "Failed")
+            .iter()
+            .any(|e| e["message"] == "Error: ImagePullBackOff")
+    );
+
+    let split = get(&w, kinds::trafficsplits(), "shop", "cart");
+    assert_eq!(
+        split["spec"]["backends"][1],
+        json!({"service": "cart-canary", "weight": 10})
+    );
+    let canary_ingress = get(&w, kinds::ingresses(), "shop", "cart-canary");
+    assert_eq!(
+        canary_ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+        "10"
+    );
+}
+
+#[test]
+fn crashloop_backs_off_longer_each_time() {
+    let mut w = world("crashloop");
+    let mut restarts_at: Vec<(i64, Duration)> = Vec::new();
+    let mut saw_backoff_state = false;
+    step_until(&mut w, Duration::from_secs(400), |w| {
+        let Some(p) = pods(w, "payments", "ledger", "canary").first().cloned() else {
+            return false;
+        };
+        let cs = &p["status"]["containerStatuses"][0];
+        saw_backoff_state |= cs["state"]["waiting"]["reason"] == "CrashLoopBackOff";
+        let count = cs["restartCount"].as_i64().unwrap_or(0);
+        if count > restarts_at.last().map_or(0, |r| r.0) {
+            restarts_at.push((count, w.since_start()));
+        }
+        count >= 5
+    });
+    assert!(saw_backoff_state);
+    let gaps: Vec<Duration> = restarts_at.windows(2).map(|p| p[1].1 - p[0].1).collect();
+    assert!(
+        gaps.windows(2).all(|g| g[1] > g[0]),
+        "back-off should grow: {gaps:?}"
+    );
+    let pod = pods(&w, "payments", "ledger", "canary")[0].clone();
+    let last = &pod["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 1);
+    assert_eq!(last["reason"], "Error");
+    assert!(!ready(&pod));
+    let backoff = events(&w, "payments", name(&pod), "BackOff");
+    assert_eq!(backoff.len(), 1);
+    assert!(
+        backoff[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Back-off restarting failed container ledger")
+    );
+    assert!(backoff[0]["count"].as_i64().unwrap() >= 3);
+    assert_eq!(backoff[0]["type"], "Warning");
+    let previous = log_lines(&w, "payments", name(&pod), "ledger", true);
+    assert!(
+        previous.iter().any(|l| l.contains("fatal config error")),
+        "{previous:?}"
+    );
+    let d = get(&w, kinds::deployments(), "payments", "ledger-canary");
+    assert_eq!(d["status"]["unavailableReplicas"], 1);
+}
+
+#[test]
+fn memory_leak_ends_in_oom_kill() {
+    let mut w = world("memory-leak");
+    step_until(&mut w, Duration::from_secs(30 * 60), |w| {
+        pods(w, "shop", "catalog", "canary")
+            .first()
+            .is_some_and(|p| {
+                p["status"]["containerStatuses"][0]["restartCount"].as_i64() >= Some(1)
+            })
+    });
+    let pod = pods(&w, "shop", "catalog", "canary")[0].clone();
+    let last = &pod["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["reason"], "OOMKilled");
+    assert_eq!(last["exitCode"], 137);
+    let previous = log_lines(&w, "shop", name(&pod), "catalog", true);
+    assert!(
+        previous.iter().any(|l| l.contains("of 512Mi limit")),
+        "{previous:?}"
+    );
+    // The stable version does not leak.
+    for p in pods(&w, "shop", "catalog", "stable") {
+        assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
+    }
+}
+
+#[test]
+fn scaling_up_and_down() {
+    let mut w = world("healthy-canary");
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "shop", "checkout-stable")
+    });
+    edit(&w, kinds::deployments(), "shop", "checkout-stable", |d| {
+        d["spec"]["replicas"] = json!(7)
+    });
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "shop", "checkout-stable")
+    });
+    assert_eq!(
+        pods(&w, "shop", "checkout", "stable")
+            .iter()
+            .filter(|p| ready(p))
+            .count(),
+        7
+    );
+    edit(&w, kinds::deployments(), "shop", "checkout-stable", |d| {
+        d["spec"]["replicas"] = json!(2)
+    });
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "shop", "checkout-stable")
+            && list(w, kinds::pods(), "shop")
+                .iter()
+                .filter(|p| label(p, "version") == Some("stable"))
+                .count()
+                == 2
+    });
+    let rs = &replicasets(&w, "shop", "checkout-stable")[0];
+    let scaled: Vec<String> = events(&w, "shop", "checkout-stable", "ScalingReplicaSet")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        scaled.contains(&format!("Scaled up replica set {} from 4 to 7", name(rs))),
+        "{scaled:?}"
+    );
+    assert!(
+        scaled.contains(&format!("Scaled down replica set {} from 7 to 2", name(rs))),
+        "{scaled:?}"
+    );
+    assert_eq!(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"],
+        "2"
+    );
+    assert_eq!(events(&w, "shop", name(rs), "SuccessfulDelete").len(), 5);
+    let killed: Vec<_> = list(&w, kinds::events(), "shop")
+        .into_iter()
+        .filter(|e| e["reason"] == "Killing")
+        .collect();
+    assert_eq!(killed.len(), 5);
+    assert_eq!(
+        get(&w, kinds::endpoints(), "shop", "checkout-stable")["subsets"][0]["addresses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn terminating_pods_drain_and_log_it() {
+    let mut w = world("healthy-canary");
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "shop", "checkout-canary")
+    });
+    let pod = pods(&w, "shop", "checkout", "canary")[0].clone();
+    let key = ContainerKey::new("shop", name(&pod), "checkout");
+    let mut feed = w.shared().logs.follow(&key).live;
+    edit(&w, kinds::deployments(), "shop", "checkout-canary", |d| {
+        d["spec"]["replicas"] = json!(0)
+    });
+    w.step();
+    let p = get(&w, kinds::pods(), "shop", name(&pod));
+    assert!(terminating(&p), "the pod shows Terminating first");
+    w.step_for(Duration::from_secs(3));
+    assert!(
+        w.shared()
+            .store
+            .get(kinds::pods(), "shop", name(&pod))
+            .is_none()
+    );
+    let mut said = Vec::new();
+    while let Ok(line) = feed.try_recv() {
+        said.push(line.text.clone());
+    }
+    assert!(
+        said.iter()
+            .any(|l| l.contains("received SIGTERM, draining")),
+        "{said:?}"
+    );
+    assert!(
+        said.last().unwrap().contains("shutdown complete"),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn crash_annotation_crashes_the_pod_now() {
+    let mut w = world("healthy-canary");
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "shop", "checkout-canary")
+    });
+    let pod = name(&pods(&w, "shop", "checkout", "canary")[0]).to_string();
+    edit(&w, kinds::pods(), "shop", &pod, |p| {
+        p["metadata"]["annotations"] = json!({"sim.flightdeck.dev/crash": "true"});
+    });
+    w.step();
+    let p = get(&w, kinds::pods(), "shop", &pod);
+    assert!(
+        p["metadata"]["annotations"]
+            .get("sim.flightdeck.dev/crash")
+            .is_none()
+    );
+    assert!(!ready(&p));
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+        2
+    );
+    w.step_for(Duration::from_secs(2));
+    let p = get(&w, kinds::pods(), "shop", &pod);
+    assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 1);
+    let previous = log_lines(&w, "shop", &pod, "checkout", true);
+    assert!(
+        previous.iter().any(|l| l.contains("panic: runtime error")),
+        "{previous:?}"
+    );
+}
+
+#[test]
+fn deleting_a_deployment_removes_its_replicasets_and_pods() {
+    let mut w = world("blue-green");
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "frontend", "web-green")
+    });
+    assert_eq!(
+        get(&w, kinds::services(), "frontend", "web")["spec"]["selector"],
+        json!({"app": "web", "slot": "blue"})
+    );
+    assert_eq!(
+        get(&w, kinds::services(), "frontend", "web-preview")["spec"]["selector"],
+        json!({"app": "web", "slot": "green"})
+    );
+    let green = pods(&w, "frontend", "web", "green");
+    assert_eq!(green.len(), 3);
+    w.shared()
+        .store
+        .delete(kinds::deployments(), "frontend", "web-green")
+        .unwrap();
+    w.step_for(Duration::from_secs(5));
+    let left: Vec<_> = list(&w, kinds::pods(), "frontend")
+        .into_iter()
+        .filter(|p| label(p, "slot") == Some("green"))
+        .collect();
+    assert!(left.is_empty());
+    assert!(
+        list(&w, kinds::replicasets(), "frontend")
+            .iter()
+            .all(|rs| label(rs, "slot") == Some("blue"))
+    );
+    assert!(
+        w.shared()
+            .logs
+            .read(
+                &ContainerKey::new("frontend", name(&green[0]), "web"),
+                false
+            )
+            .is_none()
+    );
+    assert!(
+        get(&w, kinds::endpoints(), "frontend", "web-preview")
+            .get("subsets")
+            .is_none()
+    );
+}
+
+fn fingerprint(w: &World) -> Vec<String> {
+    [
+        kinds::pods(),
+        kinds::replicasets(),
+        kinds::deployments(),
+        kinds::events(),
+        kinds::endpoints(),
+    ]
+    .iter()
+    .flat_map(|r| w.shared().store.list(r, None).0)
+    .map(|o| o.to_string())
+    .collect()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let run = |seed: u64| {
+        let mut w = World::new(Scenario::load("crashloop").unwrap(), seed, start()).unwrap();
+        for _ in 0..600 {
+            w.step();
+        }
+        w
+    };
+    let (a, b, c) = (run(7), run(7), run(8));
+    assert_eq!(fingerprint(&a), fingerprint(&b));
+    let names = |w: &World| {
+        list(w, kinds::pods(), "payments")
+            .iter()
+            .map(|p| name(p).to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&a), names(&b));
+    assert_ne!(names(&a), names(&c));
+}
+
+#[test]
+fn large_scenario_runs_five_thousand_pods_on_a_hundred_nodes() {
+    let mut w = world("large");
+    assert_eq!(list(&w, kinds::nodes(), "").len(), 100);
+    step_until(&mut w, Duration::from_secs(30), |w| {
+        let (pods, _) = w.shared().store.list(kinds::pods(), Some("fleet"));
+        pods.len() == 5000 && pods.iter().all(|p| ready(p))
+    });
+    let (pods, _) = w.shared().store.list(kinds::pods(), Some("fleet"));
+    let mut per_node = std::collections::BTreeMap::<String, usize>::new();
+    for p in &pods {
+        *per_node
+            .entry(p["spec"]["nodeName"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(per_node.len(), 100);
+    assert!(per_node.values().all(|n| *n == 50), "spread unevenly");
+    let mut ips: Vec<&str> = pods
+        .iter()
+        .map(|p| p["status"]["podIP"].as_str().unwrap())
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    assert_eq!(ips.len(), 5000, "pod IPs must be unique");
+}

@@ -330,7 +330,7 @@ fn rolling_update_respects_surge_and_unavailability_then_undo_reuses_the_old_rep
         .remove("pod-template-hash");
     template["metadata"]["creationTimestamp"] = Value::Null;
     edit(&w, kinds::deployments(), "backend", "api", |d| {
-        d["spec"]["template"] = template
+        d["spec"]["template"] = template;
     });
     roll_checked(&mut w);
     let rss = replicasets(&w, "backend", "api");
@@ -352,7 +352,7 @@ fn rolling_update_respects_surge_and_unavailability_then_undo_reuses_the_old_rep
 fn restart_makes_a_new_replicaset_and_history_is_bounded() {
     let mut w = rolling_up();
     edit(&w, kinds::deployments(), "backend", "api", |d| {
-        d["spec"]["revisionHistoryLimit"] = json!(2)
+        d["spec"]["revisionHistoryLimit"] = json!(2);
     });
     for i in 0..4 {
         edit(&w, kinds::deployments(), "backend", "api", |d| {
@@ -376,7 +376,7 @@ fn restart_makes_a_new_replicaset_and_history_is_bounded() {
 fn paused_deployment_holds_then_resumes() {
     let mut w = rolling_up();
     edit(&w, kinds::deployments(), "backend", "api", |d| {
-        d["spec"]["paused"] = json!(true)
+        d["spec"]["paused"] = json!(true);
     });
     set_image(&w, "registry.local/backend/api:10.5.0");
     w.step_for(Duration::from_secs(30));
@@ -394,7 +394,7 @@ fn paused_deployment_holds_then_resumes() {
     );
 
     edit(&w, kinds::deployments(), "backend", "api", |d| {
-        d["spec"]["paused"] = json!(false)
+        d["spec"]["paused"] = json!(false);
     });
     w.step();
     let d = get(&w, kinds::deployments(), "backend", "api");
@@ -437,13 +437,12 @@ fn missing_image_backs_off_and_the_rollout_times_out() {
     let mut w = world_from(MISSING_IMAGE);
     let mut reasons = Vec::new();
     step_until(&mut w, Duration::from_secs(700), |w| {
-        if let Some(p) = pods(w, "shop", "cart", "canary").first() {
-            if let Some(r) =
+        if let Some(p) = pods(w, "shop", "cart", "canary").first()
+            && let Some(r) =
                 p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"].as_str()
-                && reasons.last().map(String::as_str) != Some(r)
-            {
-                reasons.push(r.to_string());
-            }
+            && reasons.last().map(String::as_str) != Some(r)
+        {
+            reasons.push(r.to_string());
         }
         condition(
             &get(w, kinds::deployments(), "shop", "cart-canary"),
@@ -505,7 +504,10 @@ fn crashloop_backs_off_longer_each_time() {
         count >= 5
     });
     assert!(saw_backoff_state);
-    let gaps: Vec<Duration> = restarts_at.windows(2).map(|p| p[1].1 - p[0].1).collect();
+    let gaps: Vec<Duration> = restarts_at
+        .windows(2)
+        .map(|p| p[1].1.checked_sub(p[0].1).unwrap())
+        .collect();
     assert!(
         gaps.windows(2).all(|g| g[1] > g[0]),
         "back-off should grow: {gaps:?}"
@@ -566,7 +568,7 @@ fn scaling_up_and_down() {
         rollout_done(w, "shop", "checkout-stable")
     });
     edit(&w, kinds::deployments(), "shop", "checkout-stable", |d| {
-        d["spec"]["replicas"] = json!(7)
+        d["spec"]["replicas"] = json!(7);
     });
     step_until(&mut w, Duration::from_secs(60), |w| {
         rollout_done(w, "shop", "checkout-stable")
@@ -579,7 +581,7 @@ fn scaling_up_and_down() {
         7
     );
     edit(&w, kinds::deployments(), "shop", "checkout-stable", |d| {
-        d["spec"]["replicas"] = json!(2)
+        d["spec"]["replicas"] = json!(2);
     });
     step_until(&mut w, Duration::from_secs(60), |w| {
         rollout_done(w, "shop", "checkout-stable")
@@ -631,7 +633,7 @@ fn terminating_pods_drain_and_log_it() {
     let key = ContainerKey::new("shop", name(&pod), "checkout");
     let mut feed = w.shared().logs.follow(&key).live;
     edit(&w, kinds::deployments(), "shop", "checkout-canary", |d| {
-        d["spec"]["replicas"] = json!(0)
+        d["spec"]["replicas"] = json!(0);
     });
     w.step();
     let p = get(&w, kinds::pods(), "shop", name(&pod));

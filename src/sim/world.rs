@@ -80,7 +80,7 @@ impl World {
     }
 
     pub fn since_start(&self) -> Duration {
-        TICK * u32::try_from(self.ticks).unwrap_or(u32::MAX)
+        Duration::from_millis(self.ticks.saturating_mul(TICK.as_millis() as u64))
     }
 
     /// Appends a controller; it runs after every controller already there.

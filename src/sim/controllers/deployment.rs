@@ -3,13 +3,14 @@
 //! proportional scaling, history cleanup, and the status and conditions that
 //! `kubectl rollout status` reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::events::{self, Event, EventType, Source};
+use super::feed::{Changes, Feed};
 use super::hash::{POD_TEMPLATE_HASH, same_template, template_hash};
 use super::{
     by_controller, controller_ref, creation, find_condition, int_at, is_terminating, name,
@@ -38,27 +39,64 @@ const NOT_COPIED: &[&str] = &[
 
 const COMPONENT: &str = "deployment-controller";
 
+/// Syncs the Deployments that changed, whose ReplicaSets changed, or whose
+/// rollout is under way (its progress deadline is a clock).
 #[derive(Default)]
-pub struct DeploymentController;
+pub struct DeploymentController {
+    feed: Feed,
+}
 
 impl Controller for DeploymentController {
     fn tick(&mut self, ctx: &mut TickCtx<'_>) {
         let store = &ctx.shared.store;
+        let dirty: Option<BTreeSet<String>> = match self.feed.drain(store) {
+            Changes::All => None,
+            Changes::Some(changes) => Some(
+                changes
+                    .iter()
+                    .filter_map(|c| {
+                        if std::ptr::eq(c.resource, kinds::deployments()) {
+                            Some(uid(&c.object).to_string())
+                        } else if std::ptr::eq(c.resource, kinds::replicasets()) {
+                            super::controller_uid(&c.object).map(str::to_string)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        };
         let (deployments, _) = store.list(kinds::deployments(), None);
-        if deployments.is_empty() {
+        let due: Vec<&Arc<Value>> = deployments
+            .iter()
+            .filter(|d| !is_terminating(d))
+            .filter(|d| dirty.as_ref().is_none_or(|set| set.contains(uid(d))) || rolling_out(d))
+            .collect();
+        if due.is_empty() {
             return;
         }
         let (replicasets, _) = store.list(kinds::replicasets(), None);
         let owned = by_controller(&replicasets);
         let mut pods: Option<BTreeMap<String, Vec<Arc<Value>>>> = None;
-        for d in &deployments {
-            if is_terminating(d) {
-                continue;
-            }
+        for d in due {
             let rss = owned.get(uid(d)).map_or(&[][..], Vec::as_slice);
             Sync::new(store, ctx.now, d, rss).run(&mut pods);
         }
     }
+}
+
+/// A rollout whose progress deadline may still pass.
+fn rolling_out(d: &Value) -> bool {
+    let reason = d
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| find_condition(c, "Progressing"))
+        .and_then(|c| c.get("reason"))
+        .and_then(Value::as_str);
+    !matches!(
+        reason,
+        Some("NewReplicaSetAvailable" | "ProgressDeadlineExceeded" | "DeploymentPaused")
+    )
 }
 
 /// The parts of a Deployment's spec the controller reasons about.

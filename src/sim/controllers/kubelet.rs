@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::container_log::{ContainerLog, Crash};
 use super::events::{self, Event, EventType, Source};
+use super::feed::{Changes, Feed};
 use super::hash::{digest, fnv1a64};
 use super::replicaset::qos_class;
 use super::{
@@ -26,6 +27,7 @@ use crate::sim::logs::ContainerKey;
 use crate::sim::resources::kinds;
 use crate::sim::scenario::{Behaviour, LogFormat, Scenario, VersionSpec};
 use crate::sim::seed::release_of;
+use crate::sim::store::ChangeKind;
 use crate::sim::world::{Controller, TickCtx};
 use crate::sim::{Shared, Store};
 
@@ -125,6 +127,7 @@ struct PodRun {
 
 #[derive(Default)]
 pub struct Kubelet {
+    feed: Feed,
     pods: BTreeMap<String, PodRun>,
     nodes: BTreeMap<String, NodeNet>,
     /// Images each node has pulled (later pulls find them present).
@@ -140,38 +143,28 @@ struct NodeNet {
 impl Controller for Kubelet {
     fn tick(&mut self, ctx: &mut TickCtx<'_>) {
         let shared = ctx.shared;
-        let (pods, _) = shared.store.list(kinds::pods(), None);
-        let mut present: HashSet<&str> = HashSet::with_capacity(pods.len());
-        for pod in &pods {
-            let id = uid(pod);
-            present.insert(id);
-            match self.pods.get_mut(id) {
-                Some(run) if run.last_rv == resource_version(pod) => {}
-                Some(run) => {
-                    run.last_rv = resource_version(pod).to_string();
-                    observe(shared, ctx.now, run, pod);
-                }
-                None => {
-                    let scheduled = pod
-                        .pointer("/spec/nodeName")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| !n.is_empty());
-                    if scheduled && !is_terminating(pod) {
-                        self.admit(ctx, pod);
+        match self.feed.drain(&shared.store) {
+            Changes::All => self.resync(ctx),
+            Changes::Some(changes) => {
+                let mut seen: HashSet<&str> = HashSet::new();
+                for c in changes
+                    .iter()
+                    .filter(|c| std::ptr::eq(c.resource, kinds::pods()))
+                {
+                    let id = uid(&c.object);
+                    if c.kind == ChangeKind::Deleted {
+                        self.forget(shared, id);
+                        continue;
+                    }
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                    if let Some(pod) = shared.store.get(kinds::pods(), &c.namespace, &c.name)
+                        && uid(&pod) == id
+                    {
+                        self.consider(ctx, &pod);
                     }
                 }
-            }
-        }
-        let gone: Vec<String> = self
-            .pods
-            .keys()
-            .filter(|k| !present.contains(k.as_str()))
-            .cloned()
-            .collect();
-        for id in gone {
-            if let Some(run) = self.pods.remove(&id) {
-                self.release_ip(&run);
-                shared.logs.remove_pod(&run.namespace, &run.name);
             }
         }
         let mut finished = Vec::new();
@@ -207,6 +200,52 @@ impl Controller for Kubelet {
 }
 
 impl Kubelet {
+    /// Looks at every pod: the first tick, and after missing changes.
+    fn resync(&mut self, ctx: &mut TickCtx<'_>) {
+        let shared = ctx.shared;
+        let (pods, _) = shared.store.list(kinds::pods(), None);
+        let present: HashSet<&str> = pods.iter().map(|p| uid(p)).collect();
+        let gone: Vec<String> = self
+            .pods
+            .keys()
+            .filter(|k| !present.contains(k.as_str()))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.forget(shared, &id);
+        }
+        for pod in &pods {
+            self.consider(ctx, pod);
+        }
+    }
+
+    fn consider(&mut self, ctx: &mut TickCtx<'_>, pod: &Value) {
+        match self.pods.get_mut(uid(pod)) {
+            Some(run) if run.last_rv == resource_version(pod) => {}
+            Some(run) => {
+                run.last_rv = resource_version(pod).to_string();
+                observe(ctx.shared, ctx.now, run, pod);
+            }
+            None => {
+                let scheduled = pod
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty());
+                if scheduled && !is_terminating(pod) {
+                    self.admit(ctx, pod);
+                }
+            }
+        }
+    }
+
+    /// The pod is gone from the store: so are its containers and their logs.
+    fn forget(&mut self, shared: &Shared, id: &str) {
+        if let Some(run) = self.pods.remove(id) {
+            self.release_ip(&run);
+            shared.logs.remove_pod(&run.namespace, &run.name);
+        }
+    }
+
     fn node_net(&mut self, store: &Store, node: &str) -> Option<&mut NodeNet> {
         if !self.nodes.contains_key(node) {
             let (nodes, _) = store.list(kinds::nodes(), None);

@@ -10,6 +10,7 @@ pub mod container_log;
 pub mod deployment;
 pub mod endpoints;
 pub mod events;
+pub mod feed;
 pub mod hash;
 pub mod kubelet;
 pub mod replicaset;
@@ -25,9 +26,9 @@ use super::world::Controller;
 /// The built-in controllers, in the order a tick runs them.
 pub fn standard() -> Vec<Box<dyn Controller>> {
     vec![
-        Box::new(deployment::DeploymentController),
-        Box::new(replicaset::ReplicaSetController),
-        Box::new(scheduler::Scheduler),
+        Box::new(deployment::DeploymentController::default()),
+        Box::new(replicaset::ReplicaSetController::default()),
+        Box::new(scheduler::Scheduler::default()),
         Box::new(kubelet::Kubelet::default()),
         Box::new(endpoints::EndpointsController::default()),
         Box::new(events::EventTtl::default()),
@@ -46,29 +47,21 @@ pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
 }
 
 pub fn name(object: &Value) -> &str {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    meta(object, "name").and_then(Value::as_str).unwrap_or("")
 }
 
 pub fn namespace(object: &Value) -> &str {
-    object
-        .pointer("/metadata/namespace")
+    meta(object, "namespace")
         .and_then(Value::as_str)
         .unwrap_or("")
 }
 
 pub fn uid(object: &Value) -> &str {
-    object
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    meta(object, "uid").and_then(Value::as_str).unwrap_or("")
 }
 
 pub fn resource_version(object: &Value) -> &str {
-    object
-        .pointer("/metadata/resourceVersion")
+    meta(object, "resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or("")
 }
@@ -78,9 +71,13 @@ pub fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 pub fn is_terminating(object: &Value) -> bool {
-    object
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|t| !t.is_null())
+    meta(object, "deletionTimestamp").is_some_and(|t| !t.is_null())
+}
+
+/// A field of `metadata`. Plain lookups, not JSON pointers: these run for
+/// every pod on every pass.
+fn meta<'a>(object: &'a Value, field: &str) -> Option<&'a Value> {
+    object.get("metadata")?.get(field)
 }
 
 pub fn creation(object: &Value) -> Option<DateTime<Utc>> {
@@ -96,8 +93,7 @@ pub fn int_at(object: &Value, pointer: &str) -> Option<i64> {
 
 /// The uid of the object's controlling owner (`ownerReferences[].controller`).
 pub fn controller_uid(object: &Value) -> Option<&str> {
-    object
-        .pointer("/metadata/ownerReferences")?
+    meta(object, "ownerReferences")?
         .as_array()?
         .iter()
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))?
@@ -118,7 +114,7 @@ pub fn controller_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
 }
 
 pub fn labels(object: &Value) -> Option<&Map<String, Value>> {
-    object.pointer("/metadata/labels")?.as_object()
+    meta(object, "labels")?.as_object()
 }
 
 /// Does a map selector (`{key: value}`, as Services and `matchLabels` use)

@@ -6,15 +6,17 @@
 //! It picks the pods that cost least first: unscheduled, then pending, then
 //! not ready, then the most restarted, then the newest.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
+use super::feed::{Changes, Feed};
 use super::{
-    by_controller, controller_ref, creation, find_condition, int_at, is_terminating,
-    label_selector_matches, labels, name, namespace, timestamp,
+    by_controller, controller_ref, controller_uid, creation, find_condition, int_at,
+    is_terminating, label_selector_matches, labels, name, namespace, timestamp,
 };
 use crate::sim::resources::kinds;
 use crate::sim::world::{Controller, TickCtx};
@@ -25,17 +27,45 @@ pub const SCALE_DOWN_GRACE: Duration = Duration::from_secs(2);
 const CREATE_BURST: i64 = 500;
 const COMPONENT: &str = "replicaset-controller";
 
-pub struct ReplicaSetController;
+/// Looks only at the ReplicaSets that changed or whose pods did.
+#[derive(Default)]
+pub struct ReplicaSetController {
+    feed: Feed,
+}
 
 impl Controller for ReplicaSetController {
     fn tick(&mut self, ctx: &mut TickCtx<'_>) {
         let store = &ctx.shared.store;
-        let (replicasets, _) = store.list(kinds::replicasets(), None);
-        if replicasets.is_empty() {
+        let dirty: Option<BTreeSet<String>> = match self.feed.drain(store) {
+            Changes::All => None,
+            Changes::Some(changes) => Some(
+                changes
+                    .iter()
+                    .filter_map(|c| {
+                        if std::ptr::eq(c.resource, kinds::pods()) {
+                            controller_uid(&c.object).map(str::to_string)
+                        } else if std::ptr::eq(c.resource, kinds::replicasets()) {
+                            Some(super::uid(&c.object).to_string())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+        if dirty.as_ref().is_some_and(BTreeSet::is_empty) {
             return;
         }
-        let (pods, _) = store.list(kinds::pods(), None);
-        let owned = by_controller(&pods);
+        let (replicasets, _) = store.list(kinds::replicasets(), None);
+        let replicasets: Vec<Arc<Value>> = replicasets
+            .into_iter()
+            .filter(|rs| dirty.as_ref().is_none_or(|d| d.contains(super::uid(rs))))
+            .collect();
+        let mut owned: BTreeMap<String, Vec<Arc<Value>>> = BTreeMap::new();
+        let namespaces: BTreeSet<&str> = replicasets.iter().map(|rs| namespace(rs)).collect();
+        for ns in namespaces {
+            owned.extend(by_controller(&store.list(kinds::pods(), Some(ns)).0));
+        }
         for rs in &replicasets {
             let mut pods: Vec<Arc<Value>> = owned
                 .get(super::uid(rs))
@@ -226,9 +256,10 @@ fn write_status(ctx: &TickCtx<'_>, rs: &Value, pods: &[Arc<Value>]) {
         .pointer("/spec/template/metadata/labels")
         .cloned()
         .unwrap_or_else(|| json!({}));
+    let selector = json!({ "matchLabels": template_labels });
     let fully_labeled = pods
         .iter()
-        .filter(|p| label_selector_matches(&json!({"matchLabels": template_labels}), labels(p)))
+        .filter(|p| label_selector_matches(&selector, labels(p)))
         .count();
     let ready = pods.iter().filter(|p| is_ready(p)).count();
     let mut status = serde_json::Map::new();

@@ -3,15 +3,22 @@
 //! deterministic and spread evenly.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
-use super::{is_terminating, name, namespace, timestamp};
+use super::feed::{Changes, Feed};
+use super::{is_terminating, name, namespace, timestamp, uid};
 use crate::sim::resources::kinds;
+use crate::sim::store::ChangeKind;
 use crate::sim::world::{Controller, TickCtx};
 
-pub struct Scheduler;
+/// Looks only at pods that were added or changed since the last tick.
+#[derive(Default)]
+pub struct Scheduler {
+    feed: Feed,
+}
 
 fn node_of(pod: &Value) -> Option<&str> {
     pod.pointer("/spec/nodeName")
@@ -22,15 +29,26 @@ fn node_of(pod: &Value) -> Option<&str> {
 impl Controller for Scheduler {
     fn tick(&mut self, ctx: &mut TickCtx<'_>) {
         let store = &ctx.shared.store;
-        let (pods, _) = store.list(kinds::pods(), None);
-        let waiting: Vec<&Value> = pods
+        let candidates: Vec<Arc<Value>> = match self.feed.drain(store) {
+            Changes::All => store.list(kinds::pods(), None).0,
+            Changes::Some(changes) => changes
+                .iter()
+                .filter(|c| {
+                    std::ptr::eq(c.resource, kinds::pods()) && c.kind != ChangeKind::Deleted
+                })
+                .map(|c| c.object.clone())
+                .collect(),
+        };
+        let mut waiting: Vec<&Value> = candidates
             .iter()
             .map(AsRef::as_ref)
             .filter(|p| node_of(p).is_none() && !is_terminating(p))
             .collect();
+        waiting.dedup_by(|a, b| uid(a) == uid(b));
         if waiting.is_empty() {
             return;
         }
+        let (pods, _) = store.list(kinds::pods(), None);
         let (nodes, _) = store.list(kinds::nodes(), None);
         let mut load: BTreeMap<String, usize> = nodes
             .iter()
@@ -54,6 +72,9 @@ impl Controller for Scheduler {
                 return;
             };
             let bound = store.modify::<()>(kinds::pods(), namespace(pod), name(pod), |p| {
+                if uid(p) != uid(pod) || node_of(p).is_some() {
+                    return Err(());
+                }
                 p["spec"]["nodeName"] = json!(node);
                 if !p["status"].is_object() {
                     p["status"] = json!({"phase": "Pending"});

@@ -799,3 +799,142 @@ fn large_scenario_runs_five_thousand_pods_on_a_hundred_nodes() {
     ips.dedup();
     assert_eq!(ips.len(), 5000, "pod IPs must be unique");
 }
+
+const FLAKY: &str = r#"
+name = "flaky"
+[cluster]
+namespaces = ["ops"]
+nodes = 1
+[[apps]]
+name = "worker"
+namespace = "ops"
+strategy = "rolling"
+log_format = "json"
+[[apps.versions]]
+name = "stable"
+image = "registry.local/ops/worker:3.1.0"
+replicas = 1
+ready_after = "22s"
+[apps.versions.behaviour]
+crashes_per_hour = 6.0
+"#;
+
+#[test]
+fn slow_readiness_is_reported_then_random_crashes_restart_the_container() {
+    let mut w = world_from(FLAKY);
+    step_until(&mut w, Duration::from_secs(30), |w| {
+        pods(w, "ops", "worker", "stable")
+            .first()
+            .is_some_and(|p| ready(p))
+    });
+    let pod = name(&pods(&w, "ops", "worker", "stable")[0]).to_string();
+    let unhealthy = events(&w, "ops", &pod, "Unhealthy");
+    assert_eq!(unhealthy.len(), 1);
+    assert_eq!(
+        unhealthy[0]["message"],
+        "Readiness probe failed: HTTP probe failed with statuscode: 503"
+    );
+    assert_eq!(
+        unhealthy[0]["count"], 4,
+        "probes at 5, 10, 15 and 20 s fail"
+    );
+    let lines = log_lines(&w, "ops", &pod, "worker", false);
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["msg"], "starting worker 3.1.0 on :8080");
+    assert_eq!(first["level"], "info");
+
+    // One crash every ten minutes on average: within an hour there is one.
+    step_until(&mut w, Duration::from_secs(3600), |w| {
+        get(w, kinds::pods(), "ops", &pod)["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            >= Some(1)
+    });
+    let p = get(&w, kinds::pods(), "ops", &pod);
+    let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(
+        (last["exitCode"].as_i64(), last["reason"].as_str()),
+        (Some(2), Some("Error"))
+    );
+    let previous = log_lines(&w, "ops", &pod, "worker", true);
+    let panic: Value = serde_json::from_str(previous.last().unwrap()).unwrap();
+    assert!(
+        panic["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("panic: runtime error"),
+        "{panic}"
+    );
+    assert!(panic["stack"].as_array().is_some_and(|s| s.len() >= 3));
+}
+
+#[test]
+fn recreate_stops_every_old_pod_before_starting_new_ones() {
+    let mut w = rolling_up();
+    edit(&w, kinds::deployments(), "backend", "api", |d| {
+        d["spec"]["strategy"] = json!({"type": "Recreate"});
+    });
+    set_image(&w, "registry.local/backend/api:10.5.0");
+    let image_of = |p: &Value| {
+        p["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut ticks = 0;
+    while !rollout_done(&w, "backend", "api") {
+        w.step();
+        ticks += 1;
+        assert!(ticks < 600, "recreate did not finish");
+        let all = list(&w, kinds::pods(), "backend");
+        let images: std::collections::BTreeSet<String> = all.iter().map(|p| image_of(p)).collect();
+        assert!(
+            images.len() <= 1,
+            "tick {ticks}: old and new pods together: {images:?}"
+        );
+    }
+    let rss = replicasets(&w, "backend", "api");
+    assert_eq!(rss.len(), 2);
+    assert!(
+        list(&w, kinds::pods(), "backend")
+            .iter()
+            .all(|p| image_of(p).ends_with(":10.5.0"))
+    );
+}
+
+#[test]
+fn switching_the_active_slot_moves_the_endpoints() {
+    let mut w = world("blue-green");
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "frontend", "web-blue") && rollout_done(w, "frontend", "web-green")
+    });
+    let ips = |w: &World, slot: &str| -> Vec<String> {
+        let mut ips: Vec<String> = pods(w, "frontend", "web", slot)
+            .iter()
+            .map(|p| p["status"]["podIP"].as_str().unwrap().to_string())
+            .collect();
+        ips.sort();
+        ips
+    };
+    let endpoint_ips = |w: &World| -> Vec<String> {
+        get(w, kinds::endpoints(), "frontend", "web")["subsets"][0]["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["ip"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(endpoint_ips(&w), ips(&w, "blue"));
+    edit(&w, kinds::services(), "frontend", "web", |s| {
+        s["spec"]["selector"]["slot"] = json!("green");
+    });
+    w.step();
+    assert_eq!(endpoint_ips(&w), ips(&w, "green"));
+    let address = &get(&w, kinds::endpoints(), "frontend", "web")["subsets"][0]["addresses"][0];
+    assert_eq!(address["targetRef"]["kind"], "Pod");
+    assert!(
+        address["targetRef"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("web-green-")
+    );
+}

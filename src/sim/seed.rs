@@ -497,3 +497,140 @@ mod tests {
         assert_eq!(release_of("web", "blue"), "blue");
     }
 }
+
+#[cfg(test)]
+mod seeding_tests {
+    use std::collections::BTreeSet;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::sim::{Scenario, World};
+
+    fn seeded(name: &str) -> Shared {
+        World::new(
+            Scenario::load(name).unwrap(),
+            1,
+            Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        )
+        .unwrap()
+        .shared()
+    }
+
+    fn names(shared: &Shared, res: &'static Resource, ns: Option<&str>) -> Vec<String> {
+        shared
+            .store
+            .list(res, ns)
+            .0
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn canary_objects_follow_the_naming_contract() {
+        let s = seeded("healthy-canary");
+        assert_eq!(
+            names(&s, kinds::nodes(), None),
+            ["sim-node-1", "sim-node-2", "sim-node-3"]
+        );
+        assert_eq!(
+            names(&s, kinds::namespaces(), None),
+            [
+                "default",
+                "kube-node-lease",
+                "kube-public",
+                "kube-system",
+                "shop"
+            ]
+        );
+        assert_eq!(
+            names(&s, kinds::deployments(), Some("shop")),
+            ["checkout-canary", "checkout-stable"]
+        );
+        assert_eq!(
+            names(&s, kinds::services(), Some("shop")),
+            ["checkout", "checkout-canary", "checkout-stable"]
+        );
+        assert_eq!(
+            names(&s, kinds::virtualservices(), Some("shop")),
+            ["checkout"]
+        );
+        assert_eq!(
+            names(&s, kinds::destinationrules(), Some("shop")),
+            ["checkout"]
+        );
+        assert_eq!(names(&s, kinds::httproutes(), Some("shop")), ["checkout"]);
+
+        let node = s.store.get(kinds::nodes(), "", "sim-node-1").unwrap();
+        assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], "v1.33.0");
+        assert_eq!(node["status"]["allocatable"]["pods"], "110");
+        assert_eq!(node["status"]["conditions"][3]["type"], "Ready");
+
+        let canary = s
+            .store
+            .get(kinds::deployments(), "shop", "checkout-canary")
+            .unwrap();
+        assert_eq!(
+            canary["spec"]["selector"]["matchLabels"],
+            json!({"app": "checkout", "version": "canary"})
+        );
+        let container = &canary["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["name"], "checkout");
+        assert_eq!(
+            container["env"][0],
+            json!({"name": "VERSION", "value": "1.5.0"})
+        );
+        assert_eq!(
+            container["readinessProbe"]["httpGet"]["path"],
+            "/health/ready"
+        );
+        assert_eq!(
+            container["livenessProbe"]["httpGet"]["path"],
+            "/health/live"
+        );
+        assert_eq!(container["resources"]["limits"]["memory"], "512Mi");
+        assert_eq!(
+            canary["spec"]["strategy"]["rollingUpdate"]["maxSurge"],
+            "25%"
+        );
+
+        let dr = s
+            .store
+            .get(kinds::destinationrules(), "shop", "checkout")
+            .unwrap();
+        assert_eq!(
+            dr["spec"]["subsets"][1],
+            json!({"name": "canary", "labels": {"version": "canary"}})
+        );
+        let svc = s
+            .store
+            .get(kinds::services(), "shop", "checkout-stable")
+            .unwrap();
+        assert_eq!(
+            svc["spec"]["selector"],
+            json!({"app": "checkout", "version": "stable"})
+        );
+
+        let ips: BTreeSet<String> = s
+            .store
+            .list(kinds::services(), None)
+            .0
+            .iter()
+            .map(|svc| svc["spec"]["clusterIP"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ips.len(), 3);
+        assert!(ips.iter().all(|ip| ip.starts_with("10.96.")));
+    }
+
+    #[test]
+    fn rolling_and_large_seed_one_deployment_per_app() {
+        let s = seeded("rolling");
+        assert_eq!(names(&s, kinds::deployments(), Some("backend")), ["api"]);
+        let api = s.store.get(kinds::deployments(), "backend", "api").unwrap();
+        assert_eq!(api["metadata"]["labels"]["version"], "stable");
+        let s = seeded("large");
+        assert_eq!(names(&s, kinds::nodes(), None).len(), 100);
+        assert_eq!(names(&s, kinds::deployments(), Some("fleet")).len(), 50);
+    }
+}

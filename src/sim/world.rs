@@ -152,3 +152,65 @@ impl World {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn start() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000, 0).unwrap()
+    }
+
+    /// What one tick showed: now, since start, dt and a random draw.
+    type Seen = (DateTime<Utc>, Duration, Duration, u64);
+
+    /// Records what it is shown, to check the contract added controllers get.
+    struct Witness(Arc<Mutex<Vec<Seen>>>);
+
+    impl Controller for Witness {
+        fn tick(&mut self, ctx: &mut TickCtx<'_>) {
+            use rand::Rng;
+            let draw = ctx.rng.random::<u64>();
+            assert_eq!(ctx.shared.store.now(), ctx.now);
+            self.0
+                .lock()
+                .unwrap()
+                .push((ctx.now, ctx.since_start, ctx.dt, draw));
+        }
+    }
+
+    #[test]
+    fn added_controllers_run_after_the_built_in_ones_on_the_same_clock() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut w = World::new(Scenario::load("rolling").unwrap(), 3, start()).unwrap();
+        w.add_controller(Box::new(Witness(seen.clone())));
+        w.step();
+        w.step();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1].0, start() + chrono::Duration::milliseconds(200));
+        assert_eq!(seen[1].1, Duration::from_millis(200));
+        assert_eq!(seen[1].2, TICK);
+        // The built-in controllers ran first: the Deployment already has its ReplicaSet.
+        let (rs, _) = w
+            .shared()
+            .store
+            .list(super::super::resources::kinds::replicasets(), None);
+        assert_eq!(rs.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn run_advances_in_whole_ticks_until_shutdown() {
+        let mut w = World::new(Scenario::load("rolling").unwrap(), 3, start()).unwrap();
+        w.run(200.0, tokio::time::sleep(Duration::from_millis(150)))
+            .await;
+        let elapsed = w.since_start();
+        assert!(elapsed >= TICK, "no tick ran: {elapsed:?}");
+        assert_eq!(elapsed.as_millis() % TICK.as_millis(), 0);
+        assert_eq!(w.shared().store.now(), w.now());
+    }
+}

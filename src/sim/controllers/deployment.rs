@@ -18,6 +18,7 @@ use super::{
 };
 use crate::sim::Store;
 use crate::sim::resources::kinds;
+use crate::sim::store::ChangeKind;
 use crate::sim::world::{Controller, TickCtx};
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -49,10 +50,20 @@ pub struct DeploymentController {
 impl Controller for DeploymentController {
     fn tick(&mut self, ctx: &mut TickCtx<'_>) {
         let store = &ctx.shared.store;
+        let (replicasets, _) = store.list(kinds::replicasets(), None);
         let dirty: Option<BTreeSet<String>> = match self.feed.drain(store) {
             Changes::All => None,
-            Changes::Some(changes) => Some(
-                changes
+            Changes::Some(changes) => {
+                // A pod going away wakes the Deployment of its ReplicaSet: a
+                // Recreate rollout waits for the last old pod to be gone.
+                let emptied: BTreeSet<&str> = changes
+                    .iter()
+                    .filter(|c| {
+                        std::ptr::eq(c.resource, kinds::pods()) && c.kind == ChangeKind::Deleted
+                    })
+                    .filter_map(|c| super::controller_uid(&c.object))
+                    .collect();
+                let mut set: BTreeSet<String> = changes
                     .iter()
                     .filter_map(|c| {
                         if std::ptr::eq(c.resource, kinds::deployments()) {
@@ -63,8 +74,17 @@ impl Controller for DeploymentController {
                             None
                         }
                     })
-                    .collect(),
-            ),
+                    .collect();
+                if !emptied.is_empty() {
+                    set.extend(
+                        replicasets
+                            .iter()
+                            .filter(|rs| emptied.contains(uid(rs)))
+                            .filter_map(|rs| super::controller_uid(rs).map(str::to_string)),
+                    );
+                }
+                Some(set)
+            }
         };
         let (deployments, _) = store.list(kinds::deployments(), None);
         let due: Vec<&Arc<Value>> = deployments
@@ -75,7 +95,6 @@ impl Controller for DeploymentController {
         if due.is_empty() {
             return;
         }
-        let (replicasets, _) = store.list(kinds::replicasets(), None);
         let owned = by_controller(&replicasets);
         let mut pods: Option<BTreeMap<String, Vec<Arc<Value>>>> = None;
         for d in due {

@@ -113,7 +113,8 @@ impl Seeder<'_> {
             )?;
         }
         for n in 1..=scenario.cluster.nodes {
-            self.create(kinds::nodes(), "", node(&scenario.cluster, n))?;
+            let since = self.shared.store.now_rfc3339();
+            self.create(kinds::nodes(), "", node(&scenario.cluster, n, &since))?;
         }
         for app in &scenario.apps {
             match app.strategy {
@@ -427,7 +428,7 @@ fn pod_template(app: &AppSpec, version: &VersionSpec, labels: &Value) -> Value {
     })
 }
 
-fn node(cluster: &super::scenario::ClusterSpec, n: u32) -> Value {
+fn node(cluster: &super::scenario::ClusterSpec, n: u32, since: &str) -> Value {
     let name = format!("{}{n}", cluster.node_prefix);
     let ip = format!("10.0.{}.{}", n / 200, n % 200 + 10);
     let zone = ["a", "b", "c"][(n as usize - 1) % 3];
@@ -437,7 +438,7 @@ fn node(cluster: &super::scenario::ClusterSpec, n: u32) -> Value {
         "pods": "110",
         "ephemeral-storage": "100Gi",
     });
-    let ready_since = "2025-01-01T00:00:00Z";
+    let ready_since = since;
     let condition = |kind: &str, status: &str, reason: &str, message: &str| {
         json!({
             "type": kind, "status": status, "reason": reason, "message": message,

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::sim::Store;
 use crate::sim::resources::kinds;
-use crate::sim::store::ChangeKind;
+use crate::sim::store::{ChangeKind, StoreError};
 use crate::sim::world::{Controller, TickCtx};
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -470,12 +470,13 @@ impl<'a> Sync<'a> {
                 self.rss.push(Rs::of(created));
                 self.new = Some(self.rss.len() - 1);
             }
-            Err(_) => {
+            Err(StoreError::AlreadyExists { .. }) => {
                 // A ReplicaSet of that name runs another template (a hash
                 // collision) or is not ours: count the collision and hash anew
                 // on the next tick, as Kubernetes does.
                 self.collision_count = Some(self.collision_count.unwrap_or(0) + 1);
             }
+            Err(_) => {}
         }
     }
 

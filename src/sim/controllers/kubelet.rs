@@ -231,7 +231,14 @@ impl Kubelet {
                     .pointer("/spec/nodeName")
                     .and_then(Value::as_str)
                     .is_some_and(|n| !n.is_empty());
-                if scheduled && !is_terminating(pod) {
+                if is_terminating(pod) {
+                    // Marked for deletion before this kubelet ran it: nothing
+                    // to stop, so it goes now.
+                    let _ = ctx
+                        .shared
+                        .store
+                        .delete(kinds::pods(), namespace(pod), name(pod));
+                } else if scheduled {
                     self.admit(ctx, pod);
                 }
             }

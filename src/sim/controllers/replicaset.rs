@@ -160,11 +160,28 @@ fn manage(ctx: &TickCtx<'_>, rs: &Value, pods: &mut Vec<Arc<Value>>) {
         let deadline =
             timestamp(ctx.now + chrono::Duration::from_std(SCALE_DOWN_GRACE).unwrap_or_default());
         for pod in doomed {
-            let marked = store.modify::<()>(kinds::pods(), namespace(&pod), name(&pod), |p| {
-                p["metadata"]["deletionTimestamp"] = json!(deadline);
-                p["metadata"]["deletionGracePeriodSeconds"] = json!(SCALE_DOWN_GRACE.as_secs());
-                Ok(())
-            });
+            // A pod no node runs has nothing to drain: it goes at once, as the
+            // API server deletes unscheduled pods without a grace period.
+            let scheduled = pod
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            let marked = if scheduled {
+                store
+                    .modify::<()>(kinds::pods(), namespace(&pod), name(&pod), |p| {
+                        p["metadata"]["deletionTimestamp"] = json!(deadline);
+                        p["metadata"]["deletionGracePeriodSeconds"] =
+                            json!(SCALE_DOWN_GRACE.as_secs());
+                        Ok(())
+                    })
+                    .map(|_| ())
+                    .map_err(|_| ())
+            } else {
+                store
+                    .delete(kinds::pods(), namespace(&pod), name(&pod))
+                    .map(|_| ())
+                    .map_err(|_| ())
+            };
             if marked.is_ok() {
                 record(
                     ctx,

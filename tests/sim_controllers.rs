@@ -938,3 +938,48 @@ fn switching_the_active_slot_moves_the_endpoints() {
             .starts_with("web-green-")
     );
 }
+
+#[test]
+fn scaling_in_the_middle_of_a_rollout_spreads_over_both_replicasets() {
+    let mut w = rolling_up();
+    set_image(&w, "registry.local/backend/api:10.5.0");
+    step_until(&mut w, Duration::from_secs(30), |w| {
+        replicasets(w, "backend", "api")
+            .iter()
+            .filter(|rs| rs["spec"]["replicas"].as_i64() > Some(0))
+            .count()
+            == 2
+    });
+    edit(&w, kinds::deployments(), "backend", "api", |d| {
+        d["spec"]["replicas"] = json!(8);
+    });
+    w.step();
+    let sizes: Vec<i64> = replicasets(&w, "backend", "api")
+        .iter()
+        .map(|rs| rs["spec"]["replicas"].as_i64().unwrap())
+        .collect();
+    assert!(
+        sizes.iter().all(|n| *n > 0),
+        "both ReplicaSets keep pods: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().sum::<i64>() <= 10,
+        "8 replicas + 25% surge: {sizes:?}"
+    );
+    let mut ticks = 0;
+    while !rollout_done(&w, "backend", "api") {
+        w.step();
+        ticks += 1;
+        assert!(ticks < 1200, "rollout did not finish");
+        let live = list(&w, kinds::pods(), "backend")
+            .into_iter()
+            .filter(|p| !terminating(p))
+            .count();
+        assert!(live <= 10, "tick {ticks}: {live} pods");
+    }
+    let new = replicasets(&w, "backend", "api")
+        .into_iter()
+        .find(|rs| revision(rs) == "2")
+        .unwrap();
+    assert_eq!(new["spec"]["replicas"], 8);
+}

@@ -59,7 +59,7 @@ impl Crash {
 /// One container's log, in its app's format.
 pub struct ContainerLog<'a> {
     pub logs: &'a PodLogs,
-    pub key: &'a ContainerKey,
+    pub key: ContainerKey,
     pub format: LogFormat,
     pub app: &'a str,
     pub release: &'a str,
@@ -74,9 +74,9 @@ impl ContainerLog<'_> {
         match self.format {
             LogFormat::Plain => {
                 let word = level.word().to_uppercase();
-                self.logs.append(self.key, now, format!("{word:<5} {msg}"));
+                self.logs.append(&self.key, now, format!("{word:<5} {msg}"));
                 for frame in stack {
-                    self.logs.append(self.key, now, format!("\t{frame}"));
+                    self.logs.append(&self.key, now, format!("\t{frame}"));
                 }
             }
             LogFormat::Json => {
@@ -90,7 +90,7 @@ impl ContainerLog<'_> {
                 if !stack.is_empty() {
                     line["stack"] = json!(stack);
                 }
-                self.logs.append(self.key, now, line.to_string());
+                self.logs.append(&self.key, now, line.to_string());
             }
         }
     }
@@ -186,7 +186,7 @@ mod tests {
         let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
         let mut log = ContainerLog {
             logs: &logs,
-            key: &key,
+            key: key.clone(),
             format: LogFormat::Plain,
             app: "web",
             release: "1.5.0",

@@ -537,8 +537,14 @@ impl<'a> Sync<'a> {
         if self.spec.recreate {
             return self.spec.replicas;
         }
-        let current_total: i64 = self.rss.iter().map(|r| r.replicas).sum::<i64>()
-            + if self.new.is_none() { current_new } else { 0 };
+        // Every ReplicaSet's size counts, the new one's included (before it
+        // exists it is not in `rss` and its size is `current_new`, zero).
+        let others: i64 = self.rss.iter().map(|r| r.replicas).sum();
+        let current_total = if self.new.is_some() {
+            others
+        } else {
+            others + current_new
+        };
         let max_total = self.spec.replicas + self.spec.max_surge;
         if current_total >= max_total {
             return current_new;

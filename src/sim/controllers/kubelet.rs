@@ -452,47 +452,19 @@ fn behaviour_of(scenario: &Scenario, origin: Origin) -> Option<&Behaviour> {
     version_of(scenario, origin).map(|v| &v.behaviour)
 }
 
-fn log_of<'a>(shared: &'a Shared, run: &'a PodRun) -> ContainerLogOwned<'a> {
+fn log_of<'a>(shared: &'a Shared, run: &'a PodRun) -> ContainerLog<'a> {
     let format = run
         .origin
         .app
         .and_then(|a| shared.scenario.apps.get(a))
         .map_or(LogFormat::Plain, |a| a.log_format);
-    ContainerLogOwned {
-        key: ContainerKey::new(
-            &run.namespace,
-            &run.name,
-            run.containers.first().map_or("", String::as_str),
-        ),
+    let container = run.containers.first().map_or("", String::as_str);
+    ContainerLog {
+        key: ContainerKey::new(&run.namespace, &run.name, container),
         logs: &shared.logs,
         format,
-        app: run.containers.first().map_or("", String::as_str),
+        app: container,
         release: &run.release,
-    }
-}
-
-/// A [`ContainerLog`] that owns its key.
-struct ContainerLogOwned<'a> {
-    key: ContainerKey,
-    logs: &'a crate::sim::PodLogs,
-    format: LogFormat,
-    app: &'a str,
-    release: &'a str,
-}
-
-impl ContainerLogOwned<'_> {
-    fn log(&self) -> ContainerLog<'_> {
-        ContainerLog {
-            logs: self.logs,
-            key: &self.key,
-            format: self.format,
-            app: self.app,
-            release: self.release,
-        }
-    }
-
-    fn shutdown(&self, now: DateTime<Utc>) {
-        self.log().shutdown(now);
     }
 }
 
@@ -545,7 +517,7 @@ fn observe(shared: &Shared, now: DateTime<Utc>, run: &mut PodRun, pod: &Value) {
                 &format!("Stopping container {c}"),
             );
             if matches!(run.stage, Stage::Running { .. }) {
-                log_of(shared, run).log().sigterm(now);
+                log_of(shared, run).sigterm(now);
             }
             run.stage = Stage::Terminating { until, container };
             run.dirty = true;
@@ -580,7 +552,7 @@ fn crash(
     started: DateTime<Utc>,
     how: Crash,
 ) {
-    log_of(shared, run).log().crash(now, how);
+    log_of(shared, run).crash(now, how);
     run.last_terminated = Some(json!({"terminated": {
         "exitCode": how.exit_code(),
         "reason": how.reason(),
@@ -746,9 +718,7 @@ fn running(
         }
         if !run.memory_warned && used * 10 >= limit * 9 {
             run.memory_warned = true;
-            log_of(shared, run)
-                .log()
-                .memory_pressure(now, used >> 20, limit >> 20);
+            log_of(shared, run).memory_pressure(now, used >> 20, limit >> 20);
         }
     }
     if let Some(b) = behaviour
@@ -765,7 +735,7 @@ fn running(
         let ready_after = version.map_or(Duration::from_secs(5), |v| v.ready_after);
         if up >= ready_after {
             set_ready(run, now, true);
-            log_of(shared, run).log().ready(now);
+            log_of(shared, run).ready(now);
         } else if up >= PROBE_PERIOD * (run.probes_failed + 1) {
             run.probes_failed += 1;
             kubelet_event(
@@ -776,7 +746,7 @@ fn running(
                 "Unhealthy",
                 "Readiness probe failed: HTTP probe failed with statuscode: 503",
             );
-            log_of(shared, run).log().not_ready(now);
+            log_of(shared, run).not_ready(now);
         }
     }
 }
@@ -804,9 +774,7 @@ fn start_container(shared: &Shared, now: DateTime<Utc>, run: &mut PodRun) {
     run.probes_failed = 0;
     run.memory_warned = false;
     run.dirty = true;
-    log_of(shared, run)
-        .log()
-        .starting(now, run.port, &run.namespace);
+    log_of(shared, run).starting(now, run.port, &run.namespace);
 }
 
 fn restart(shared: &Shared, now: DateTime<Utc>, run: &mut PodRun) {

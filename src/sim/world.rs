@@ -203,6 +203,12 @@ mod tests {
         assert_eq!(rs.len(), 1);
     }
 
+    #[test]
+    fn a_world_can_move_to_another_task() {
+        fn assert_send<T: Send>() {}
+        assert_send::<World>();
+    }
+
     #[tokio::test]
     async fn run_advances_in_whole_ticks_until_shutdown() {
         let mut w = World::new(Scenario::load("rolling").unwrap(), 3, start()).unwrap();

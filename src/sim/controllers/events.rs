@@ -107,8 +107,10 @@ pub fn record(store: &Store, now: DateTime<Utc>, event: &Event<'_>) {
         "name": name(object),
         "uid": uid(object),
         "apiVersion": object.get("apiVersion").cloned().unwrap_or(Value::Null),
-        "resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
     });
+    if let Some(rv) = object.pointer("/metadata/resourceVersion") {
+        involved["resourceVersion"] = rv.clone();
+    }
     if !namespace(object).is_empty() {
         involved["namespace"] = json!(namespace(object));
     }

@@ -983,3 +983,39 @@ fn scaling_in_the_middle_of_a_rollout_spreads_over_both_replicasets() {
         .unwrap();
     assert_eq!(new["spec"]["replicas"], 8);
 }
+
+#[test]
+fn malformed_objects_from_clients_do_not_stop_the_world() {
+    let mut w = world("rolling");
+    let store = w.shared().store;
+    store
+        .create(
+            kinds::deployments(),
+            "backend",
+            json!({"metadata": {"name": "odd", "annotations": "not-a-map"},
+                   "spec": {"replicas": "three", "selector": "x",
+                            "template": {"metadata": {"labels": "x"}, "spec": "y"}}}),
+        )
+        .unwrap();
+    store
+        .create(
+            kinds::services(),
+            "backend",
+            json!({"metadata": {"name": "odd"}, "spec": {"selector": "nope"}}),
+        )
+        .unwrap();
+    store
+        .create(
+            kinds::pods(),
+            "backend",
+            json!({"metadata": {"name": "stray", "labels": ["a"]}, "spec": 5}),
+        )
+        .unwrap();
+    step_until(&mut w, Duration::from_secs(60), |w| {
+        rollout_done(w, "backend", "api")
+    });
+    // The malformed Deployment is left alone, as the API server would have
+    // refused it; the pod with no containers runs nothing.
+    assert!(replicasets(&w, "backend", "odd").is_empty());
+    assert_eq!(pods(&w, "backend", "api", "stable").len(), 4);
+}

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::feed::{Changes, Feed};
 use super::replicaset::is_ready;
-use super::{is_terminating, labels, map_selects, name};
+use super::{is_terminating, labels, map_selects, name, put};
 use crate::sim::Store;
 use crate::sim::resources::kinds;
 use crate::sim::store::ChangeKind;
@@ -278,14 +278,14 @@ fn write(store: &Store, svc: &Value, members: &BTreeMap<String, Member>) {
         .cloned()
         .unwrap_or_else(|| json!({}));
     let edited = store.modify::<()>(kinds::endpoints(), ns, name(svc), |e| {
-        e["metadata"]["labels"] = endpoint_labels.clone();
+        put(e, &["metadata", "labels"], endpoint_labels.clone());
         match &subsets {
             Value::Null => {
                 if let Some(o) = e.as_object_mut() {
                     o.remove("subsets");
                 }
             }
-            s => e["subsets"] = s.clone(),
+            s => put(e, &["subsets"], s.clone()),
         }
         Ok(())
     });

@@ -91,6 +91,21 @@ pub fn int_at(object: &Value, pointer: &str) -> Option<i64> {
     object.pointer(pointer).and_then(Value::as_i64)
 }
 
+/// Sets `value` at `path`, making objects of whatever stands in the way.
+/// Objects come from clients: indexing into a field that is, say, a string
+/// would panic, and a controller must not fall over on a malformed object.
+pub fn put(target: &mut Value, path: &[&str], value: Value) {
+    let mut here = target;
+    for key in path {
+        if !here.is_object() {
+            *here = json!({});
+        }
+        let Value::Object(map) = here else { return };
+        here = map.entry((*key).to_string()).or_insert(Value::Null);
+    }
+    *here = value;
+}
+
 /// The uid of the object's controlling owner (`ownerReferences[].controller`).
 pub fn controller_uid(object: &Value) -> Option<&str> {
     meta(object, "ownerReferences")?
@@ -218,6 +233,17 @@ mod tests {
         assert!(label_selector_matches(&sel, labels));
         let sel = json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]});
         assert!(!label_selector_matches(&sel, labels));
+    }
+
+    #[test]
+    fn put_replaces_what_is_in_the_way() {
+        let mut o = json!({"metadata": {"annotations": "oops"}, "spec": 3});
+        put(&mut o, &["metadata", "annotations", "a"], json!("1"));
+        put(&mut o, &["spec", "replicas"], json!(2));
+        assert_eq!(
+            o,
+            json!({"metadata": {"annotations": {"a": "1"}}, "spec": {"replicas": 2}})
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::events::{self, Event, EventType, Source};
 use super::feed::{Changes, Feed};
 use super::{
     by_controller, controller_ref, controller_uid, creation, find_condition, int_at,
-    is_terminating, label_selector_matches, labels, name, namespace, timestamp,
+    is_terminating, label_selector_matches, labels, name, namespace, put, timestamp,
 };
 use crate::sim::resources::kinds;
 use crate::sim::world::{Controller, TickCtx};
@@ -169,9 +169,12 @@ fn manage(ctx: &TickCtx<'_>, rs: &Value, pods: &mut Vec<Arc<Value>>) {
             let marked = if scheduled {
                 store
                     .modify::<()>(kinds::pods(), namespace(&pod), name(&pod), |p| {
-                        p["metadata"]["deletionTimestamp"] = json!(deadline);
-                        p["metadata"]["deletionGracePeriodSeconds"] =
-                            json!(SCALE_DOWN_GRACE.as_secs());
+                        put(p, &["metadata", "deletionTimestamp"], json!(deadline));
+                        put(
+                            p,
+                            &["metadata", "deletionGracePeriodSeconds"],
+                            json!(SCALE_DOWN_GRACE.as_secs()),
+                        );
                         Ok(())
                     })
                     .map(|_| ())

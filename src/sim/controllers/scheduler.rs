@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::events::{self, Event, EventType, Source};
 use super::feed::{Changes, Feed};
-use super::{is_terminating, name, namespace, timestamp, uid};
+use super::{is_terminating, name, namespace, put, timestamp, uid};
 use crate::sim::resources::kinds;
 use crate::sim::store::ChangeKind;
 use crate::sim::world::{Controller, TickCtx};
@@ -75,14 +75,18 @@ impl Controller for Scheduler {
                 if uid(p) != uid(pod) || node_of(p).is_some() {
                     return Err(());
                 }
-                p["spec"]["nodeName"] = json!(node);
+                put(p, &["spec", "nodeName"], json!(node));
                 if !p["status"].is_object() {
-                    p["status"] = json!({"phase": "Pending"});
+                    put(p, &["status"], json!({"phase": "Pending"}));
                 }
-                p["status"]["conditions"] = json!([{
-                    "type": "PodScheduled", "status": "True",
-                    "lastProbeTime": null, "lastTransitionTime": stamp,
-                }]);
+                put(
+                    p,
+                    &["status", "conditions"],
+                    json!([{
+                        "type": "PodScheduled", "status": "True",
+                        "lastProbeTime": null, "lastTransitionTime": stamp,
+                    }]),
+                );
                 Ok(())
             });
             if let Ok(bound) = bound {

@@ -104,6 +104,18 @@ impl Controller for DeploymentController {
     }
 }
 
+/// A pod template the controller can make pods from: labels (if any) are a
+/// map and the spec is an object with a list of containers.
+fn valid_template(template: &Value) -> bool {
+    let labels_ok = template
+        .pointer("/metadata/labels")
+        .is_none_or(|l| l.is_object() || l.is_null());
+    let spec_ok = template
+        .pointer("/spec/containers")
+        .is_some_and(Value::is_array);
+    template.is_object() && labels_ok && spec_ok
+}
+
 /// A rollout whose progress deadline may still pass.
 fn rolling_out(d: &Value) -> bool {
     let reason = d
@@ -281,6 +293,10 @@ impl<'a> Sync<'a> {
     }
 
     fn run(mut self, pods: &mut Option<BTreeMap<String, Vec<Arc<Value>>>>) {
+        if !valid_template(self.template()) {
+            // The API server would have refused it; there is nothing to run.
+            return;
+        }
         self.check_paused_conditions();
         if self.spec.paused || self.is_scaling_event() {
             self.sync_scale();

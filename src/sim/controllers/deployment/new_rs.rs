@@ -7,7 +7,7 @@ use super::{
     annotations_of,
 };
 use crate::sim::controllers::hash::{POD_TEMPLATE_HASH, same_template, template_hash};
-use crate::sim::controllers::{controller_ref, name, namespace};
+use crate::sim::controllers::{controller_ref, name, namespace, put};
 use crate::sim::resources::kinds;
 use crate::sim::store::StoreError;
 
@@ -40,7 +40,7 @@ impl Sync<'_> {
                     namespace(self.d),
                     &self.rss[i].name,
                     |o| {
-                        o["metadata"]["annotations"] = Value::Object(annotations);
+                        put(o, &["metadata", "annotations"], Value::Object(annotations));
                         Ok(())
                     },
                 );
@@ -66,13 +66,21 @@ impl Sync<'_> {
         let hash = template_hash(template, self.collision_count);
         let rs_name = format!("{}-{hash}", name(self.d));
         let mut template = template.clone();
-        template["metadata"]["labels"][POD_TEMPLATE_HASH] = json!(hash);
+        put(
+            &mut template,
+            &["metadata", "labels", POD_TEMPLATE_HASH],
+            json!(hash),
+        );
         let mut selector = self
             .d
             .pointer("/spec/selector")
             .cloned()
             .unwrap_or_else(|| json!({}));
-        selector["matchLabels"][POD_TEMPLATE_HASH] = json!(hash);
+        put(
+            &mut selector,
+            &["matchLabels", POD_TEMPLATE_HASH],
+            json!(hash),
+        );
         let replicas = self.new_rs_replicas(0);
         let mut annotations = Map::new();
         self.annotate_new_rs(&mut annotations, revision, false);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{DESIRED_REPLICAS, MAX_REPLICAS, Rs, Sync};
-use crate::sim::controllers::{annotation, by_controller, int_at, namespace, uid};
+use crate::sim::controllers::{annotation, by_controller, int_at, namespace, put, uid};
 use crate::sim::resources::kinds;
 
 impl Sync<'_> {
@@ -21,12 +21,13 @@ impl Sync<'_> {
             namespace(self.d),
             &self.rss[i].name,
             |o| {
-                o["spec"]["replicas"] = json!(to);
-                if !o["metadata"]["annotations"].is_object() {
-                    o["metadata"]["annotations"] = json!({});
-                }
-                o["metadata"]["annotations"][DESIRED_REPLICAS] = json!(desired);
-                o["metadata"]["annotations"][MAX_REPLICAS] = json!(max);
+                put(o, &["spec", "replicas"], json!(to));
+                put(
+                    o,
+                    &["metadata", "annotations", DESIRED_REPLICAS],
+                    json!(desired),
+                );
+                put(o, &["metadata", "annotations", MAX_REPLICAS], json!(max));
                 Ok(())
             },
         );

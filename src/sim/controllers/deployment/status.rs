@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{REVISION, Status, Sync, complete};
 use crate::sim::controllers::{
-    annotation, find_condition, int_at, name, namespace, parse_timestamp, timestamp,
+    annotation, find_condition, int_at, name, namespace, parse_timestamp, put, timestamp,
 };
 use crate::sim::resources::kinds;
 
@@ -221,12 +221,9 @@ impl Sync<'_> {
                     if let Some(rev) = revision
                         && annotation(o, REVISION) != Some(rev.as_str())
                     {
-                        if !o["metadata"]["annotations"].is_object() {
-                            o["metadata"]["annotations"] = json!({});
-                        }
-                        o["metadata"]["annotations"][REVISION] = json!(rev);
+                        put(o, &["metadata", "annotations", REVISION], json!(rev));
                     }
-                    o["status"] = Value::Object(body);
+                    put(o, &["status"], Value::Object(body));
                     Ok(())
                 });
     }

@@ -140,9 +140,13 @@ impl World {
                 done += behind - MAX_CATCH_UP;
                 behind = MAX_CATCH_UP;
             }
-            for _ in 0..behind {
+            for i in 0..behind {
                 self.step();
                 done += 1;
+                // A long catch-up must not starve the API server's tasks.
+                if i % 16 == 15 {
+                    tokio::task::yield_now().await;
+                }
             }
             if done > 1_000_000_000 {
                 // Rebase so the float arithmetic above keeps its precision.

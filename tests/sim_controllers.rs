@@ -1019,3 +1019,38 @@ fn malformed_objects_from_clients_do_not_stop_the_world() {
     assert!(replicasets(&w, "backend", "odd").is_empty());
     assert_eq!(pods(&w, "backend", "api", "stable").len(), 4);
 }
+
+#[test]
+fn min_ready_seconds_delays_availability() {
+    let mut w = rolling_up();
+    edit(&w, kinds::deployments(), "backend", "api", |d| {
+        d["spec"]["minReadySeconds"] = json!(10);
+        d["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!("registry.local/backend/api:10.5.0");
+    });
+    let mut first_ready = None;
+    let mut first_available = None;
+    step_until(&mut w, Duration::from_secs(300), |w| {
+        let new = replicasets(w, "backend", "api")
+            .into_iter()
+            .find(|rs| revision(rs) == "2");
+        if let Some(rs) = new {
+            if first_ready.is_none() && rs["status"]["readyReplicas"].as_i64() > Some(0) {
+                first_ready = Some(w.since_start());
+            }
+            if first_available.is_none() && rs["status"]["availableReplicas"].as_i64() > Some(0) {
+                first_available = Some(w.since_start());
+            }
+            assert_eq!(rs["spec"]["minReadySeconds"], 10);
+        }
+        rollout_done(w, "backend", "api")
+    });
+    let waited = first_available
+        .unwrap()
+        .checked_sub(first_ready.unwrap())
+        .unwrap();
+    assert!(
+        waited >= Duration::from_secs(9),
+        "available after {waited:?} of readiness"
+    );
+}

@@ -27,15 +27,18 @@ pub const SCALE_DOWN_GRACE: Duration = Duration::from_secs(2);
 const CREATE_BURST: i64 = 500;
 const COMPONENT: &str = "replicaset-controller";
 
-/// Looks only at the ReplicaSets that changed or whose pods did.
+/// Looks only at the ReplicaSets that changed or whose pods did, and at those
+/// with ready pods still serving out `minReadySeconds`.
 #[derive(Default)]
 pub struct ReplicaSetController {
     feed: Feed,
+    maturing: BTreeSet<String>,
 }
 
 impl Controller for ReplicaSetController {
     fn tick(&mut self, ctx: &mut TickCtx<'_>) {
         let store = &ctx.shared.store;
+        let maturing = std::mem::take(&mut self.maturing);
         let dirty: Option<BTreeSet<String>> = match self.feed.drain(store) {
             Changes::All => None,
             Changes::Some(changes) => Some(
@@ -50,6 +53,7 @@ impl Controller for ReplicaSetController {
                             None
                         }
                     })
+                    .chain(maturing)
                     .collect(),
             ),
         };
@@ -77,7 +81,9 @@ impl Controller for ReplicaSetController {
                 })
                 .unwrap_or_default();
             manage(ctx, rs, &mut pods);
-            write_status(ctx, rs, &pods);
+            if write_status(ctx, rs, &pods) {
+                self.maturing.insert(super::uid(rs).to_string());
+            }
         }
     }
 }
@@ -271,7 +277,9 @@ pub fn qos_class(pod_spec: &Value) -> &'static str {
     }
 }
 
-fn write_status(ctx: &TickCtx<'_>, rs: &Value, pods: &[Arc<Value>]) {
+/// Writes the ReplicaSet's counts. Returns whether some ready pod is not yet
+/// available (ready for less than `minReadySeconds`).
+fn write_status(ctx: &TickCtx<'_>, rs: &Value, pods: &[Arc<Value>]) -> bool {
     let template_labels = rs
         .pointer("/spec/template/metadata/labels")
         .cloned()
@@ -282,12 +290,17 @@ fn write_status(ctx: &TickCtx<'_>, rs: &Value, pods: &[Arc<Value>]) {
         .filter(|p| label_selector_matches(&selector, labels(p)))
         .count();
     let ready = pods.iter().filter(|p| is_ready(p)).count();
+    let min_ready = int_at(rs, "/spec/minReadySeconds").unwrap_or(0);
+    let available = pods
+        .iter()
+        .filter(|p| is_available(p, min_ready, ctx.now))
+        .count();
     let mut status = serde_json::Map::new();
     status.insert("replicas".into(), json!(pods.len()));
     for (field, n) in [
         ("fullyLabeledReplicas", fully_labeled),
         ("readyReplicas", ready),
-        ("availableReplicas", ready),
+        ("availableReplicas", available),
     ] {
         if n > 0 {
             status.insert(field.into(), json!(n));
@@ -298,16 +311,33 @@ fn write_status(ctx: &TickCtx<'_>, rs: &Value, pods: &[Arc<Value>]) {
         json!(int_at(rs, "/metadata/generation").unwrap_or(1)),
     );
     let status = Value::Object(status);
-    if rs.get("status") == Some(&status) {
-        return;
+    if rs.get("status") != Some(&status) {
+        let _ = ctx
+            .shared
+            .store
+            .modify::<()>(kinds::replicasets(), namespace(rs), name(rs), |o| {
+                put(o, &["status"], status);
+                Ok(())
+            });
     }
-    let _ = ctx
-        .shared
-        .store
-        .modify::<()>(kinds::replicasets(), namespace(rs), name(rs), |o| {
-            o["status"] = status;
-            Ok(())
-        });
+    available < ready
+}
+
+/// Ready for at least `min_ready` seconds, by the Ready condition's transition.
+fn is_available(pod: &Value, min_ready: i64, now: chrono::DateTime<chrono::Utc>) -> bool {
+    if !is_ready(pod) {
+        return false;
+    }
+    if min_ready <= 0 {
+        return true;
+    }
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| find_condition(c, "Ready"))
+        .and_then(|c| c.get("lastTransitionTime"))
+        .and_then(Value::as_str)
+        .and_then(super::parse_timestamp)
+        .is_some_and(|since| since + chrono::Duration::seconds(min_ready) <= now)
 }
 
 #[cfg(test)]

@@ -34,13 +34,25 @@ impl Sync<'_> {
         let next_revision = max_old + 1;
         if let Some(i) = self.new {
             let mut annotations = annotations_of(&self.rss[i].object);
-            if self.annotate_new_rs(&mut annotations, next_revision, true) {
+            let min_ready = self.d.pointer("/spec/minReadySeconds").cloned();
+            let min_ready_changed =
+                self.rss[i].object.pointer("/spec/minReadySeconds") != min_ready.as_ref();
+            if self.annotate_new_rs(&mut annotations, next_revision, true) || min_ready_changed {
                 let edited = self.store.modify::<()>(
                     kinds::replicasets(),
                     namespace(self.d),
                     &self.rss[i].name,
                     |o| {
                         put(o, &["metadata", "annotations"], Value::Object(annotations));
+                        match min_ready {
+                            Some(m) => put(o, &["spec", "minReadySeconds"], m),
+                            None => {
+                                if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut)
+                                {
+                                    spec.remove("minReadySeconds");
+                                }
+                            }
+                        }
                         Ok(())
                     },
                 );

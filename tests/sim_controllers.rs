@@ -1054,3 +1054,56 @@ fn min_ready_seconds_delays_availability() {
         "available after {waited:?} of readiness"
     );
 }
+
+const CROWDED: &str = r#"
+name = "crowded"
+[cluster]
+namespaces = ["batch"]
+nodes = 1
+[[apps]]
+name = "job"
+namespace = "batch"
+strategy = "rolling"
+[[apps.versions]]
+name = "stable"
+image = "registry.local/batch/job:1.0.0"
+replicas = 112
+ready_after = "1s"
+"#;
+
+#[test]
+fn a_full_node_leaves_pods_pending_until_room_appears() {
+    let mut w = world_from(CROWDED);
+    w.step_for(Duration::from_secs(10));
+    let all = pods(&w, "batch", "job", "stable");
+    let pending: Vec<_> = all
+        .iter()
+        .filter(|p| p["spec"].get("nodeName").is_none())
+        .collect();
+    assert_eq!(
+        (all.len(), pending.len()),
+        (112, 2),
+        "110 pods fit on the node"
+    );
+    let scheduled = &pending[0]["status"]["conditions"][0];
+    assert_eq!(
+        (&scheduled["status"], &scheduled["reason"]),
+        (&json!("False"), &json!("Unschedulable"))
+    );
+    let failed = events(&w, "batch", name(pending[0]), "FailedScheduling");
+    assert!(
+        failed[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("0/1 nodes are available: 1 Too many pods.")
+    );
+
+    // The node grows: the pending pods are tried again and fit.
+    edit(&w, kinds::nodes(), "", "sim-node-1", |n| {
+        n["status"]["allocatable"]["pods"] = json!("120");
+    });
+    step_until(&mut w, Duration::from_secs(30), |w| {
+        rollout_done(w, "batch", "job")
+    });
+    assert!(pods(&w, "batch", "job", "stable").iter().all(|p| ready(p)));
+}

@@ -179,8 +179,12 @@ impl Controller for Kubelet {
                 &mut self.images,
                 run,
             );
-            if matches!(run.stage, Stage::Terminating { until, .. } if until <= ctx.now) {
-                log_of(shared, run).shutdown(ctx.now);
+            if let Stage::Terminating { until, container } = &run.stage
+                && *until <= ctx.now
+            {
+                if container.get("running").is_some() {
+                    log_of(shared, run).shutdown(ctx.now);
+                }
                 let _ = shared
                     .store
                     .delete(kinds::pods(), &run.namespace, &run.name);
@@ -301,6 +305,14 @@ impl Kubelet {
     fn admit(&mut self, ctx: &mut TickCtx<'_>, pod: &Value) {
         let shared = ctx.shared;
         let now = ctx.now;
+        let named = pod
+            .pointer("/spec/containers/0/name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if !named {
+            // Nothing a runtime could start (the API server would have refused it).
+            return;
+        }
         let node = pod
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)

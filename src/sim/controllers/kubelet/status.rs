@@ -16,6 +16,16 @@ pub(super) fn container_id(run: &PodRun) -> String {
     )
 }
 
+/// A back-off the way the kubelet (Go's `time.Duration`) prints it: `40s`, `5m0s`.
+fn go_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{secs}s")
+    } else {
+        format!("{}m{}s", secs / 60, secs % 60)
+    }
+}
+
 pub(super) fn container_state(run: &PodRun) -> Value {
     let c = run.containers.first().map_or("", String::as_str);
     match &run.stage {
@@ -35,7 +45,7 @@ pub(super) fn container_state(run: &PodRun) -> Value {
             "reason": "CrashLoopBackOff",
             "message": format!(
                 "back-off {} restarting failed container={c} pod={}_{}({})",
-                crate::units::format_duration(backoff(run.crashes_in_a_row.saturating_sub(1))),
+                go_duration(backoff(run.crashes_in_a_row.saturating_sub(1))),
                 run.name, run.namespace, uid(&run.stub)
             ),
         }}),
@@ -113,4 +123,16 @@ pub(super) fn status_of(run: &PodRun) -> Value {
         "containerStatuses": statuses,
         "qosClass": run.qos,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_reads_like_the_kubelet_writes_it() {
+        assert_eq!(go_duration(std::time::Duration::from_secs(40)), "40s");
+        assert_eq!(go_duration(std::time::Duration::from_secs(80)), "1m20s");
+        assert_eq!(go_duration(std::time::Duration::from_secs(300)), "5m0s");
+    }
 }

@@ -2,13 +2,16 @@
 //! serve traffic, all on one clock. See `design.md`, "The simulator is a real
 //! API server".
 
+pub mod controllers;
 pub mod faults;
 pub mod logs;
 pub mod resources;
 pub mod scenario;
+pub mod seed;
 pub mod server;
 pub mod store;
 pub mod traffic;
+pub mod world;
 
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ pub use faults::Faults;
 pub use logs::PodLogs;
 pub use scenario::Scenario;
 pub use store::Store;
+pub use world::{Controller, TickCtx, World};
 
 /// What the API server, the controllers and the traffic model share.
 #[derive(Clone)]

@@ -10,18 +10,73 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "flightdeck",
     version,
-    about = "A terminal cockpit for progressive delivery on Kubernetes"
+    about = "A terminal cockpit for progressive delivery on Kubernetes",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub cockpit: CockpitArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// Opening the cockpit on an app of the current cluster.
+#[derive(Debug, Clone, Args)]
+pub struct CockpitArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long, global = false)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: its current context)
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Namespace of the app (default: the context's)
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// The app to watch: pods labelled app=NAME
+    #[arg(long, conflicts_with = "plan")]
+    pub app: Option<String>,
+    /// A rollout plan (TOML) naming the app, its strategy and stages
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Watch only: refuse every action that would change the cluster
+    #[arg(long)]
+    pub read_only: bool,
+    /// Prometheus base URL; without it pods are scraped through the API server
+    #[arg(long, env = "FLIGHTDECK_PROMETHEUS")]
+    pub prometheus: Option<String>,
+    #[command(flatten)]
+    pub look: LookArgs,
+}
+
+/// How the cockpit looks and which keys it answers.
+#[derive(Debug, Clone, Args)]
+pub struct LookArgs {
+    /// Colour theme: default, light, high-contrast, colour-blind, or a user theme
+    #[arg(long, default_value = "default")]
+    pub theme: String,
+    /// Keymap: default, vim, or a user keymap
+    #[arg(long, default_value = "default")]
+    pub keymap: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the cockpit on a simulated cluster that runs inside flightdeck
+    Demo(DemoArgs),
     /// Run the simulated cluster
     #[command(subcommand)]
     Sim(SimCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub sim: SimArgs,
+    /// Watch only: refuse every action that would change the cluster
+    #[arg(long)]
+    pub read_only: bool,
+    #[command(flatten)]
+    pub look: LookArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,4 +116,41 @@ pub struct SimServeArgs {
     /// Require this bearer token on every request
     #[arg(long, env = "FLIGHTDECK_SIM_TOKEN")]
     pub token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn app_and_plan_exclude_each_other() {
+        let err = Cli::try_parse_from(["flightdeck", "--app", "a", "--plan", "p.toml"]);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn demo_takes_sim_flags() {
+        let cli = Cli::try_parse_from([
+            "flightdeck",
+            "demo",
+            "--scenario",
+            "bad-canary",
+            "--speed",
+            "10",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Demo(d)) => {
+                assert_eq!(d.sim.scenario, "bad-canary");
+                assert!((d.sim.speed - 10.0).abs() < f64::EPSILON);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cockpit;
 pub mod config;
+pub mod demo;
 pub mod metrics;
 pub mod rollout;
 pub mod sanitize;

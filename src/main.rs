@@ -1,11 +1,14 @@
 use clap::Parser;
-use color_eyre::eyre::Result;
+use color_eyre::eyre::{Result, WrapErr};
 use flightdeck::cli::{Cli, Command, SimCommand};
+use flightdeck::cockpit::{self, Options};
+use flightdeck::rollout::plan::Plan;
 use flightdeck::sim::Scenario;
 
 fn main() -> Result<()> {
     color_eyre::install()?;
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().wrap_err("cannot start the async runtime")?;
     match cli.command {
         Some(Command::Sim(SimCommand::Scenarios)) => {
             for name in Scenario::builtin_names() {
@@ -13,8 +16,37 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Some(Command::Sim(SimCommand::Serve(_))) | None => {
-            color_eyre::eyre::bail!("this command is not wired yet")
+        Some(Command::Sim(SimCommand::Serve(args))) => {
+            init_stderr_tracing();
+            runtime.block_on(flightdeck::sim::serve::run(args))
+        }
+        Some(Command::Demo(args)) => runtime.block_on(flightdeck::demo::run(args)),
+        None => {
+            let c = cli.cockpit;
+            // A bad plan stops here, before anything is connected or changed.
+            let plan = c.plan.as_deref().map(Plan::load).transpose()?;
+            runtime.block_on(cockpit::run(Options {
+                kubeconfig: c.kubeconfig,
+                context: c.context,
+                namespace: c.namespace,
+                app: c.app,
+                plan,
+                read_only: c.read_only,
+                theme: c.look.theme,
+                keymap: c.look.keymap,
+                prometheus: c.prometheus,
+                notes: Vec::new(),
+            }))
         }
     }
+}
+
+/// The simulator's own diagnostics, on stderr (it owns no screen).
+fn init_stderr_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLIGHTDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

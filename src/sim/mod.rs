@@ -4,10 +4,12 @@
 
 pub mod controllers;
 pub mod faults;
+pub mod host;
 pub mod logs;
 pub mod resources;
 pub mod scenario;
 pub mod seed;
+pub mod serve;
 pub mod server;
 pub mod store;
 pub mod traffic;

@@ -1,0 +1,111 @@
+//! `flightdeck demo`: a simulated cluster started inside the process, and the
+//! cockpit opened on it through the same kube client and metrics code it uses
+//! against a real cluster.
+
+use std::path::PathBuf;
+
+use color_eyre::eyre::{Result, WrapErr};
+
+use crate::cli::DemoArgs;
+use crate::cockpit::{self, Options};
+use crate::rollout::plan::Plan;
+use crate::sim::Scenario;
+use crate::sim::host::{HostOptions, SimHost};
+
+/// The plan the demo drives for each built-in scenario.
+const PLANS: &[(&str, &str, &str)] = &[
+    (
+        "healthy-canary",
+        "canary-istio.toml",
+        include_str!("../assets/plans/canary-istio.toml"),
+    ),
+    (
+        "bad-canary",
+        "bad-canary.toml",
+        include_str!("../assets/plans/bad-canary.toml"),
+    ),
+    (
+        "slow-canary",
+        "slow-canary.toml",
+        include_str!("../assets/plans/slow-canary.toml"),
+    ),
+    (
+        "crashloop",
+        "crashloop.toml",
+        include_str!("../assets/plans/crashloop.toml"),
+    ),
+    (
+        "memory-leak",
+        "memory-leak.toml",
+        include_str!("../assets/plans/memory-leak.toml"),
+    ),
+    (
+        "blue-green",
+        "blue-green.toml",
+        include_str!("../assets/plans/blue-green.toml"),
+    ),
+    (
+        "rolling",
+        "rolling.toml",
+        include_str!("../assets/plans/rolling.toml"),
+    ),
+];
+
+/// The shipped plan for a built-in scenario, if it has one.
+pub fn plan_for(scenario: &str) -> Result<Option<Plan>> {
+    PLANS
+        .iter()
+        .find(|(s, _, _)| *s == scenario)
+        .map(|(_, file, text)| {
+            Plan::parse(&PathBuf::from("assets/plans").join(file), text)
+                .wrap_err("a shipped plan does not parse")
+        })
+        .transpose()
+}
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let scenario = Scenario::load(&args.sim.scenario)?;
+    let name = scenario.name.clone();
+    let first_app = scenario
+        .apps
+        .first()
+        .map(|a| (a.namespace.clone(), a.name.clone()));
+    let mut host_opts = HostOptions::new(scenario);
+    host_opts.seed = args.sim.seed;
+    host_opts.speed = args.sim.speed;
+    let host = SimHost::start(host_opts)
+        .await
+        .wrap_err("cannot start the simulated cluster")?;
+    let dir = std::env::temp_dir().join(format!("flightdeck-demo-{}", std::process::id()));
+    let kubeconfig = dir.join("kubeconfig");
+    host.write_kubeconfig(&kubeconfig)?;
+
+    let plan = plan_for(&name)?;
+    let (namespace, app) = match (&plan, first_app) {
+        (Some(p), _) => (Some(p.namespace.clone()), Some(p.app.clone())),
+        (None, Some((ns, app))) => (Some(ns), Some(app)),
+        (None, None) => (None, None),
+    };
+    let note = format!(
+        "demo cluster ({name}) at {}: kubectl --kubeconfig {} get pods",
+        host.url(),
+        kubeconfig.display()
+    );
+    eprintln!("{note}");
+    let result = cockpit::run(Options {
+        kubeconfig: Some(kubeconfig.clone()),
+        context: Some("flightdeck-sim".into()),
+        namespace,
+        app,
+        plan,
+        read_only: args.read_only,
+        theme: args.look.theme,
+        keymap: args.look.keymap,
+        prometheus: None,
+        notes: vec![note],
+    })
+    .await;
+    host.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

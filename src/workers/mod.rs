@@ -4,9 +4,11 @@
 
 pub mod audit;
 pub mod backoff;
+pub mod circuit;
 pub mod events;
 pub mod logs;
 pub mod metrics;
+pub mod notify;
 pub mod pods;
 pub mod traffic;
 pub mod trouble;

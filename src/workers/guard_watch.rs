@@ -341,13 +341,6 @@ impl Book {
                 ),
                 _ => None,
             };
-            if let Some(alarm) = g.alarm(&state, now) {
-                if self.firing.insert(g.name.clone()) {
-                    facts.push(GuardFact::Fired(alarm));
-                }
-            } else {
-                self.firing.remove(&g.name);
-            }
             facts.push(GuardFact::Update(GuardUpdate {
                 guard: g.name.clone(),
                 metric: g.metric,
@@ -358,6 +351,14 @@ impl Book {
                 reason,
                 at: now,
             }));
+            // After the update, so whoever acts on the alarm has its numbers.
+            if let Some(alarm) = g.alarm(&state, now) {
+                if self.firing.insert(g.name.clone()) {
+                    facts.push(GuardFact::Fired(alarm));
+                }
+            } else {
+                self.firing.remove(&g.name);
+            }
         }
         if let Some(verdict) = self.verdict_due(now, stage) {
             facts.push(verdict);
@@ -412,7 +413,16 @@ pub async fn run(
         config.interval,
     );
     let mut reader = Reader::new(config.clone());
+    // Readings keep their pace whatever a reading costs, so a guard's `for`
+    // is met within one interval of the threshold holding that long.
+    let period = config
+        .clock
+        .real(config.interval)
+        .max(Duration::from_millis(1));
+    let mut pace = tokio::time::interval(period);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        pace.tick().await;
         let current = stage.borrow().clone();
         let reading = reader.read(current.as_ref()).await;
         let now = config.clock.now();
@@ -422,7 +432,6 @@ pub async fn run(
                 return;
             }
         }
-        tokio::time::sleep(config.clock.real(config.interval)).await;
     }
 }
 
@@ -498,13 +507,20 @@ impl Reader {
         reading
     }
 
+    /// How long one read of the cluster may take: the kube client retries
+    /// 429s and 503s with back-off, and a reading must not wait that out.
+    fn deadline(&self) -> Duration {
+        self.config
+            .clock
+            .real(self.config.interval)
+            .max(Duration::from_secs(1))
+    }
+
     async fn pods(&self, reading: &mut Reading) -> Option<Vec<Pod>> {
         let target = &self.config.target;
         let api: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
-        match api
-            .list(&ListParams::default().labels(&target.selector()))
-            .await
-        {
+        let params = ListParams::default().labels(&target.selector());
+        match within(self.deadline(), api.list(&params)).await {
             Ok(list) => Some(list.items),
             Err(e) => {
                 let why = format!("cannot list the pods: {e}");
@@ -629,10 +645,10 @@ impl Reader {
     async fn from_pods(&mut self, pods: &[Pod], reading: &mut Reading) {
         let live: Vec<_> = pods.iter().map(live_pod).filter(|p| p.ready).collect();
         let now = self.config.clock.now();
-        let scraped = match scrape_pods(&self.config.target, &live).await {
+        let scrape = within(self.deadline(), scrape_pods(&self.config.target, &live));
+        let scraped = match scrape.await {
             Ok(samples) => samples,
-            Err(trouble) => {
-                let why = describe(&trouble);
+            Err(why) => {
                 for m in [
                     GuardMetric::ErrorRatio,
                     GuardMetric::LatencyP95,
@@ -701,10 +717,8 @@ impl Reader {
         );
         let api: Api<DynamicObject> =
             Api::namespaced_with(target.client.clone(), &target.namespace, &ar);
-        let usage = match api
-            .list(&ListParams::default().labels(&target.selector()))
-            .await
-        {
+        let params = ListParams::default().labels(&target.selector());
+        let usage = match within(self.deadline(), api.list(&params)).await {
             Ok(list) => list.items,
             Err(e) => {
                 reading.missing.insert(
@@ -750,6 +764,38 @@ impl Reader {
                 "no canary pod has both a memory usage and a memory limit".into(),
             );
         }
+    }
+}
+
+/// `work`, or why it gave no result within `deadline`.
+async fn within<T, E: Failure>(
+    deadline: Duration,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(deadline, work).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.describe()),
+        Err(_) => Err(format!(
+            "no answer within {}",
+            crate::units::format_duration(deadline)
+        )),
+    }
+}
+
+/// The errors [`within`] reads.
+trait Failure {
+    fn describe(&self) -> String;
+}
+
+impl Failure for kube::Error {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Failure for Trouble {
+    fn describe(&self) -> String {
+        describe(self)
     }
 }
 

@@ -54,6 +54,7 @@ pub struct Prober {
     client: Client,
     http: reqwest::Client,
     target: HealthTarget,
+    timeout: Duration,
 }
 
 impl Prober {
@@ -67,6 +68,7 @@ impl Prober {
             client,
             http,
             target,
+            timeout,
         }
     }
 
@@ -74,7 +76,20 @@ impl Prober {
         &self.target
     }
 
+    /// One probe. The kube client retries a 503 with back-off, which is what
+    /// the service proxy answers when the canary has no ready endpoint: the
+    /// deadline turns that (and any other silence) into a failure.
     pub async fn probe(&self) -> Probe {
+        match tokio::time::timeout(self.timeout, self.ask()).await {
+            Ok(probe) => probe,
+            Err(_) => failed(format!(
+                "no healthy answer within {}",
+                crate::units::format_duration(self.timeout)
+            )),
+        }
+    }
+
+    async fn ask(&self) -> Probe {
         match &self.target {
             HealthTarget::ServiceProxy {
                 namespace,

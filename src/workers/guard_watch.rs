@@ -85,7 +85,7 @@ impl Clock {
 #[derive(Clone)]
 pub enum GuardSource {
     Prometheus {
-        client: Prometheus,
+        client: Box<Prometheus>,
         queries: Queries,
         /// The PromQL range rates are taken over (in Prometheus' time).
         window: Duration,
@@ -481,12 +481,12 @@ impl Reader {
                 queries,
                 window,
             } => {
-                self.from_prometheus(&client, &queries, window, &mut reading)
-                    .await
+                self.read_prometheus(&client, &queries, window, &mut reading)
+                    .await;
             }
             GuardSource::PodProxy => {
                 if let Some(pods) = &pods {
-                    self.from_pods(pods, &mut reading).await;
+                    self.read_pods(pods, &mut reading).await;
                 }
                 self.memory_from_metrics_api(pods.as_deref(), &mut reading)
                     .await;
@@ -563,7 +563,7 @@ impl Reader {
         if crashlooping { total.max(1.0) } else { total }
     }
 
-    async fn from_prometheus(
+    async fn read_prometheus(
         &self,
         client: &Prometheus,
         queries: &Queries,
@@ -642,7 +642,7 @@ impl Reader {
         }
     }
 
-    async fn from_pods(&mut self, pods: &[Pod], reading: &mut Reading) {
+    async fn read_pods(&mut self, pods: &[Pod], reading: &mut Reading) {
         let live: Vec<_> = pods.iter().map(live_pod).filter(|p| p.ready).collect();
         let now = self.config.clock.now();
         let scrape = within(self.deadline(), scrape_pods(&self.config.target, &live));

@@ -82,7 +82,7 @@ impl Prober {
     pub async fn probe(&self) -> Probe {
         match tokio::time::timeout(self.timeout, self.ask()).await {
             Ok(probe) => probe,
-            Err(_) => failed(format!(
+            Err(_) => failed(&format!(
                 "no healthy answer within {}",
                 crate::units::format_duration(self.timeout)
             )),
@@ -99,7 +99,7 @@ impl Prober {
             } => {
                 let path = HealthTarget::proxy_path(namespace, service, port, path);
                 let Ok(request) = http::Request::get(path).body(Vec::new()) else {
-                    return failed("the probe path is not a valid URI".into());
+                    return failed("the probe path is not a valid URI");
                 };
                 match self.client.request_text(request).await {
                     Ok(_) => Probe {
@@ -107,9 +107,9 @@ impl Prober {
                         detail: "200".into(),
                     },
                     Err(kube::Error::Api(status)) => {
-                        failed(format!("{}: {}", status.code, status.message.trim()))
+                        failed(&format!("{}: {}", status.code, status.message.trim()))
                     }
-                    Err(e) => failed(e.to_string()),
+                    Err(e) => failed(&e.to_string()),
                 }
             }
             HealthTarget::Url(url) => match self.http.get(url).send().await {
@@ -117,16 +117,16 @@ impl Prober {
                     healthy: true,
                     detail: r.status().as_u16().to_string(),
                 },
-                Ok(r) => failed(r.status().to_string()),
-                Err(e) if e.is_timeout() => failed("timed out".into()),
-                Err(e) if e.is_connect() => failed("cannot connect".into()),
-                Err(_) => failed("request failed".into()),
+                Ok(r) => failed(&r.status().to_string()),
+                Err(e) if e.is_timeout() => failed("timed out"),
+                Err(e) if e.is_connect() => failed("cannot connect"),
+                Err(_) => failed("request failed"),
             },
         }
     }
 }
 
-fn failed(detail: String) -> Probe {
+fn failed(detail: &str) -> Probe {
     // The answer comes from the cluster: keep it to one printable line.
     let mut detail = crate::sanitize::clean(&detail.replace('\n', " ")).into_owned();
     if detail.len() > 120 {
@@ -157,9 +157,9 @@ mod tests {
 
     #[test]
     fn failures_are_one_short_printable_line() {
-        let p = failed(format!("503: no endpoints\n\u{1b}[31m{}", "x".repeat(300)));
+        let p = failed(&format!("503: no endpoints\n\u{1b}[31m{}", "x".repeat(300)));
         assert!(!p.healthy);
-        assert_eq!(p.sample_value(), 1.0);
+        assert!((p.sample_value() - 1.0).abs() < f64::EPSILON);
         assert!(!p.detail.contains('\n') && !p.detail.contains('\u{1b}'));
         assert!(p.detail.chars().count() <= 121, "{}", p.detail);
     }

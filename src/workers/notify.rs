@@ -10,7 +10,7 @@
 //! either.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -146,9 +146,9 @@ impl Notice {
         };
         let mut line = format!("{}/{}: {what}", self.namespace, self.app);
         if let Some(stage) = self.stage {
-            line.push_str(&format!(" (stage {stage}"));
+            let _ = write!(line, " (stage {stage}");
             if let Some(w) = self.weights {
-                line.push_str(&format!(", {w}"));
+                let _ = write!(line, ", {w}");
             }
             line.push(')');
         }
@@ -257,7 +257,7 @@ pub fn resolve(
         let Some(url) = url else { continue };
         match reqwest::Url::parse(&url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {
-                hooks.push(Webhook { kind: n.kind, url })
+                hooks.push(Webhook { kind: n.kind, url });
             }
             _ => problems.push("webhook skipped: its URL is not an http(s) URL".to_string()),
         }

@@ -954,6 +954,44 @@ mod tests {
         assert_eq!(verdicts[1].3, "metrics unavailable: refused");
     }
 
+    proptest::proptest! {
+        /// Whatever the pattern of readings, a verdict given while the source
+        /// is down, or without numbers, is never a pass, and no guard fires
+        /// on readings without a value.
+        #[test]
+        fn a_down_source_never_passes_nor_fires(
+            pattern in proptest::collection::vec(0u8..3, 1..60),
+        ) {
+            let spec = AnalysisSpec { window: Duration::from_secs(60), ..AnalysisSpec::default() };
+            let mut book = Book::new(error_guard(), Some(spec), EVERY_15S);
+            let stage = StageWindow { stage: 0, began: t(0), weights: Weights::canary(50) };
+            for (i, kind) in pattern.iter().enumerate() {
+                let at = t(i as i64 * 15);
+                let r = match kind {
+                    0 => reading(Some(0.003)),
+                    1 => reading(None),
+                    _ => Reading { source_down: Some("refused".into()), ..Reading::default() },
+                };
+                book.record(&r, at);
+                for fact in book.judge(at, Some(&stage)) {
+                    match fact {
+                        GuardFact::Verdict { verdict, .. } if *kind == 2 => {
+                            proptest::prop_assert_eq!(verdict.outcome, Outcome::Inconclusive);
+                        }
+                        GuardFact::Fired(a) => proptest::prop_assert!(false, "fired: {}", a),
+                        GuardFact::Update(u) if *kind != 0 => {
+                            proptest::prop_assert!(
+                                matches!(u.state, GuardState::NoData { .. }),
+                                "{:?}", u
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn update_numbers_read_like_the_panes() {
         let u = GuardUpdate {

@@ -23,7 +23,6 @@ use flightdeck::workers::Target;
 use flightdeck::workers::guard_watch::{
     self, Clock, GuardFact, GuardSource, GuardUpdate, GuardWatch, StageWindow,
 };
-use flightdeck::workers::health::{HealthTarget, Prober};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -94,37 +93,8 @@ impl Live {
         }
     }
 
-    fn health(&self, path: &str) -> Prober {
-        Prober::new(
-            self.target.client.clone(),
-            HealthTarget::ServiceProxy {
-                namespace: self.target.namespace.clone(),
-                service: format!("{}-canary", self.target.app),
-                port: "http".into(),
-                path: path.into(),
-            },
-            // Half an interval of sim time: the kube client retries the
-            // proxy's 503s, and a probe must end before the next one is due.
-            self.clock().real(Duration::from_secs(15)) / 2,
-        )
-    }
-
     fn watch(&self, plan: &Plan, source: GuardSource) -> GuardWatch {
-        let analysis = plan.analysis.clone();
-        let interval = analysis
-            .as_ref()
-            .map_or(Duration::from_secs(15), |a| a.interval);
-        GuardWatch {
-            target: self.target.clone(),
-            canary: "canary".into(),
-            stable: "stable".into(),
-            guards: plan.guards.clone(),
-            analysis,
-            interval,
-            source,
-            health: Some(self.health("/health")),
-            clock: self.clock(),
-        }
+        GuardWatch::for_plan(plan, self.target.clone(), source, self.clock())
     }
 }
 

@@ -25,7 +25,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use tokio::sync::{mpsc, watch};
 
 use super::Target;
-use super::health::Prober;
+use super::health::{HealthTarget, Prober};
 use super::metrics::scrape_pods;
 use super::pods::{live_pod, version_of};
 use super::usage::usage_of;
@@ -40,6 +40,7 @@ use crate::rollout::analysis::{AnalysisSpec, Observations, Point, Verdict, analy
 use crate::rollout::guards::{
     Alarm, GuardAction, GuardMetric, GuardSpec, GuardState, Rule, Sample,
 };
+use crate::rollout::plan::{Plan, Router, Strategy};
 use crate::units::parse_bytes;
 
 /// What time it is for the guards. Against a real cluster, the wall clock;
@@ -119,6 +120,53 @@ pub struct GuardWatch {
     /// Required by a `health-check` guard; without it that guard has no data.
     pub health: Option<Prober>,
     pub clock: Clock,
+}
+
+impl GuardWatch {
+    /// The watch a plan asks for: its guards and analysis, readings at the
+    /// analysis interval (15 s without one), the `version=canary|stable`
+    /// labels, and, when a `health-check` guard is present, probes of the
+    /// canary's Service (the router's canary Service, else `{app}-canary`)
+    /// on its `http` port through the API server.
+    pub fn for_plan(plan: &Plan, target: Target, source: GuardSource, clock: Clock) -> Self {
+        let analysis = plan.analysis.clone();
+        let interval = analysis
+            .as_ref()
+            .map_or(Duration::from_secs(15), |a| a.interval);
+        let health = plan
+            .guards
+            .iter()
+            .find(|g| g.metric == GuardMetric::HealthCheck)
+            .map(|g| {
+                let service = match &plan.strategy {
+                    Strategy::Canary(c) => match &c.router {
+                        Router::GatewayApi { canary_service, .. }
+                        | Router::Smi { canary_service, .. } => canary_service.clone(),
+                        _ => format!("{}-canary", plan.app),
+                    },
+                    _ => format!("{}-canary", plan.app),
+                };
+                let check = HealthTarget::ServiceProxy {
+                    namespace: plan.namespace.clone(),
+                    service,
+                    port: "http".into(),
+                    path: g.path.clone().unwrap_or_else(|| "/health".into()),
+                };
+                // Half an interval: a probe ends before the next one is due.
+                Prober::new(target.client.clone(), check, clock.real(interval) / 2)
+            });
+        Self {
+            target,
+            canary: "canary".into(),
+            stable: "stable".into(),
+            guards: plan.guards.clone(),
+            analysis,
+            interval,
+            source,
+            health,
+            clock,
+        }
+    }
 }
 
 /// One guard as of the latest reading.

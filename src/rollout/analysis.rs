@@ -478,6 +478,43 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Take away one metric of one version, or let the source go quiet
+        /// for longer than allowed: the verdict is never a pass, however good
+        /// the other numbers are.
+        #[test]
+        fn missing_or_stale_samples_never_pass(
+            metric in 0usize..4,
+            canary_side in proptest::bool::ANY,
+            drop_all in proptest::bool::ANY,
+            quiet in 31i64..600,
+        ) {
+            let spec = AnalysisSpec::default();
+            let mut obs = healthy(120);
+            let mut now = t(120);
+            if drop_all {
+                let series = [
+                    &mut obs.request_rate,
+                    &mut obs.error_ratio,
+                    &mut obs.p99,
+                    &mut obs.memory,
+                ]
+                .into_iter()
+                .nth(metric)
+                .unwrap();
+                if canary_side {
+                    series.canary.clear();
+                } else {
+                    series.stable.clear();
+                }
+            } else {
+                now = t(120 + quiet);
+            }
+            let v = analyse(&spec, Ok(&obs), None, now);
+            proptest::prop_assert_eq!(v.outcome, Outcome::Inconclusive, "{:#?}", v);
+        }
+    }
+
     #[test]
     fn healthy_canary_passes() {
         let v = analyse(&AnalysisSpec::default(), Ok(&healthy(120)), None, t(120));

@@ -4,6 +4,24 @@
 //! deliberately suspicious: a threshold crossed for less than `for` never
 //! fires, a gap in the samples restarts the clock, and missing samples are
 //! reported as no data, never as a pass.
+//!
+//! # What a firing guard does
+//!
+//! The watcher raises an [`Alarm`] once, when a guard starts firing; the
+//! stage machine (`machine::step` with `Event::GuardFired`) then applies one
+//! rule:
+//!
+//! - `notify`: recorded and sent to the webhooks; the rollout carries on.
+//! - `hold`: the stage is paused for the captain, whatever the mode.
+//! - `rollback` / `gradual-rollback` with `auto` (plan or `--auto`): the
+//!   rollout aborts by itself, all at once or stepping the weights down. A
+//!   `rollback` alarm during a gradual rollback finishes it at once.
+//! - `rollback` / `gradual-rollback` without `auto`: the stage holds and the
+//!   alarm is shown and sent, so the captain decides; nothing is undone
+//!   behind their back.
+//!
+//! A guard with no data never acts; it holds nothing either, but the
+//! analysis of the same numbers is inconclusive, so the stage cannot advance.
 
 use std::fmt;
 use std::time::Duration;
@@ -448,6 +466,88 @@ mod tests {
             g.alarm(&state, t(41)).unwrap().to_string(),
             "health-check: 3 consecutive health-check failures"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the series (values, missing values, irregular gaps), a
+        /// guard fires only when the unbroken run of breaching samples ending
+        /// with the newest one has lasted at least `for`, and it is only ever
+        /// Ok on a fresh sample with a value.
+        #[test]
+        fn fires_only_after_for_and_never_passes_on_missing_data(
+            steps in proptest::collection::vec(
+                (1i64..40, proptest::option::of(0.0f64..0.2)), 1..60),
+            hold in 0u64..400,
+            look_later in 0i64..60,
+        ) {
+            let g = GuardSpec {
+                rule: Rule::Above { threshold: 0.05, hold_for: Duration::from_secs(hold) },
+                ..error_guard()
+            };
+            let mut at = 0;
+            let samples: Vec<Sample> = steps
+                .iter()
+                .map(|&(gap, value)| {
+                    at += gap;
+                    Sample { at: t(at), value }
+                })
+                .collect();
+            let now = t(at + look_later);
+            let state = g.evaluate(&samples, EVERY_15S, now);
+            let last = *samples.last().unwrap();
+            let fresh = now - last.at <= chrono::Duration::seconds(30);
+            let bad = |s: &Sample| s.value.is_some_and(|v| v > 0.05);
+            let mut start = last;
+            for pair in samples.windows(2).rev() {
+                if !(bad(&pair[0]) && bad(&pair[1]))
+                    || pair[1].at - pair[0].at > chrono::Duration::seconds(30)
+                {
+                    break;
+                }
+                start = pair[0];
+            }
+            match state {
+                GuardState::Firing { since, .. } => {
+                    proptest::prop_assert!(fresh && bad(&last));
+                    proptest::prop_assert_eq!(since, start.at);
+                    proptest::prop_assert!((last.at - since).num_seconds() >= hold as i64);
+                }
+                GuardState::Pending { since, .. } => {
+                    proptest::prop_assert!(fresh && bad(&last));
+                    proptest::prop_assert!((last.at - since).num_seconds() < hold as i64);
+                }
+                GuardState::Ok => {
+                    proptest::prop_assert!(fresh && last.value.is_some_and(|v| v <= 0.05));
+                }
+                GuardState::NoData { .. } => {
+                    proptest::prop_assert!(!fresh || last.value.is_none());
+                }
+            }
+        }
+
+        /// Health checks fire only on `failures` failed probes in a row.
+        #[test]
+        fn health_checks_fire_only_on_enough_failures_in_a_row(
+            probes in proptest::collection::vec(proptest::option::of(proptest::bool::ANY), 1..30),
+        ) {
+            let g = builtin(GuardMetric::HealthCheck);
+            let samples: Vec<Sample> = probes
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Sample {
+                    at: t(i as i64 * 10),
+                    value: p.map(|failed| if failed { 1.0 } else { 0.0 }),
+                })
+                .collect();
+            let now = samples.last().unwrap().at;
+            let state = g.evaluate(&samples, Duration::from_secs(10), now);
+            let in_a_row = probes.iter().rev().take_while(|p| **p == Some(true)).count();
+            proptest::prop_assert_eq!(
+                matches!(state, GuardState::Firing { .. }),
+                in_a_row >= 3,
+                "{:?} after {:?}", state, probes
+            );
+        }
     }
 
     #[test]

@@ -142,15 +142,12 @@ async fn from_prometheus(
     }))
 }
 
-async fn from_pods(
-    target: &Target,
-    live: &[LivePod],
-    versions: &[String],
-    previous: &mut Option<(Instant, Vec<Sample>)>,
-) -> Result<Option<MetricsSample>, Trouble> {
+/// Every sample of `pods`' own `/metrics`, read through the API server's pod
+/// proxy. Pods that fail are skipped; only when none answers is it an error.
+pub async fn scrape_pods(target: &Target, pods: &[LivePod]) -> Result<Vec<Sample>, Trouble> {
     let mut samples = Vec::new();
     let mut failures = Vec::new();
-    for pod in live.iter().filter(|p| p.ready) {
+    for pod in pods {
         let path = format!(
             "/api/v1/namespaces/{}/pods/{}:{}/proxy/metrics",
             target.namespace,
@@ -176,6 +173,17 @@ async fn from_pods(
             reason: failures.join("; "),
         });
     }
+    Ok(samples)
+}
+
+async fn from_pods(
+    target: &Target,
+    live: &[LivePod],
+    versions: &[String],
+    previous: &mut Option<(Instant, Vec<Sample>)>,
+) -> Result<Option<MetricsSample>, Trouble> {
+    let ready: Vec<LivePod> = live.iter().filter(|p| p.ready).cloned().collect();
+    let samples = scrape_pods(target, &ready).await?;
     let now = Instant::now();
     let Some((then, before)) = previous.replace((now, samples.clone())) else {
         return Ok(None);

@@ -4,9 +4,13 @@
 
 pub mod audit;
 pub mod backoff;
+pub mod circuit;
 pub mod events;
+pub mod guard_watch;
+pub mod health;
 pub mod logs;
 pub mod metrics;
+pub mod notify;
 pub mod pods;
 pub mod traffic;
 pub mod trouble;

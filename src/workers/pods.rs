@@ -137,7 +137,7 @@ fn upsert(known: &mut Vec<Pod>, pod: Pod) {
     }
 }
 
-fn live_pod(pod: &Pod) -> LivePod {
+pub fn live_pod(pod: &Pod) -> LivePod {
     let started = pod
         .status
         .as_ref()

@@ -27,6 +27,9 @@ pub struct PodView {
     /// The container runs (it can answer, if not yet be ready).
     pub alive: bool,
     pub restart_count: u64,
+    /// The first container's memory limit, for the limit series a
+    /// kube-state-metrics would export next to the pod's own numbers.
+    pub memory_limit_bytes: Option<u64>,
     /// When the current container started: uptime (and memory) count from here.
     pub started: Option<DateTime<Utc>>,
     pub labels: BTreeMap<String, String>,
@@ -77,6 +80,10 @@ impl PodView {
                 .and_then(|c| c.get("restartCount"))
                 .and_then(Value::as_u64)
                 .unwrap_or(0),
+            memory_limit_bytes: pod
+                .pointer("/spec/containers/0/resources/limits/memory")
+                .and_then(Value::as_str)
+                .and_then(|q| crate::units::parse_bytes(q).ok()),
             started: parse_time(running.and_then(|r| r.get("startedAt")))
                 .or_else(|| parse_time(pod.pointer("/status/startTime"))),
             labels,

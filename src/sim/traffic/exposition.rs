@@ -73,6 +73,22 @@ pub fn render(pods: &[&PodState]) -> String {
         "The number of container restarts.",
         |p| p.view.restart_count as f64,
     );
+    family(
+        &mut out,
+        "kube_pod_container_resource_limits",
+        "gauge",
+        "The container's resource limits, as kube-state-metrics exports them.",
+    );
+    for p in pods {
+        if let Some(limit) = p.view.memory_limit_bytes {
+            let _ = writeln!(
+                out,
+                "kube_pod_container_resource_limits{{{},resource=\"memory\",unit=\"byte\"}} {}",
+                labels(p),
+                format_value(limit as f64)
+            );
+        }
+    }
     out
 }
 
@@ -125,6 +141,7 @@ mod tests {
                 ready: true,
                 alive: true,
                 restart_count: 3,
+                memory_limit_bytes: Some(512 << 20),
                 started: None,
                 labels: BTreeMap::new(),
             },
@@ -181,6 +198,13 @@ mod tests {
         assert_eq!(
             find("process_resident_memory_bytes", &[]),
             Some(1_048_576.0)
+        );
+        assert_eq!(
+            find(
+                "kube_pod_container_resource_limits",
+                &[("resource", "memory"), ("unit", "byte")]
+            ),
+            Some(536_870_912.0)
         );
         let versions: Vec<_> = e
             .samples

@@ -1,0 +1,262 @@
+//! Webhooks against a receiver on loopback: what arrives, and what a dead
+//! endpoint does to the sender (nothing that slows it) and to the cockpit
+//! (it is told).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use chrono::Utc;
+use flightdeck::rollout::Weights;
+use flightdeck::rollout::guards::{Alarm, GuardAction, GuardMetric};
+use flightdeck::rollout::plan::WebhookKind;
+use flightdeck::workers::notify::{Delivery, Notice, NoticeKind, Notifier, NotifyOptions, Webhook};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+#[derive(Clone, Default)]
+struct Receiver {
+    bodies: Arc<Mutex<Vec<Value>>>,
+    /// Answer 500 to this many requests before accepting.
+    fail_first: Arc<AtomicU32>,
+}
+
+async fn accept(State(r): State<Receiver>, Json(body): Json<Value>) -> StatusCode {
+    let left = r.fail_first.load(Ordering::SeqCst);
+    if left > 0 {
+        r.fail_first.store(left - 1, Ordering::SeqCst);
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    r.bodies.lock().unwrap().push(body);
+    StatusCode::OK
+}
+
+async fn receiver(fail_first: u32) -> (Receiver, String) {
+    let r = Receiver::default();
+    r.fail_first.store(fail_first, Ordering::SeqCst);
+    let app = Router::new()
+        .route("/hook/{secret}", post(accept))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook/s3cr3t", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (r, url)
+}
+
+async fn wait_for_bodies(r: &Receiver, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let bodies = r.bodies.lock().unwrap().clone();
+        if bodies.len() >= n {
+            return bodies;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the receiver got {:?}", r.bodies.lock().unwrap());
+}
+
+async fn next_report(rx: &mut mpsc::Receiver<Delivery>) -> Delivery {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery report within 10 s")
+        .expect("the reports channel is open")
+}
+
+fn alarm() -> Alarm {
+    Alarm {
+        guard: "checkout 5xx".into(),
+        metric: GuardMetric::ErrorRatio,
+        action: GuardAction::Rollback,
+        value: 0.079,
+        threshold: 0.05,
+        since: Utc::now(),
+        held_for: Duration::from_secs(125),
+    }
+}
+
+fn quick() -> NotifyOptions {
+    NotifyOptions {
+        queue: 8,
+        attempts: 2,
+        first_retry: Duration::from_millis(20),
+        max_retry: Duration::from_millis(50),
+        timeout: Duration::from_secs(2),
+        open_after: 2,
+        cool_down: Duration::from_millis(400),
+    }
+}
+
+#[tokio::test]
+async fn slack_and_generic_payloads_arrive_with_reason_and_numbers() {
+    let (slack, slack_url) = receiver(0).await;
+    let (generic, generic_url) = receiver(0).await;
+    let (reports_tx, mut reports) = mpsc::channel(16);
+    let (notifier, _tasks) = Notifier::spawn(
+        vec![
+            Webhook {
+                kind: WebhookKind::Slack,
+                url: slack_url,
+            },
+            Webhook {
+                kind: WebhookKind::Generic,
+                url: generic_url,
+            },
+        ],
+        &quick(),
+        reports_tx,
+    );
+    notifier.send(
+        &Notice::new(NoticeKind::Started, "checkout", "shop", "image 1.5.0")
+            .at_stage(1, Weights::canary(10)),
+    );
+    notifier
+        .send(&Notice::guard_fired("checkout", "shop", &alarm()).at_stage(2, Weights::canary(25)));
+
+    let slack = wait_for_bodies(&slack, 2).await;
+    assert_eq!(
+        slack[0]["text"],
+        "shop/checkout: rollout started (stage 1, stable 90% / canary 10%) — image 1.5.0"
+    );
+    let fired = slack[1]["text"].as_str().unwrap();
+    assert!(
+        fired.starts_with(
+            "shop/checkout: guard fired (stage 2, stable 75% / canary 25%) — \
+             checkout 5xx: error-ratio 7.9% > 5.0% for 2m05s"
+        ),
+        "{fired}"
+    );
+    assert!(fired.contains("value: 0.079"), "{fired}");
+
+    let generic = wait_for_bodies(&generic, 2).await;
+    assert_eq!(generic[1]["event"], "guard-fired");
+    assert_eq!(generic[1]["app"], "checkout");
+    assert_eq!(generic[1]["namespace"], "shop");
+    assert_eq!(generic[1]["stage"], 2);
+    assert_eq!(
+        generic[1]["reason"],
+        "checkout 5xx: error-ratio 7.9% > 5.0% for 2m05s"
+    );
+    assert_eq!(generic[1]["numbers"]["value"], 0.079);
+    assert_eq!(generic[1]["numbers"]["threshold"], 0.05);
+    assert!(generic[1]["at"].is_string());
+    assert!(reports.try_recv().is_err(), "nothing went wrong");
+}
+
+#[tokio::test]
+async fn a_dead_webhook_opens_the_circuit_without_slowing_the_sender() {
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (reports_tx, mut reports) = mpsc::channel(64);
+    let (notifier, _tasks) = Notifier::spawn(
+        vec![Webhook {
+            kind: WebhookKind::Generic,
+            url: format!("http://{closed}/hook/s3cr3t"),
+        }],
+        &quick(),
+        reports_tx,
+    );
+    let began = Instant::now();
+    for _ in 0..40 {
+        notifier.send(&Notice::new(NoticeKind::Stage, "checkout", "shop", "next"));
+    }
+    let enqueue = began.elapsed();
+    // Sending only enqueues: 40 notices to a dead endpoint with retries would
+    // take seconds if it waited; a queue of 8 overflows and says so.
+    assert!(
+        enqueue < Duration::from_secs(2),
+        "enqueueing took {enqueue:?}"
+    );
+
+    let mut seen = Vec::new();
+    while seen.len() < 40 {
+        seen.push(next_report(&mut reports).await);
+    }
+    let dropped = seen
+        .iter()
+        .filter(|d| matches!(d, Delivery::Dropped { .. }))
+        .count();
+    assert!(dropped >= 40 - 9, "{seen:#?}");
+    let failed = seen
+        .iter()
+        .find(|d| matches!(d, Delivery::Failed { .. }))
+        .expect("a failure is reported");
+    let text = failed.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "generic webhook at {closed}: stage notice lost after 2 tries: cannot connect"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("s3cr3t"), "the URL's secret leaked: {text}");
+    assert!(
+        seen.iter()
+            .any(|d| matches!(d, Delivery::CircuitOpen { .. })),
+        "the circuit opened: {seen:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_open_circuit_half_opens_and_closes_when_the_webhook_is_back() {
+    // Three 500s: two tries of the first notice open the circuit; the trial
+    // after the cool-down fails once more; the next trial gets through.
+    let (r, url) = receiver(3).await;
+    let (reports_tx, mut reports) = mpsc::channel(64);
+    let (notifier, _tasks) = Notifier::spawn(
+        vec![Webhook {
+            kind: WebhookKind::Generic,
+            url,
+        }],
+        &quick(),
+        reports_tx,
+    );
+    let notice = |reason: &str| Notice::new(NoticeKind::Paused, "checkout", "shop", reason);
+
+    notifier.send(&notice("first"));
+    let Delivery::Failed {
+        attempts, reason, ..
+    } = next_report(&mut reports).await
+    else {
+        panic!("expected a failure")
+    };
+    assert_eq!(
+        (attempts, reason.as_str()),
+        (2, "HTTP 500 Internal Server Error")
+    );
+
+    // Open: refused at once.
+    notifier.send(&notice("while open"));
+    assert!(matches!(
+        next_report(&mut reports).await,
+        Delivery::CircuitOpen { .. }
+    ));
+
+    // After the cool-down one trial goes through and fails: open again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    notifier.send(&notice("trial one"));
+    assert!(matches!(
+        next_report(&mut reports).await,
+        Delivery::Failed { attempts: 1, .. }
+    ));
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    notifier.send(&notice("trial two"));
+    assert!(matches!(
+        next_report(&mut reports).await,
+        Delivery::Recovered { .. }
+    ));
+    let bodies = wait_for_bodies(&r, 1).await;
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["reason"], "trial two");
+
+    notifier.send(&notice("closed again"));
+    let bodies = wait_for_bodies(&r, 2).await;
+    assert_eq!(bodies[1]["reason"], "closed again");
+}

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -163,17 +163,12 @@ async fn a_dead_webhook_opens_the_circuit_without_slowing_the_sender() {
         &quick(),
         reports_tx,
     );
-    let began = Instant::now();
+    // Sending only enqueues: were `send` to wait for delivery, the queue of 8
+    // could never overflow; that most notices are dropped (and said so) proves
+    // the sender never waited on the dead endpoint.
     for _ in 0..40 {
         notifier.send(&Notice::new(NoticeKind::Stage, "checkout", "shop", "next"));
     }
-    let enqueue = began.elapsed();
-    // Sending only enqueues: 40 notices to a dead endpoint with retries would
-    // take seconds if it waited; a queue of 8 overflows and says so.
-    assert!(
-        enqueue < Duration::from_secs(2),
-        "enqueueing took {enqueue:?}"
-    );
 
     let mut seen = Vec::new();
     while seen.len() < 40 {

@@ -45,6 +45,7 @@ pub fn shared() -> Shared {
         logs: Arc::new(PodLogs::new()),
         scenario: Arc::new(Scenario::parse(Path::new("test.toml"), "name = \"test\"\n").unwrap()),
         faults: Arc::new(Faults::default()),
+        first_traffic: Arc::default(),
     }
 }
 

@@ -97,7 +97,7 @@ impl Traffic {
             .enumerate()
             .map(|(i, (app, members))| {
                 let rate = app.requests_per_second * self.wobble_at(i, since_start);
-                self.plan_app(shared, app, members, rate, &faults, now, since_start)
+                Self::plan_app(shared, app, members, rate, &faults, now, since_start)
             })
             .collect();
         drop(members);
@@ -133,7 +133,6 @@ impl Traffic {
     /// What each version of `app` serves this tick, by version name.
     #[allow(clippy::too_many_arguments)]
     fn plan_app(
-        &mut self,
         shared: &Shared,
         app: &AppSpec,
         members: &[&PodView],

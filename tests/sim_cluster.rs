@@ -570,6 +570,20 @@ fn events_tell_the_story_of_the_pods() {
             && e["involvedObject"]["name"] == json!(pod)
             && e["involvedObject"]["kind"] == "Pod"));
     }
+    // An object's Events are named by when they happened, so they list in that order.
+    let order: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|c| c.len() > 4 && c[3] == format!("pod/{pod}"))
+        .map(|c| c[2])
+        .collect();
+    // (A node that has the image already pulls nothing.)
+    let story = ["Scheduled", "Pulling", "Pulled", "Created", "Started"];
+    let ranks: Vec<usize> = order
+        .iter()
+        .map(|r| story.iter().position(|s| s == r).unwrap())
+        .collect();
+    assert!(ranks.is_sorted() && ranks.len() >= 4, "{out}");
 }
 
 /// The traffic model as one of the world's controllers, as the host runs it.

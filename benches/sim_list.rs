@@ -50,6 +50,7 @@ fn shared() -> Shared {
         logs: Arc::new(PodLogs::new()),
         scenario: Arc::new(Scenario::parse(Path::new("bench.toml"), "name = \"bench\"\n").unwrap()),
         faults: Arc::new(Faults::default()),
+        first_traffic: Arc::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod controllers;
 pub mod faults;
+pub mod first_traffic;
 pub mod host;
 pub mod logs;
 pub mod resources;
@@ -18,6 +19,7 @@ pub mod world;
 use std::sync::Arc;
 
 pub use faults::Faults;
+pub use first_traffic::FirstTraffic;
 pub use logs::PodLogs;
 pub use scenario::Scenario;
 pub use store::Store;
@@ -30,4 +32,6 @@ pub struct Shared {
     pub logs: Arc<PodLogs>,
     pub scenario: Arc<Scenario>,
     pub faults: Arc<Faults>,
+    /// Written by the traffic model, read by the kubelet.
+    pub first_traffic: Arc<FirstTraffic>,
 }

@@ -228,6 +228,20 @@ impl Store {
         (list_locked(&st, res, namespace), st.resource_version)
     }
 
+    /// Objects of a kind in one namespace whose names start with `prefix`, in
+    /// name order; costs the matches, not the namespace.
+    pub fn list_prefixed(&self, res: &Resource, namespace: &str, prefix: &str) -> Vec<Arc<Value>> {
+        let st = self.lock();
+        let Some(map) = st.objects.get(&(res.group, res.plural)) else {
+            return Vec::new();
+        };
+        let ns = scope(res, namespace);
+        map.range((ns.clone(), prefix.to_string())..)
+            .take_while(|((n, name), _)| *n == ns && name.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     pub fn create(
         &self,
         res: &'static Resource,

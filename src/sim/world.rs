@@ -59,6 +59,7 @@ impl World {
             logs: Arc::new(PodLogs::new()),
             scenario: Arc::new(scenario),
             faults: Arc::new(Faults::default()),
+            first_traffic: Arc::default(),
         };
         seed_cluster(&shared)?;
         Ok(World {

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use flightdeck::sim::host::{HostOptions, SimHost};
 use flightdeck::sim::server::{self, ServerOptions};
 use flightdeck::sim::{Faults, PodLogs, Scenario, Shared, Store};
 use serde_json::json;
@@ -45,6 +46,7 @@ pub fn shared() -> Shared {
         logs: Arc::new(PodLogs::new()),
         scenario: Arc::new(Scenario::parse(Path::new("test.toml"), "name = \"test\"\n").unwrap()),
         faults: Arc::new(Faults::default()),
+        first_traffic: Arc::default(),
     }
 }
 
@@ -122,28 +124,128 @@ impl SimServer {
         kube::Client::try_from(config).unwrap()
     }
 
-    fn kubectl_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(kubectl_path());
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .env("KUBECACHEDIR", self.dir.path().join("cache"))
-            .env("HOME", self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
     /// Runs kubectl to completion, killed after [`KUBECTL_TIMEOUT`].
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        let child = self.kubectl_command(args).spawn().unwrap();
+        let child = kubectl_command(&self.kubeconfig, self.dir.path(), args)
+            .spawn()
+            .unwrap();
         finish(child, KUBECTL_TIMEOUT)
     }
 
     /// Starts kubectl in the background (for `-w` and `-f`); end it with [`finish`].
     pub fn kubectl_spawn(&self, args: &[&str]) -> Child {
-        self.kubectl_command(args).spawn().unwrap()
+        kubectl_command(&self.kubeconfig, self.dir.path(), args)
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// kubectl with its own kubeconfig, and its cache and home in `dir`.
+fn kubectl_command(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(kubectl_path());
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .env("KUBECACHEDIR", dir.join("cache"))
+        .env("HOME", dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// A whole simulated cluster (clock, controllers, traffic model and API
+/// server, as `flightdeck sim serve` runs it) on its own runtime, with its
+/// kubeconfig on disk.
+pub struct SimCluster {
+    host: Option<SimHost>,
+    runtime: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl SimCluster {
+    /// Starts a built-in scenario with the clock at `speed` × real time.
+    pub fn start(scenario: &str, speed: f64) -> Self {
+        let mut opts = HostOptions::new(Scenario::load(scenario).unwrap());
+        opts.speed = speed;
+        opts.seed = 7;
+        Self::start_with(opts)
+    }
+
+    pub fn start_with(opts: HostOptions) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let host = runtime.block_on(SimHost::start(opts)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        host.write_kubeconfig(&kubeconfig).unwrap();
+        Self {
+            host: Some(host),
+            runtime,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    fn host(&self) -> &SimHost {
+        self.host.as_ref().unwrap()
+    }
+
+    pub fn shared(&self) -> &Shared {
+        self.host().shared()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared().store
+    }
+
+    pub fn url(&self) -> String {
+        self.host().url()
+    }
+
+    /// Runs a future on the cluster's runtime (kube clients live there).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    /// A kube client from the kubeconfig, as any program would make it
+    /// (call inside [`SimCluster::block_on`]).
+    pub async fn client(&self) -> kube::Client {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// Runs kubectl to completion, killed after [`KUBECTL_TIMEOUT`].
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        let child = kubectl_command(&self.kubeconfig, self.dir.path(), args)
+            .spawn()
+            .unwrap();
+        finish(child, KUBECTL_TIMEOUT)
+    }
+
+    /// Starts kubectl in the background (for `-w` and `-f`); end it with [`finish`].
+    pub fn kubectl_spawn(&self, args: &[&str]) -> Child {
+        kubectl_command(&self.kubeconfig, self.dir.path(), args)
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        if let Some(host) = self.host.take() {
+            self.runtime.block_on(host.shutdown());
+        }
     }
 }
 

@@ -43,6 +43,7 @@ impl Sim {
             logs: Arc::new(PodLogs::new()),
             scenario: Arc::new(scenario),
             faults: Arc::new(Faults::default()),
+            first_traffic: Arc::default(),
         };
         seed_objects(&shared);
         let traffic = Traffic::new(&shared);

@@ -3,8 +3,9 @@
 //! A repeat of the same reason and message about the same object bumps `count`
 //! and `lastTimestamp` of one Event instead of adding another, so a crash loop
 //! leaves one `BackOff` Event with a growing count. The name is
-//! `{object}.{16 hex}`; the hex is derived from what the Event is about (not
-//! from the clock) so that repeats find it and a seeded run names it the same.
+//! `{object}.{hex nanoseconds}` of the first occurrence on the sim clock, as a
+//! real cluster names them, so `kubectl get events` and `describe` list an
+//! object's Events in the order they happened and a seeded run names them the same.
 //! [`EventTtl`] deletes Events not seen for an hour of sim time, as the API
 //! server's event TTL does, so a long session stays bounded.
 
@@ -13,10 +14,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::hash::fnv1a64;
 use super::{name, namespace, parse_timestamp, timestamp, uid};
 use crate::sim::Store;
 use crate::sim::resources::kinds;
+use crate::sim::store::StoreError;
 use crate::sim::world::{Controller, TickCtx};
 
 /// How long an Event lives after it was last seen.
@@ -81,25 +82,30 @@ pub fn record(store: &Store, now: DateTime<Utc>, event: &Event<'_>) {
         "" => "default",
         ns => ns,
     };
-    let event_name = format!(
-        "{}.{:016x}",
-        name(object),
-        fnv1a64(&[
-            uid(object),
-            event.field_path.unwrap_or(""),
-            event.kind.as_str(),
-            event.reason,
-            event.message,
-        ])
-    );
     let stamp = timestamp(now);
-    let bumped = store.modify::<()>(kinds::events(), ns, &event_name, |e| {
-        let count = e.get("count").and_then(Value::as_i64).unwrap_or(1);
-        e["count"] = json!(count + 1);
-        e["lastTimestamp"] = json!(stamp);
-        Ok(())
-    });
-    if bumped.is_ok() {
+    // A repeat is the same kind of Event about the same object: find it among
+    // the object's Events (named `{object}.…`) and count it.
+    let same = |e: &Value| {
+        e.pointer("/involvedObject/uid").and_then(Value::as_str) == Some(uid(object))
+            && e.pointer("/involvedObject/fieldPath")
+                .and_then(Value::as_str)
+                == event.field_path
+            && e.get("type").and_then(Value::as_str) == Some(event.kind.as_str())
+            && e.get("reason").and_then(Value::as_str) == Some(event.reason)
+            && e.get("message").and_then(Value::as_str) == Some(event.message)
+    };
+    let prefix = format!("{}.", name(object));
+    if let Some(repeat) = store
+        .list_prefixed(kinds::events(), ns, &prefix)
+        .into_iter()
+        .find(|e| same(e))
+    {
+        let _ = store.modify::<()>(kinds::events(), ns, super::name(&repeat), |e| {
+            let count = e.get("count").and_then(Value::as_i64).unwrap_or(1);
+            e["count"] = json!(count + 1);
+            e["lastTimestamp"] = json!(stamp);
+            Ok(())
+        });
         return;
     }
     let mut involved = json!({
@@ -122,7 +128,7 @@ pub fn record(store: &Store, now: DateTime<Utc>, event: &Event<'_>) {
         source["host"] = json!(host);
     }
     let body = json!({
-        "metadata": {"name": event_name, "namespace": ns},
+        "metadata": {"namespace": ns},
         "involvedObject": involved,
         "reason": event.reason,
         "message": event.message,
@@ -135,7 +141,18 @@ pub fn record(store: &Store, now: DateTime<Utc>, event: &Event<'_>) {
         "count": 1,
         "eventTime": null,
     });
-    let _ = store.create(kinds::events(), ns, body);
+    // Named as the API server's recorder names them, by the moment in
+    // nanoseconds, so an object's Events list in the order they happened; the
+    // next free nanosecond breaks a tie within one tick.
+    let mut nanos = now.timestamp_nanos_opt().unwrap_or_default();
+    loop {
+        let mut attempt = body.clone();
+        attempt["metadata"]["name"] = json!(format!("{prefix}{nanos:x}"));
+        match store.create(kinds::events(), ns, attempt) {
+            Err(StoreError::AlreadyExists { .. }) => nanos += 1,
+            _ => return,
+        }
+    }
 }
 
 /// Deletes Events last seen more than [`EVENT_TTL`] ago.

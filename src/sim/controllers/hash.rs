@@ -4,8 +4,9 @@
 //! decimal and maps each digit onto its "safe" alphabet (no vowels, no
 //! look-alike characters), giving 8 to 10 characters. Templates are compared
 //! after normalising away what a round trip through a typed client adds or drops
-//! (nulls, empty maps and lists), so `kubectl rollout undo`, which sends back a
-//! ReplicaSet's template, finds that ReplicaSet again.
+//! (nulls, empty maps and lists, and the zero values Go's `omitempty` leaves out,
+//! such as `initialDelaySeconds: 0`), so `kubectl rollout undo`, which sends back
+//! a ReplicaSet's template, finds that ReplicaSet again.
 
 use std::fmt::Write;
 
@@ -43,7 +44,9 @@ fn without_hash_label(template: &Value) -> Value {
     t
 }
 
-/// Drops nulls, empty objects and empty arrays, recursively.
+/// Drops nulls, empty objects and arrays, and zero scalars, recursively. A
+/// zero is what a typed client omits, so it cannot mean anything an absent
+/// field does not.
 pub fn normalize(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
@@ -62,7 +65,9 @@ fn is_empty(v: &Value) -> bool {
         Value::Null => true,
         Value::Object(m) => m.is_empty(),
         Value::Array(a) => a.is_empty(),
-        _ => false,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
     }
 }
 
@@ -160,6 +165,15 @@ mod tests {
         echoed["metadata"]["creationTimestamp"] = Value::Null;
         echoed["metadata"]["labels"][POD_TEMPLATE_HASH] = json!("abc");
         echoed["spec"]["containers"][0]["resources"] = json!({});
+        echoed["spec"]["containers"][0]["readinessProbe"] = json!({"periodSeconds": 5});
+        let mut stored = template("web:1");
+        stored["spec"]["containers"][0]["readinessProbe"] =
+            json!({"periodSeconds": 5, "initialDelaySeconds": 0, "tcpSocket": {"host": ""}});
+        assert!(same_template(&stored, &echoed));
+        echoed["spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("readinessProbe");
         assert!(same_template(&template("web:1"), &echoed));
         assert_eq!(
             template_hash(&template("web:1"), None),

@@ -47,11 +47,7 @@ pub fn lines(tick: &Tick<'_>, logged: u64, rng: &mut SmallRng) -> Vec<(DateTime<
         slot.1 -= 1;
         total -= 1;
         let (code, method) = slot.0;
-        let path = if tick.paths.is_empty() {
-            "/"
-        } else {
-            tick.paths[rng.random_range(0..tick.paths.len())].as_str()
-        };
+        let path = pick_path(tick.paths, method, rng);
         let ms = tick.latency.sample(rng) * 1000.0;
         let at = tick.now - ChronoDuration::milliseconds(rng.random_range(0..span_ms));
         out.push((at, access(tick, at, method, path, code, ms)));
@@ -61,6 +57,43 @@ pub fn lines(tick: &Tick<'_>, logged: u64, rng: &mut SmallRng) -> Vec<(DateTime<
     }
     out.sort_by_key(|(t, _)| *t);
     out
+}
+
+/// Whether clients only ever read `path`: probes, metrics and the like.
+/// A load balancer's health check is a GET; nobody POSTs to `/health`.
+pub fn read_only(path: &str) -> bool {
+    let first = path
+        .trim_start_matches('/')
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    matches!(
+        first,
+        "" | "health"
+            | "healthz"
+            | "livez"
+            | "readyz"
+            | "ready"
+            | "live"
+            | "ping"
+            | "metrics"
+            | "status"
+            | "version"
+    )
+}
+
+/// A path a request with `method` plausibly went to.
+fn pick_path<'a>(paths: &'a [String], method: &str, rng: &mut SmallRng) -> &'a str {
+    let fits = |p: &&String| method == "GET" || !read_only(p);
+    let count = paths.iter().filter(fits).count();
+    if count == 0 {
+        return "/";
+    }
+    paths
+        .iter()
+        .filter(fits)
+        .nth(rng.random_range(0..count))
+        .map_or("/", String::as_str)
 }
 
 fn access(
@@ -196,6 +229,32 @@ mod tests {
                 .iter()
                 .any(|(_, l)| l.starts_with("    at checkout::handlers::api::cart"))
         );
+    }
+
+    #[test]
+    fn health_checks_are_only_read() {
+        let latency = Latency::fit(40.0, 180.0);
+        let paths: Vec<String> = ["/api/cart", "/health", "/healthz/ready"]
+            .map(String::from)
+            .to_vec();
+        let served = [((200, "GET"), 200), ((200, "POST"), 200)];
+        let tick = Tick {
+            app: "checkout",
+            paths: &paths,
+            format: LogFormat::Plain,
+            served: &served,
+            latency: &latency,
+            now: DateTime::<Utc>::UNIX_EPOCH + ChronoDuration::days(20_000),
+            dt: std::time::Duration::from_millis(100),
+        };
+        let lines = lines(&tick, 400, &mut SmallRng::seed_from_u64(3));
+        let count = |needle: &str| lines.iter().filter(|(_, l)| l.contains(needle)).count();
+        assert_eq!(count(" POST "), 200);
+        assert_eq!(count(" POST /api/cart "), 200);
+        assert!(count(" GET /health ") > 0);
+        assert!(count(" GET /healthz/ready ") > 0);
+        assert!(count(" GET /api/cart ") > 0);
+        assert!(read_only("/metrics") && read_only("/") && !read_only("/api/health-report"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::histogram::Histogram;
 use crate::cluster::routers::replica_ratio::is_ready;
+use crate::sim::first_traffic::serving_version;
 
 pub const METHODS: [&str; 2] = ["GET", "POST"];
 pub const CODES: [u16; 3] = [200, 500, 503];
@@ -50,11 +51,7 @@ impl PodView {
             })
             .unwrap_or_default();
         let app = labels.get("app")?.clone();
-        let version = labels
-            .get("version")
-            .or_else(|| labels.get("slot"))
-            .cloned()
-            .unwrap_or_else(|| "stable".to_string());
+        let version = serving_version(meta.get("labels").and_then(Value::as_object)).to_string();
         let container = pod.pointer("/status/containerStatuses/0");
         let running = container.and_then(|c| c.pointer("/state/running"));
         let phase_running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running");

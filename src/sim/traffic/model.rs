@@ -25,7 +25,8 @@ use crate::sim::resources::kinds;
 use crate::sim::scenario::{AppSpec, Behaviour};
 use crate::sim::store::{meta_str, mix};
 
-/// Share of requests that are GETs (the rest POST).
+/// Share of requests that are GETs (the rest POST), when the app has paths
+/// that take writes; an app serving only read-only paths gets only GETs.
 const GET_SHARE: f64 = 0.8;
 /// Share of 5xx answered 503 (the rest 500).
 const UNAVAILABLE_SHARE: f64 = 0.3;
@@ -34,8 +35,6 @@ const IDLE_CPU: f64 = 0.35;
 
 pub struct Traffic {
     handle: Arc<TrafficHandle>,
-    /// When each (namespace, app, version) first received a request.
-    first_seen: HashMap<(String, String, String), DateTime<Utc>>,
     schedule: Schedule,
     last_report: Option<DateTime<Utc>>,
     /// Counts ticks, to find the pods a tick did not see.
@@ -58,7 +57,6 @@ impl Traffic {
             .collect();
         Self {
             handle: Arc::new(TrafficHandle::new(shared)),
-            first_seen: HashMap::new(),
             schedule: Schedule::new(&shared.scenario.faults),
             last_report: None,
             generation: 0,
@@ -69,18 +67,6 @@ impl Traffic {
     /// What the HTTP side reads: `/metrics`, the pod proxy.
     pub fn handle(&self) -> Arc<TrafficHandle> {
         self.handle.clone()
-    }
-
-    /// When a version first got traffic, if it has.
-    pub fn first_traffic(
-        &self,
-        namespace: &str,
-        app: &str,
-        version: &str,
-    ) -> Option<DateTime<Utc>> {
-        self.first_seen
-            .get(&(namespace.to_string(), app.to_string(), version.to_string()))
-            .copied()
     }
 
     /// Advances the model by `dt` ending at `now`.
@@ -111,7 +97,7 @@ impl Traffic {
             .enumerate()
             .map(|(i, (app, members))| {
                 let rate = app.requests_per_second * self.wobble_at(i, since_start);
-                self.plan_app(shared, app, members, rate, &faults, now, since_start)
+                Self::plan_app(shared, app, members, rate, &faults, now, since_start)
             })
             .collect();
         drop(members);
@@ -147,7 +133,6 @@ impl Traffic {
     /// What each version of `app` serves this tick, by version name.
     #[allow(clippy::too_many_arguments)]
     fn plan_app(
-        &mut self,
         shared: &Shared,
         app: &AppSpec,
         members: &[&PodView],
@@ -165,6 +150,11 @@ impl Traffic {
                 versions.push(&p.version);
             }
         }
+        let get_share = if app.paths.iter().any(|p| !access_log::read_only(p)) {
+            GET_SHARE
+        } else {
+            1.0
+        };
         let mut plans = HashMap::new();
         for version in versions {
             let weight = split
@@ -176,14 +166,11 @@ impl Traffic {
                 .iter()
                 .filter(|p| p.ready && p.version == version)
                 .count();
-            let id = (app.namespace.clone(), app.name.clone(), version.to_string());
+            let first = &shared.first_traffic;
             if weight > 0.0 && ready > 0 && rate > 0.0 {
-                self.first_seen.entry(id.clone()).or_insert(now);
+                first.record(&app.namespace, &app.name, version, now);
             }
-            let since_first = self
-                .first_seen
-                .get(&id)
-                .and_then(|t| (now - *t).to_std().ok());
+            let since_first = first.since(&app.namespace, &app.name, version, now);
             let behaviour = app
                 .versions
                 .iter()
@@ -208,6 +195,7 @@ impl Traffic {
                         0.0
                     },
                     nominal,
+                    get_share,
                     error_ratio: (now_is.error_ratio + spike).clamp(0.0, 1.0),
                     latency: Latency::fit(now_is.latency_p50_ms, now_is.latency_p99_ms),
                     behaviour,
@@ -271,6 +259,8 @@ struct Plan {
     rate: f64,
     /// Requests per second a pod gets when the app's pods share evenly.
     nominal: f64,
+    /// Share of the requests that are GETs.
+    get_share: f64,
     error_ratio: f64,
     latency: Latency,
     behaviour: Behaviour,
@@ -293,7 +283,7 @@ fn serve_pod(
     let rate = if pod.view.ready { s.rate } else { 0.0 };
     let secs = dt.as_secs_f64();
     let n = poisson(rate * secs, rng);
-    let served = split_requests(n, s.error_ratio, rng);
+    let served = split_requests(n, s.get_share, s.error_ratio, rng);
     for (key, count) in &served {
         *pod.counters.requests.entry(*key).or_insert(0) += count;
     }
@@ -345,8 +335,13 @@ fn binomial(n: u64, p: f64, rng: &mut SmallRng) -> u64 {
 }
 
 /// Splits `n` requests by method and outcome.
-fn split_requests(n: u64, error_ratio: f64, rng: &mut SmallRng) -> Vec<((u16, &'static str), u64)> {
-    let gets = binomial(n, GET_SHARE, rng);
+fn split_requests(
+    n: u64,
+    get_share: f64,
+    error_ratio: f64,
+    rng: &mut SmallRng,
+) -> Vec<((u16, &'static str), u64)> {
+    let gets = binomial(n, get_share, rng);
     let mut out = Vec::with_capacity(6);
     for (method, m) in [("GET", gets), ("POST", n - gets)] {
         let errors = binomial(m, error_ratio, rng);

@@ -253,7 +253,16 @@ pub(super) fn running(
     if let Some(b) = behaviour
         && (b.crashes_per_hour > 0.0 || b.phases.iter().any(|p| p.crashes_per_hour.is_some()))
     {
-        let rate = b.effective(since_start, None).crashes_per_hour;
+        let since_first = run
+            .origin
+            .app
+            .and_then(|a| shared.scenario.apps.get(a))
+            .and_then(|a| {
+                shared
+                    .first_traffic
+                    .since(&a.namespace, &a.name, &run.serving, now)
+            });
+        let rate = b.effective(since_start, since_first).crashes_per_hour;
         let dt = crate::sim::world::TICK.as_secs_f64();
         if rate > 0.0 && rng.random::<f64>() < rate * dt / 3600.0 {
             crash(shared, now, run, started, Crash::Panic);

@@ -23,6 +23,7 @@ use super::feed::{Changes, Feed};
 use super::hash::fnv1a64;
 use super::replicaset::qos_class;
 use super::{is_terminating, labels, name, namespace, resource_version, timestamp, uid};
+use crate::sim::first_traffic::serving_version;
 use crate::sim::logs::ContainerKey;
 use crate::sim::resources::kinds;
 use crate::sim::scenario::{Behaviour, LogFormat, Scenario, VersionSpec};
@@ -105,6 +106,9 @@ struct PodRun {
     port: u16,
     release: String,
     origin: Origin,
+    /// The version the traffic model serves this pod as (its first traffic
+    /// can start a scenario's crash phases).
+    serving: String,
     memory_limit: Option<u64>,
     qos: &'static str,
     host_ip: String,
@@ -397,6 +401,7 @@ impl Kubelet {
                 .unwrap_or(8080),
             release,
             origin,
+            serving: serving_version(labels(pod)).to_string(),
             memory_limit,
             qos: qos_class(&spec),
             host_ip,

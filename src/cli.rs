@@ -41,6 +41,9 @@ pub struct CockpitArgs {
     /// Watch only: refuse every action that would change the cluster
     #[arg(long)]
     pub read_only: bool,
+    /// Audit file (JSONL; default: $XDG_STATE_HOME/flightdeck/audit.jsonl)
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
     /// Prometheus base URL; without it pods are scraped through the API server
     #[arg(long, env = "FLIGHTDECK_PROMETHEUS")]
     pub prometheus: Option<String>,
@@ -148,6 +151,9 @@ pub struct DemoArgs {
     /// Watch only: refuse every action that would change the cluster
     #[arg(long)]
     pub read_only: bool,
+    /// Audit file (default: beside the demo's kubeconfig)
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
     #[command(flatten)]
     pub look: LookArgs,
 }

@@ -39,6 +39,10 @@ fn main() -> Result<()> {
                 keymap: c.look.keymap,
                 prometheus: c.prometheus,
                 notes: Vec::new(),
+                driving: cockpit::Driving {
+                    audit: c.audit,
+                    clock: None,
+                },
             }))
         }
     }

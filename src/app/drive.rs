@@ -99,9 +99,11 @@ pub fn apply_view(state: &mut State, view: RolloutView) {
         Phase::Promoted { .. } => Some(rows),
         _ => view.state.stage().map(|s| s.min(rows.saturating_sub(1))),
     };
+    // Shown against the screen's clock, so moved off the driver's.
     state.stages.entered_at = match &view.state.phase {
-        Phase::Paused { since, .. } => view.state.stage_began.or(Some(*since)),
-        Phase::Progressing { since, .. } => view.state.stage_began.or(Some(*since)),
+        Phase::Paused { since, .. } | Phase::Progressing { since, .. } => {
+            Some(view.state.stage_began.unwrap_or(*since) - view.clock_skew)
+        }
         _ => None,
     };
     state.stages.paused = matches!(

@@ -140,6 +140,9 @@ pub struct RolloutView {
     pub history: Vec<String>,
     /// Rolling: (revision, images, current?), oldest first.
     pub revisions: Vec<(u64, String, bool)>,
+    /// The driver's clock minus the wall clock (a simulated cluster's clock
+    /// runs fast), so times in the state read right against the screen's.
+    pub clock_skew: chrono::TimeDelta,
 }
 
 /// What the driver is doing with a command.

@@ -186,7 +186,8 @@ impl Driver {
         self.settings.read_only
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    /// The time on the driver's clock.
+    pub fn now(&self) -> DateTime<Utc> {
         (self.settings.clock)()
     }
 

@@ -42,7 +42,7 @@ pub fn helm_for_header(view: &HelmView, read_only: bool) -> Helm {
     }
 }
 
-pub fn view_of(status: Status) -> RolloutView {
+pub fn view_of(status: Status, clock_skew: chrono::TimeDelta) -> RolloutView {
     let history = status
         .history
         .iter()
@@ -73,6 +73,7 @@ pub fn view_of(status: Status) -> RolloutView {
             .into_iter()
             .map(|r| (r.revision, r.images.join(","), r.current))
             .collect(),
+        clock_skew,
     }
 }
 
@@ -156,7 +157,8 @@ async fn refresh(
 ) {
     match driver.status(helm).await {
         Ok(status) => {
-            let view = view_of(status);
+            let skew = driver.now() - chrono::Utc::now();
+            let view = view_of(status, chrono::TimeDelta::seconds(skew.num_seconds()));
             if last.as_ref() != Some(&view) {
                 *last = Some(view.clone());
                 let _ = msgs.send(Msg::Rollout(Box::new(view))).await;

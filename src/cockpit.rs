@@ -97,7 +97,7 @@ pub async fn run(opts: Options) -> Result<()> {
     } else {
         Helm::Free
     };
-    state.read_only = opts.read_only;
+    state.drive.read_only = opts.read_only;
     state.header.warnings = themes.warnings;
     state.header.warnings.extend(keymaps.warnings);
     state.header.notes = opts.notes.clone();

@@ -22,6 +22,8 @@ pub struct DriveLog {
     pub lines: VecDeque<String>,
     /// The last failure or refusal, until the next success.
     pub error: Option<String>,
+    /// `--read-only`: every request that would change the cluster is refused.
+    pub read_only: bool,
 }
 
 impl DriveLog {
@@ -187,7 +189,7 @@ pub fn handle(state: &mut State, action: Action) -> Option<Vec<Command>> {
 
 /// Why this cockpit may not send `request` now.
 fn refusal(state: &State, request: Option<&Request>) -> Option<String> {
-    if state.read_only || state.header.helm == Helm::ReadOnly {
+    if state.drive.read_only || state.header.helm == Helm::ReadOnly {
         return Some("read-only: this cockpit was started with --read-only".into());
     }
     if state.drive.busy.is_some() {
@@ -240,17 +242,16 @@ fn confirm(state: &mut State) -> Vec<Command> {
             if text.is_empty() {
                 return ask_or_send(state, Request::Undo { revision: None });
             }
-            match text.parse::<u64>() {
-                Ok(r) => ask_or_send(state, Request::Undo { revision: Some(r) }),
-                Err(_) => {
-                    state.dialog = Some(Dialog::Prompt {
-                        purpose: PromptFor::Revision,
-                        question,
-                        text: text.to_string(),
-                        error: Some("a revision is a whole number".into()),
-                    });
-                    Vec::new()
-                }
+            if let Ok(r) = text.parse::<u64>() {
+                ask_or_send(state, Request::Undo { revision: Some(r) })
+            } else {
+                state.dialog = Some(Dialog::Prompt {
+                    purpose: PromptFor::Revision,
+                    question,
+                    text: text.to_string(),
+                    error: Some("a revision is a whole number".into()),
+                });
+                Vec::new()
             }
         }
         None => Vec::new(),
@@ -333,7 +334,7 @@ mod tests {
     fn read_only_and_a_held_helm_refuse_with_a_reason() {
         let mut s = state();
         s.header.helm = Helm::ReadOnly;
-        s.read_only = true;
+        s.drive.read_only = true;
         assert_eq!(handle(&mut s, Action::AdvanceStage), Some(vec![]));
         assert!(s.drive.error.as_deref().unwrap().starts_with("read-only"));
         let mut s = state();

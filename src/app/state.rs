@@ -396,8 +396,6 @@ pub struct State {
     pub drive: super::drive::DriveLog,
     /// A question waiting for an answer (confirmation, image, revision).
     pub dialog: Option<super::drive::Dialog>,
-    /// `--read-only`: every action that would change the cluster is refused.
-    pub read_only: bool,
 }
 
 impl State {
@@ -425,7 +423,6 @@ impl State {
             rollout: None,
             drive: super::drive::DriveLog::default(),
             dialog: None,
-            read_only: false,
         }
     }
 

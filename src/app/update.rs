@@ -10,7 +10,7 @@ pub fn update(state: &mut State, msg: Msg) {
         Msg::Rollout(view) => super::drive::apply_view(state, *view),
         Msg::Drive(report) => state.drive.apply(report),
         Msg::Helm(helm) => {
-            if !state.read_only {
+            if !state.drive.read_only {
                 state.header.helm = helm;
             }
         }

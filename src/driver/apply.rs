@@ -427,19 +427,18 @@ impl Applier<'_> {
             }
             Shape::Rolling { .. } => return Ok(()),
         };
-        let total = match total {
-            Some(t) => t,
-            None => {
-                let mut sum = 0;
-                for d in [&stable, &canary] {
-                    let object = rest::get(self.client, d).await.map_err(kube_err(d))?;
-                    sum += object
-                        .pointer("/spec/replicas")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0);
-                }
-                u32::try_from(sum.max(1)).unwrap_or(u32::MAX)
+        let total = if let Some(t) = total {
+            t
+        } else {
+            let mut sum = 0;
+            for d in [&stable, &canary] {
+                let object = rest::get(self.client, d).await.map_err(kube_err(d))?;
+                sum += object
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
             }
+            u32::try_from(sum.max(1)).unwrap_or(u32::MAX)
         };
         let wanted = vec![
             ("stable".to_string(), weights.stable_percent()),

@@ -2,6 +2,7 @@
 //! Kubernetes Event on the app's Deployment, so `kubectl get events` tells
 //! the same story as the file.
 
+use std::fmt::Write;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -58,10 +59,10 @@ impl Entry {
             self.action, self.who.os_user, self.who.kube_user, self.from, self.to
         );
         if let Some(detail) = &self.detail {
-            text.push_str(&format!(" ({detail})"));
+            let _ = write!(text, " ({detail})");
         }
         if let Some(reason) = &self.reason {
-            text.push_str(&format!(": {reason}"));
+            let _ = write!(text, ": {reason}");
         }
         text
     }

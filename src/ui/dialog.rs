@@ -61,7 +61,7 @@ pub fn render(frame: &mut Frame<'_>, screen: Rect, state: &State, theme: &Theme)
         }
     };
     lines.insert(0, Line::default());
-    let width = screen.width.saturating_sub(4).min(64).max(10);
+    let width = screen.width.saturating_sub(4).clamp(10, 64);
     let height = (lines.len() as u16 + 3).min(screen.height);
     let area = Rect {
         x: screen.x + (screen.width.saturating_sub(width)) / 2,

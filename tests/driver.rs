@@ -634,3 +634,155 @@ async fn replica_ratio_scales_the_versions_to_the_split() {
         "registry.local/shop/checkout:1.5.0"
     );
 }
+
+const WEIGHTED_SCENARIO: &str = r#"
+name = "weighted"
+[cluster]
+namespaces = ["frontend"]
+nodes = 2
+[[apps]]
+name = "web"
+namespace = "frontend"
+strategy = "blue-green"
+port = 8080
+active_slot = "blue"
+routers = ["istio"]
+[[apps.versions]]
+name = "blue"
+slot = "blue"
+image = "registry.local/frontend/web:7.0.3"
+replicas = 2
+[[apps.versions]]
+name = "green"
+slot = "green"
+image = "registry.local/frontend/web:7.1.0"
+replicas = 2
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_blue_green_shifts_through_the_router_both_ways() {
+    let c = cluster(Scenario::parse(Path::new("weighted.toml"), WEIGHTED_SCENARIO).unwrap()).await;
+    let d = c.driver(
+        plan(
+            r#"
+app = "web"
+namespace = "frontend"
+strategy = "blue-green"
+[blue_green]
+switch = "weighted"
+keep_old_for = "10m"
+stages = [{ weight = 10 }, { weight = 50 }, { weight = 100 }]
+[blue_green.router]
+kind = "istio"
+"#,
+        ),
+        "ana",
+    );
+    let slots = |blue: u8, green: u8| -> routers::Weights {
+        vec![("blue".into(), blue), ("green".into(), green)]
+    };
+    d.execute(Command::Start { image: None }).await.unwrap();
+    assert_eq!(c.vs_weights("frontend", "web"), slots(90, 10));
+    d.execute(Command::Advance).await.unwrap();
+    assert_eq!(c.vs_weights("frontend", "web"), slots(50, 50));
+    d.execute(Command::Advance).await.unwrap();
+    assert_eq!(c.vs_weights("frontend", "web"), slots(0, 100));
+    assert_eq!(
+        selects(&c.get(kinds::services(), "frontend", "web")),
+        "green"
+    );
+    // The next release goes the other way: from green back to blue.
+    d.execute(Command::Start { image: None }).await.unwrap();
+    assert_eq!(c.vs_weights("frontend", "web"), slots(10, 90));
+    d.execute(Command::Abort { mode: None }).await.unwrap();
+    assert_eq!(c.vs_weights("frontend", "web"), slots(0, 100));
+    assert_eq!(
+        selects(&c.get(kinds::services(), "frontend", "web")),
+        "green"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_stages_move_on_only_while_a_cockpit_holds_the_helm() {
+    let c = builtin("healthy-canary").await;
+    let timed = || {
+        plan(
+            r#"
+app = "checkout"
+namespace = "shop"
+strategy = "canary"
+[canary]
+stages = [{ weight = 10, pause = "30s" }, { weight = 50, pause = "manual" }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+"#,
+        )
+    };
+    let ana = c.driver(timed(), "ana");
+    let bo = c.driver(timed(), "bo");
+    ana.execute(Command::Start { image: None }).await.unwrap();
+    // Thirty simulated seconds pass (one real second at this speed); bo does
+    // not hold the helm, so its ticks change nothing.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(bo.tick().await.unwrap().is_none());
+    assert_eq!(c.vs_weights("shop", "checkout"), split(90, 10));
+    let moved = ana.tick().await.unwrap().unwrap();
+    assert_eq!(moved.state.stage(), Some(1));
+    assert_eq!(c.vs_weights("shop", "checkout"), split(50, 50));
+    let auto = c.audit().pop().unwrap();
+    assert_eq!(auto["action"], "tick");
+    assert_eq!(auto["who"]["os_user"], "ana (flightdeck auto)");
+    // A manual stage waits for a person however long it is ticked.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(ana.tick().await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_cockpit_shows_who_holds_the_helm_and_follows_the_rollout() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::state::Helm;
+    let c = builtin("healthy-canary").await;
+    let ana = c.driver(shipped("canary-istio.toml"), "ana");
+    ana.execute(Command::Start { image: None }).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let bo = flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "bo"), tx);
+    let mut helm = None;
+    let mut stage = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while helm.is_none() || stage != Some(Some(1)) {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match msg {
+            Msg::Helm(h) => helm = Some(h),
+            Msg::Rollout(view) => stage = Some(view.state.stage()),
+            _ => {}
+        }
+        if stage == Some(Some(0)) {
+            // ana moves on; bo's screen follows.
+            ana.execute(Command::Advance).await.unwrap();
+            stage = None;
+        }
+    }
+    let Some(Helm::HeldBy(who)) = helm else {
+        panic!("{helm:?}");
+    };
+    assert!(
+        who.starts_with("ana@test#") && who.contains(" since "),
+        "{who}"
+    );
+    // bo's keys reach its driver, which refuses and says why.
+    bo.commands.send(Command::Advance).await.unwrap();
+    loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Msg::Drive(flightdeck::app::msg::DriveReport::Failed { reason, .. }) = msg {
+            assert!(reason.contains("helm held by ana@test#"), "{reason}");
+            break;
+        }
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(75, 25));
+}

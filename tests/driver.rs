@@ -82,7 +82,6 @@ impl Cluster {
         let store = self.host.shared().store.clone();
         let settings = Settings {
             clock: Arc::new(move || store.now()),
-            landing_timeout: Duration::from_secs(60),
             ..settings
         };
         let audit = AuditLog::open(&self.audit_path()).unwrap();
@@ -97,7 +96,11 @@ impl Cluster {
     }
 
     fn driver(&self, plan: Plan, who: &str) -> Driver {
-        self.driver_with(plan, who, Settings::default())
+        let settings = Settings {
+            landing_timeout: Duration::from_secs(60),
+            ..Settings::default()
+        };
+        self.driver_with(plan, who, settings)
     }
 
     fn audit_path(&self) -> PathBuf {
@@ -785,4 +788,62 @@ async fn a_second_cockpit_shows_who_holds_the_helm_and_follows_the_rollout() {
         }
     }
     assert_eq!(c.vs_weights("shop", "checkout"), split(75, 25));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_that_fails_half_way_is_undone_and_recorded() {
+    let c = builtin("crashloop").await;
+    let ledger = plan(
+        r#"
+app = "ledger"
+namespace = "payments"
+strategy = "canary"
+[canary]
+stages = [{ weight = 10 }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+"#,
+    );
+    let d = c.driver_with(
+        ledger,
+        "ana",
+        Settings {
+            landing_timeout: Duration::from_secs(3),
+            ..Settings::default()
+        },
+    );
+    d.execute(Command::Start { image: None }).await.unwrap();
+    assert_eq!(c.vs_weights("payments", "ledger"), split(90, 10));
+    // The canary crashes on start: stable cannot roll out its template.
+    let err = d.execute(Command::PromoteFull).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("roll the canary's template out to stable"),
+        "{text}"
+    );
+    assert!(text.contains("the change was undone"), "{text}");
+    assert_eq!(c.vs_weights("payments", "ledger"), split(90, 10));
+    assert_eq!(
+        image(&c.deployment("payments", "ledger-stable")),
+        "registry.local/payments/ledger:2.8.1"
+    );
+    let stored = d.load().await.unwrap().rollout;
+    assert_eq!(
+        stored.state.stage(),
+        Some(0),
+        "the stored stage did not move"
+    );
+    let last = stored.history.entries().next_back().unwrap();
+    assert!(matches!(
+        last.result,
+        flightdeck::rollout::ActionResult::Failed { .. }
+    ));
+    let audit = c.audit().pop().unwrap();
+    assert_eq!(audit["result"], "failed");
+    let warning = c
+        .events("payments")
+        .into_iter()
+        .find(|e| e["reason"] == "RolloutPromoteFailed")
+        .unwrap();
+    assert_eq!(warning["type"], "Warning");
 }

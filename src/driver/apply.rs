@@ -461,7 +461,33 @@ impl Applier<'_> {
     }
 
     async fn undo(&self, revision: Option<u64>) -> Result<(), ApplyError> {
-        let obj = self.targets.primary();
+        self.undo_deployment(&self.targets.primary(), revision)
+            .await
+    }
+
+    /// A promotion that failed half-way: stable goes back to the template it
+    /// ran before the canary's was copied over.
+    pub async fn revert_stable(&self) -> Result<(), ApplyError> {
+        let Shape::Canary { stable, canary, .. } = &self.targets.shape else {
+            return Ok(());
+        };
+        let obj = self.targets.deployment(stable);
+        let canary = self.targets.deployment(canary);
+        let spec = |d: &Value| d.pointer("/spec/template/spec").cloned();
+        let now = rest::get(self.client, &obj).await.map_err(kube_err(&obj))?;
+        let copied = rest::get(self.client, &canary)
+            .await
+            .map_err(kube_err(&canary))?;
+        if spec(&now) != spec(&copied) {
+            // The copy never reached stable: there is nothing to take back.
+            return Ok(());
+        }
+        (self.progress)(format!("{obj}: back to its previous revision…"));
+        self.undo_deployment(&obj, None).await
+    }
+
+    async fn undo_deployment(&self, obj: &Obj, revision: Option<u64>) -> Result<(), ApplyError> {
+        let obj = obj.clone();
         let deployment = rest::get(self.client, &obj).await.map_err(kube_err(&obj))?;
         let history = revisions(self.client, &obj, &deployment).await?;
         let current = annotation(&deployment, REVISION).and_then(|r| r.parse::<u64>().ok());

@@ -351,9 +351,10 @@ impl Driver {
             kube_user: who.kube_user.clone(),
             os_user: who.os_user.clone(),
         };
-        for effect in &transition.effects {
+        for (i, effect) in transition.effects.iter().enumerate() {
             if let Err(source) = applier.apply(effect).await {
-                let undone = self.undo_half_way(&applier, &old).await;
+                let promoting = transition.effects[..=i].contains(&Effect::PromoteStable);
+                let undone = self.undo_half_way(&applier, &old, promoting).await;
                 let reason = source.to_string();
                 if let Some(record) = record.clone() {
                     rollout.history.push(HistoryEntry::new(
@@ -412,11 +413,21 @@ impl Driver {
         })
     }
 
-    /// Puts the traffic back where the stored state says it is, so a
-    /// half-done step does not leave the cluster between two states.
-    async fn undo_half_way(&self, applier: &Applier<'_>, old: &RolloutState) -> bool {
-        let Some(weights) = old.weights else {
+    /// Puts the traffic back where the stored state says it is (and, for a
+    /// promotion, stable back on its previous template), so a half-done step
+    /// does not leave the cluster between two states.
+    async fn undo_half_way(
+        &self,
+        applier: &Applier<'_>,
+        old: &RolloutState,
+        promoting: bool,
+    ) -> bool {
+        if promoting && let Err(e) = applier.revert_stable().await {
+            tracing::warn!(error = %e, "cannot put stable back after a failed promotion");
             return false;
+        }
+        let Some(weights) = old.weights else {
+            return promoting;
         };
         if !old.course.routed {
             return false;

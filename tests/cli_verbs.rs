@@ -211,3 +211,57 @@ async fn a_refused_request_says_why_and_is_audited() {
     assert_eq!(line["result"], "refused");
     assert_eq!(line["reason"], "the rollout has not started");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_helm_refuses_until_taken_over_and_the_take_over_is_recorded() {
+    use flightdeck::workers::audit::Actor;
+    let run = Run::start().await;
+    let (client, _) = flightdeck::cluster::client::connect(
+        Some(&run.dir.path().join("kubeconfig")),
+        Some("flightdeck-sim"),
+    )
+    .await
+    .unwrap();
+    let plan = flightdeck::rollout::plan::Plan::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
+    )
+    .unwrap();
+    // Another captain's cockpit holds the helm.
+    let cockpit = flightdeck::driver::Driver::new(
+        client,
+        plan,
+        "flightdeck-sim",
+        None,
+        flightdeck::driver::Settings::default(),
+    )
+    .with_actor(Actor {
+        kube_user: "flightdeck-sim".into(),
+        os_user: "ana".into(),
+        host: "ops-laptop".into(),
+    });
+    assert!(cockpit.helm().acquire().await.unwrap().is_ours());
+
+    let out = run.flightdeck("start", &[]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("helm held by ana@ops-laptop#"), "{err}");
+    assert!(err.contains("pass --take-over"), "{err}");
+    assert_eq!(run.canary_weight(), 0);
+
+    run.ok("start", &["--take-over"]).await;
+    assert_eq!(run.canary_weight(), 10);
+    let audit = std::fs::read_to_string(run.audit()).unwrap();
+    let actions: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(actions[0]["action"], "take-helm");
+    assert_eq!(actions[0]["who"]["os_user"], "captain");
+    assert!(
+        actions[0]["from"]
+            .as_str()
+            .unwrap()
+            .contains("ana@ops-laptop#")
+    );
+    assert_eq!(actions[1]["action"], "start");
+}

@@ -105,7 +105,13 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
     if driver.helm().view().is_ours() {
         driver.helm().release().await;
     }
-    let outcome = result?;
+    let outcome = match result {
+        Err(crate::driver::DriveError::HelmHeld(view)) => bail!(
+            "{}: pass --take-over to take it (the take-over is recorded)",
+            view.describe()
+        ),
+        other => other?,
+    };
     if args.output == Output::Json {
         let status = driver.status(&crate::driver::helm::HelmView::Free).await?;
         return print::status(&status, Output::Json);

@@ -41,6 +41,9 @@ pub struct CockpitArgs {
     /// Watch only: refuse every action that would change the cluster
     #[arg(long)]
     pub read_only: bool,
+    /// Audit file (JSONL; default: $XDG_STATE_HOME/flightdeck/audit.jsonl)
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
     /// Prometheus base URL; without it pods are scraped through the API server
     #[arg(long, env = "FLIGHTDECK_PROMETHEUS")]
     pub prometheus: Option<String>,
@@ -66,6 +69,79 @@ pub enum Command {
     /// Run the simulated cluster
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Show where the rollout stands: state, stage, weights, pods, revisions
+    Status(VerbArgs),
+    /// Begin a rollout (a new one when the last has finished)
+    Start(StartArgs),
+    /// Move on to the next stage
+    Advance(VerbArgs),
+    /// Pause the rollout (time does not end a manual pause)
+    Pause(VerbArgs),
+    /// Resume a paused rollout
+    Resume(VerbArgs),
+    /// Promote fully: all traffic to the new version now (asks first)
+    Promote(VerbArgs),
+    /// Abort: all traffic back to stable at once (asks first)
+    Abort(VerbArgs),
+    /// Roll back gradually, stepping the weights back down (asks first)
+    Rollback(VerbArgs),
+    /// Rolling: undo to the previous or a chosen revision (asks first)
+    Undo(UndoArgs),
+    /// Start an aborted rollout again
+    Retry(VerbArgs),
+}
+
+/// What every rollout verb takes.
+#[derive(Debug, Clone, Args)]
+pub struct VerbArgs {
+    /// The rollout plan (TOML)
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: its current context)
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Output format
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Answer yes to the confirmation of a destructive action
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Audit file (JSONL; default: $XDG_STATE_HOME/flightdeck/audit.jsonl)
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+    /// Refuse every change; only `status` works
+    #[arg(long)]
+    pub read_only: bool,
+    /// Take the helm from the cockpit holding it (recorded)
+    #[arg(long)]
+    pub take_over: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub verb: VerbArgs,
+    /// The image to roll out (default: the plan's, or what the canary runs)
+    #[arg(long)]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UndoArgs {
+    #[command(flatten)]
+    pub verb: VerbArgs,
+    /// The revision to go back to (default: the previous one)
+    #[arg(long)]
+    pub to_revision: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -75,6 +151,9 @@ pub struct DemoArgs {
     /// Watch only: refuse every action that would change the cluster
     #[arg(long)]
     pub read_only: bool,
+    /// Audit file (default: beside the demo's kubeconfig)
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
     #[command(flatten)]
     pub look: LookArgs,
 }
@@ -132,6 +211,31 @@ mod tests {
     fn app_and_plan_exclude_each_other() {
         let err = Cli::try_parse_from(["flightdeck", "--app", "a", "--plan", "p.toml"]);
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn verbs_take_the_plan_and_answers() {
+        let cli = Cli::try_parse_from([
+            "flightdeck",
+            "undo",
+            "--plan",
+            "p.toml",
+            "--to-revision",
+            "3",
+            "--yes",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Undo(u)) => {
+                assert_eq!(u.to_revision, Some(3));
+                assert!(u.verb.yes);
+                assert_eq!(u.verb.output, Output::Json);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["flightdeck", "advance"]).is_err());
     }
 
     #[test]

@@ -38,6 +38,25 @@ pub struct Options {
     pub prometheus: Option<String>,
     /// Lines for the header under the facts (the demo's kubeconfig path, say).
     pub notes: Vec<String>,
+    pub driving: Driving,
+}
+
+/// How the cockpit drives a plan: where the record goes, whose clock
+/// stamps the rollout (a simulated cluster's runs fast).
+#[derive(Clone, Default)]
+pub struct Driving {
+    /// The audit file (default: [`crate::workers::audit::default_path`]).
+    pub audit: Option<PathBuf>,
+    pub clock: Option<crate::driver::Clock>,
+}
+
+impl std::fmt::Debug for Driving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driving")
+            .field("audit", &self.audit)
+            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 /// Opens the cockpit and runs it until the person quits.
@@ -61,6 +80,8 @@ pub async fn run(opts: Options) -> Result<()> {
     else {
         bail!("name the app to watch with --app NAME, or give a plan with --plan FILE");
     };
+    let driver_client = client.clone();
+    let kube_user = info.user.clone();
     let target = Target {
         client,
         namespace: namespace.clone(),
@@ -71,7 +92,12 @@ pub async fn run(opts: Options) -> Result<()> {
     state.header.context = info.context;
     state.header.namespace = namespace;
     state.header.app = app;
-    state.header.helm = Helm::ReadOnly;
+    state.header.helm = if opts.read_only {
+        Helm::ReadOnly
+    } else {
+        Helm::Free
+    };
+    state.drive.read_only = opts.read_only;
     state.header.warnings = themes.warnings;
     state.header.warnings.extend(keymaps.warnings);
     state.header.notes = opts.notes.clone();
@@ -100,8 +126,58 @@ pub async fn run(opts: Options) -> Result<()> {
     };
     // Versions are read off the pods' labels, so a rolling app shows its one.
     let _workers = workers::spawn(&target, router, metrics, Vec::new(), &tx);
+    let driver = opts
+        .plan
+        .clone()
+        .map(|plan| spawn_driver(driver_client, plan, &kube_user, &opts, &tx, &mut state));
     drop(tx);
-    crate::tui::run(state, rx, themes.theme, keymaps.keymap).await
+    let commands = driver.as_ref().map(|d| d.commands.clone());
+    crate::tui::run_driving(state, rx, themes.theme, keymaps.keymap, commands).await
+}
+
+/// The driver for the plan, fed by the keys and reporting into the screen.
+fn spawn_driver(
+    client: kube::Client,
+    plan: Plan,
+    kube_user: &str,
+    opts: &Options,
+    tx: &mpsc::Sender<crate::app::Msg>,
+    state: &mut State,
+) -> crate::driver::task::DriverTask {
+    use crate::app::msg::{DriveReport, Msg};
+    let progress_tx = tx.clone();
+    let mut settings = crate::driver::Settings {
+        read_only: opts.read_only,
+        progress: std::sync::Arc::new(move |line| {
+            // Progress is worth a line, never a wait: dropped when the queue is full.
+            let _ = progress_tx.try_send(Msg::Drive(DriveReport::Progress(line)));
+        }),
+        ..crate::driver::Settings::default()
+    };
+    if let Some(clock) = &opts.driving.clock {
+        settings.clock = clock.clone();
+    }
+    let audit = if opts.read_only {
+        None
+    } else {
+        let path = opts
+            .driving
+            .audit
+            .clone()
+            .unwrap_or_else(crate::workers::audit::default_path);
+        match crate::workers::audit::AuditLog::open(&path) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                state
+                    .header
+                    .warnings
+                    .push(format!("{e}: actions are not recorded"));
+                None
+            }
+        }
+    };
+    let driver = crate::driver::Driver::new(client, plan, kube_user, audit, settings);
+    crate::driver::task::spawn(driver, tx.clone())
 }
 
 /// The plan's stages as the Stages pane lists them.

@@ -63,6 +63,12 @@ pub fn plan_for(scenario: &str) -> Result<Option<Plan>> {
         .transpose()
 }
 
+/// The simulated cluster's clock, so timed stages pass at the demo's speed.
+fn sim_clock(host: &SimHost) -> crate::driver::Clock {
+    let store = host.shared().store.clone();
+    std::sync::Arc::new(move || store.now())
+}
+
 pub async fn run(args: DemoArgs) -> Result<()> {
     let scenario = Scenario::load(&args.sim.scenario)?;
     let name = scenario.name.clone();
@@ -103,6 +109,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         keymap: args.look.keymap,
         prometheus: None,
         notes: vec![note],
+        driving: cockpit::Driving {
+            audit: Some(
+                args.audit
+                    .clone()
+                    .unwrap_or_else(|| dir.join("audit.jsonl")),
+            ),
+            clock: Some(sim_clock(&host)),
+        },
     })
     .await;
     host.shutdown().await;

@@ -21,6 +21,9 @@ fn main() -> Result<()> {
             runtime.block_on(flightdeck::sim::serve::run(args))
         }
         Some(Command::Demo(args)) => runtime.block_on(flightdeck::demo::run(args)),
+        Some(verb) => runtime
+            .block_on(flightdeck::commands::run(verb))
+            .unwrap_or(Ok(())),
         None => {
             let c = cli.cockpit;
             // A bad plan stops here, before anything is connected or changed.
@@ -36,6 +39,10 @@ fn main() -> Result<()> {
                 keymap: c.look.keymap,
                 prometheus: c.prometheus,
                 notes: Vec::new(),
+                driving: cockpit::Driving {
+                    audit: c.audit,
+                    clock: None,
+                },
             }))
         }
     }

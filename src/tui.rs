@@ -11,12 +11,13 @@ use std::time::Duration;
 use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyEvent, KeyEventKind, KeyModifiers};
 use futures::StreamExt;
-use tokio::sync::mpsc::Receiver;
+use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::app::{self, Command, Layer, Msg, State};
 use crate::config::keymap::{Key, KeyCode, KeyMatcher, Keymap, Matched};
 use crate::config::theme::Theme;
+use crate::rollout::Request;
 
 /// The shortest time between two frames (about 30 per second).
 pub const FRAME: Duration = Duration::from_millis(33);
@@ -38,18 +39,41 @@ pub fn init_tracing() {
 /// Runs the cockpit until the person quits. The terminal is restored on
 /// return, on error and on panic.
 pub async fn run(
+    state: State,
+    msgs: Receiver<Msg>,
+    theme: Theme,
+    keymap: Keymap,
+) -> color_eyre::Result<()> {
+    run_driving(state, msgs, theme, keymap, None).await
+}
+
+/// [`run`], with the driver's queue: requests made by keys go there.
+pub async fn run_driving(
     mut state: State,
     mut msgs: Receiver<Msg>,
     theme: Theme,
     keymap: Keymap,
+    driver: Option<Sender<Request>>,
 ) -> color_eyre::Result<()> {
     init_tracing();
     state.keys = keymap.help();
     // ratatui::init installs a panic hook that restores the terminal first.
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, &mut state, &mut msgs, &theme, &keymap).await;
+    let keys = Keys {
+        keymap: &keymap,
+        driver: driver.as_ref(),
+    };
+    let result = event_loop(&mut terminal, &mut state, &mut msgs, &theme, keys).await;
     ratatui::restore();
     result
+}
+
+/// Where keys go: the keymap that reads them and the driver that carries
+/// out the requests they make.
+#[derive(Clone, Copy)]
+struct Keys<'a> {
+    keymap: &'a Keymap,
+    driver: Option<&'a Sender<Request>>,
 }
 
 async fn event_loop(
@@ -57,7 +81,7 @@ async fn event_loop(
     state: &mut State,
     msgs: &mut Receiver<Msg>,
     theme: &Theme,
-    keymap: &Keymap,
+    keys: Keys<'_>,
 ) -> color_eyre::Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -80,8 +104,11 @@ async fn event_loop(
             biased;
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
-                    if on_key(state, &mut matcher, keymap, key) {
-                        return Ok(());
+                    for command in key_commands(state, &mut matcher, keys.keymap, key) {
+                        match command {
+                            Command::Quit => return Ok(()),
+                            Command::Drive(request) => send(state, keys.driver, request),
+                        }
                     }
                     dirty = true;
                 }
@@ -118,24 +145,56 @@ async fn event_loop(
     }
 }
 
+/// Hands a request to the driver without ever waiting for it.
+fn send(state: &mut State, driver: Option<&Sender<Request>>, request: Request) {
+    let action = request.name().to_string();
+    let failed = |reason: &str| app::msg::DriveReport::Failed {
+        action: action.clone(),
+        reason: reason.to_string(),
+    };
+    match driver {
+        None => state.drive.apply(failed(
+            "no plan: open the cockpit with --plan FILE to drive",
+        )),
+        Some(tx) => {
+            if tx.try_send(request).is_err() {
+                state
+                    .drive
+                    .apply(failed("the driver is busy or stopped; try again"));
+            }
+        }
+    }
+}
+
 /// Applies a key; returns whether to quit.
+#[cfg(test)]
 fn on_key(state: &mut State, matcher: &mut KeyMatcher, keymap: &Keymap, event: KeyEvent) -> bool {
+    key_commands(state, matcher, keymap, event).contains(&Command::Quit)
+}
+
+/// Applies a key; returns what the loop must do.
+fn key_commands(
+    state: &mut State,
+    matcher: &mut KeyMatcher,
+    keymap: &Keymap,
+    event: KeyEvent,
+) -> Vec<Command> {
     let Some(key) = to_key(event) else {
-        return false;
+        return Vec::new();
     };
     let layer = state.key_layer();
     match matcher.feed(keymap, layer, key) {
-        Matched::Action(action) => app::handle_action(state, action).contains(&Command::Quit),
-        Matched::Unbound if layer == Layer::Search => {
+        Matched::Action(action) => app::handle_action(state, action),
+        Matched::Unbound if matches!(layer, Layer::Search | Layer::Prompt) => {
             if let KeyCode::Char(c) = key.code
                 && !key.ctrl
                 && !key.alt
             {
                 app::type_char(state, c);
             }
-            false
+            Vec::new()
         }
-        Matched::Pending | Matched::Unbound => false,
+        Matched::Pending | Matched::Unbound => Vec::new(),
     }
 }
 

@@ -45,6 +45,29 @@ pub enum Action {
     SearchCancel,
     /// Delete the last character of the search input.
     SearchDelete,
+    /// On to the rollout's next stage.
+    AdvanceStage,
+    Pause,
+    Resume,
+    /// Skip the remaining stages (asks first).
+    PromoteFull,
+    /// All traffic back to stable at once (asks first).
+    Abort,
+    /// Step the weights back down the way they came (asks first).
+    RollbackGradual,
+    /// Begin a rollout, asking for the image.
+    StartRollout,
+    /// Start an aborted rollout again.
+    Retry,
+    /// Rolling: back to a revision, asking which (asks first).
+    Undo,
+    /// Take the helm from the cockpit holding it (asks first).
+    TakeHelm,
+    /// Answer yes / submit the dialog.
+    DialogConfirm,
+    DialogCancel,
+    /// Delete the last character typed into the dialog.
+    DialogDelete,
 }
 
 impl Action {
@@ -81,6 +104,19 @@ impl Action {
         Action::SearchSubmit,
         Action::SearchCancel,
         Action::SearchDelete,
+        Action::AdvanceStage,
+        Action::Pause,
+        Action::Resume,
+        Action::PromoteFull,
+        Action::Abort,
+        Action::RollbackGradual,
+        Action::StartRollout,
+        Action::Retry,
+        Action::Undo,
+        Action::TakeHelm,
+        Action::DialogConfirm,
+        Action::DialogCancel,
+        Action::DialogDelete,
     ];
 
     /// The kebab-case name a keymap uses.
@@ -118,6 +154,19 @@ impl Action {
             Action::SearchSubmit => "search-submit",
             Action::SearchCancel => "search-cancel",
             Action::SearchDelete => "search-delete",
+            Action::AdvanceStage => "advance-stage",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::PromoteFull => "promote-full",
+            Action::Abort => "abort",
+            Action::RollbackGradual => "rollback-gradual",
+            Action::StartRollout => "start-rollout",
+            Action::Retry => "retry",
+            Action::Undo => "undo",
+            Action::TakeHelm => "take-helm",
+            Action::DialogConfirm => "dialog-confirm",
+            Action::DialogCancel => "dialog-cancel",
+            Action::DialogDelete => "dialog-delete",
         }
     }
 
@@ -136,6 +185,8 @@ impl fmt::Display for Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Quit,
+    /// Hand a request to the driver.
+    Drive(crate::rollout::Request),
 }
 
 #[cfg(test)]

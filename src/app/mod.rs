@@ -3,6 +3,7 @@
 //! here, so every rule is tested without a terminal or a cluster.
 
 pub mod action;
+pub mod drive;
 pub mod logs;
 pub mod logtext;
 pub mod msg;

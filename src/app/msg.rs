@@ -130,9 +130,47 @@ pub enum Connection {
     Lost { since: DateTime<Utc> },
 }
 
+/// Where the rollout stands, as the driver last read it from the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutView {
+    pub state: crate::rollout::RolloutState,
+    /// The split the router object carries now, per version.
+    pub routed: Vec<(String, u8)>,
+    /// The newest history entries, newest first, one line each.
+    pub history: Vec<String>,
+    /// Rolling: (revision, images, current?), oldest first.
+    pub revisions: Vec<(u64, String, bool)>,
+    /// The driver's clock minus the wall clock (a simulated cluster's clock
+    /// runs fast), so times in the state read right against the screen's.
+    pub clock_skew: chrono::TimeDelta,
+}
+
+/// What the driver is doing with a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriveReport {
+    Started {
+        action: String,
+    },
+    /// A step of the command (a patch written, a change landed, a retry).
+    Progress(String),
+    Done {
+        action: String,
+        to: String,
+    },
+    Failed {
+        action: String,
+        reason: String,
+    },
+}
+
 /// A fact from a worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
+    /// The rollout's state changed (or was read for the first time).
+    Rollout(Box<RolloutView>),
+    Drive(DriveReport),
+    /// Who holds the helm now.
+    Helm(super::state::Helm),
     /// The pod list was (re)read from scratch: replaces what the pane holds.
     PodsReset(Vec<PodInfo>),
     PodApplied(PodInfo),

@@ -78,10 +78,14 @@ pub enum Layer {
     Stages,
     Search,
     Help,
+    /// A yes/no question.
+    Dialog,
+    /// A dialog taking typed text.
+    Prompt,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 9] = [
+    pub const ALL: [Layer; 11] = [
         Layer::Global,
         Layer::Pods,
         Layer::Traffic,
@@ -91,6 +95,8 @@ impl Layer {
         Layer::Stages,
         Layer::Search,
         Layer::Help,
+        Layer::Dialog,
+        Layer::Prompt,
     ];
 
     pub fn name(self) -> &'static str {
@@ -104,6 +110,8 @@ impl Layer {
             Layer::Stages => "stages",
             Layer::Search => "search",
             Layer::Help => "help",
+            Layer::Dialog => "dialog",
+            Layer::Prompt => "prompt",
         }
     }
 
@@ -120,7 +128,10 @@ impl Layer {
 
     /// Whether unmatched keys fall through to `[global]`.
     pub fn falls_back(self) -> bool {
-        !matches!(self, Layer::Search | Layer::Global)
+        !matches!(
+            self,
+            Layer::Search | Layer::Global | Layer::Dialog | Layer::Prompt
+        )
     }
 }
 
@@ -152,6 +163,8 @@ pub enum Helm {
     Held,
     /// Another cockpit holds it.
     HeldBy(String),
+    /// Nobody holds it (or it cannot be read): this cockpit does not drive.
+    Free,
 }
 
 /// Facts for the header line.
@@ -377,6 +390,12 @@ pub struct State {
     pub keys: KeyHelp,
     /// Rows of the terminal, so a page is about a pane's height.
     pub screen_rows: u16,
+    /// The live rollout, once the driver has read it.
+    pub rollout: Option<super::msg::RolloutView>,
+    /// What the driver is doing and did last.
+    pub drive: super::drive::DriveLog,
+    /// A question waiting for an answer (confirmation, image, revision).
+    pub dialog: Option<super::drive::Dialog>,
 }
 
 impl State {
@@ -401,12 +420,17 @@ impl State {
             diagnostics: false,
             keys: KeyHelp::default(),
             screen_rows: 24,
+            rollout: None,
+            drive: super::drive::DriveLog::default(),
+            dialog: None,
         }
     }
 
     /// The layer whose bindings apply now, before `[global]`.
     pub fn key_layer(&self) -> Layer {
-        if self.logs.search_input.is_some() {
+        if let Some(dialog) = &self.dialog {
+            dialog.layer()
+        } else if self.logs.search_input.is_some() {
             Layer::Search
         } else if self.help {
             Layer::Help

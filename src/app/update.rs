@@ -7,6 +7,13 @@ use super::state::{MAX_EVENTS, Pane, State};
 /// Applies a worker's fact.
 pub fn update(state: &mut State, msg: Msg) {
     match msg {
+        Msg::Rollout(view) => super::drive::apply_view(state, *view),
+        Msg::Drive(report) => state.drive.apply(report),
+        Msg::Helm(helm) => {
+            if !state.drive.read_only {
+                state.header.helm = helm;
+            }
+        }
         Msg::PodsReset(pods) => {
             state.pods.reset(pods);
             clamp_pods_cursor(state);
@@ -62,6 +69,9 @@ fn page(state: &State) -> usize {
 
 /// Applies what a key asked for and says what the loop must do.
 pub fn handle_action(state: &mut State, action: Action) -> Vec<Command> {
+    if let Some(commands) = super::drive::handle(state, action) {
+        return commands;
+    }
     match action {
         Action::Quit => return vec![Command::Quit],
         Action::Help => state.help = !state.help,
@@ -106,12 +116,29 @@ pub fn handle_action(state: &mut State, action: Action) -> Vec<Command> {
         Action::SearchSubmit => state.logs.submit_search(),
         Action::SearchCancel => state.logs.cancel_search(),
         Action::SearchDelete => state.logs.delete_char(),
+        // Answered by `drive::handle` above.
+        Action::AdvanceStage
+        | Action::Pause
+        | Action::Resume
+        | Action::PromoteFull
+        | Action::Abort
+        | Action::RollbackGradual
+        | Action::StartRollout
+        | Action::Retry
+        | Action::Undo
+        | Action::TakeHelm
+        | Action::DialogConfirm
+        | Action::DialogCancel
+        | Action::DialogDelete => {}
     }
     Vec::new()
 }
 
 /// A character typed into the open input (the log search).
 pub fn type_char(state: &mut State, c: char) {
+    if super::drive::type_char(state, c) {
+        return;
+    }
     state.logs.type_char(c);
 }
 

@@ -231,6 +231,8 @@ struct KeymapFile {
     stages: Option<LayerFile>,
     search: Option<LayerFile>,
     help: Option<LayerFile>,
+    dialog: Option<LayerFile>,
+    prompt: Option<LayerFile>,
 }
 
 impl KeymapFile {
@@ -245,6 +247,8 @@ impl KeymapFile {
             Layer::Stages => self.stages.as_ref(),
             Layer::Search => self.search.as_ref(),
             Layer::Help => self.help.as_ref(),
+            Layer::Dialog => self.dialog.as_ref(),
+            Layer::Prompt => self.prompt.as_ref(),
         }
     }
 }

@@ -123,6 +123,9 @@ pub enum Effect {
     SetPaused { paused: bool },
     /// `kubectl rollout undo`: `None` is the previous revision.
     UndoTo { revision: Option<u64> },
+    /// Copy the canary's pod template to the stable Deployment and wait
+    /// until stable has rolled out: after this, stable runs the new version.
+    PromoteStable,
 }
 
 impl fmt::Display for Effect {
@@ -147,6 +150,7 @@ impl fmt::Display for Effect {
             Effect::SetPaused { paused: false } => f.write_str("resume the Deployment"),
             Effect::UndoTo { revision: None } => f.write_str("undo to the previous revision"),
             Effect::UndoTo { revision: Some(r) } => write!(f, "undo to revision {r}"),
+            Effect::PromoteStable => f.write_str("roll the canary's template out to stable"),
         }
     }
 }

@@ -200,6 +200,14 @@ impl Move<'_> {
                 });
             }
             (StrategyKind::Rolling, _) => self.fx.push(Effect::SetPaused { paused: false }),
+            (StrategyKind::Canary, _) => {
+                // The hand-over: stable takes the canary's template, traffic
+                // goes back to it and the canary is retired, so the next
+                // release starts again from "stable runs what users get".
+                self.fx.push(Effect::PromoteStable);
+                self.set_weights(Weights::ALL_STABLE);
+                self.fx.push(Effect::ScaleCanary { replicas: 0 });
+            }
             _ => {}
         }
         self.s.stage_began = None;

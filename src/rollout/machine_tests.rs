@@ -318,7 +318,16 @@ fn advancing_past_the_last_stage_promotes_and_nothing_leaves_promoted() {
         s = go(&s, Event::Advance, at).state;
     }
     let done = go(&s, Event::Advance, 3);
-    assert_eq!(done.effects, [weights(100)]);
+    assert_eq!(
+        done.effects,
+        [
+            weights(100),
+            Effect::PromoteStable,
+            weights(0),
+            Effect::ScaleCanary { replicas: 0 }
+        ]
+    );
+    assert_eq!(done.state.weights, Some(Weights::ALL_STABLE));
     assert_eq!(done.state.phase, Phase::Promoted { at: t(3) });
     assert!(done.state.is_finished());
     let s = done.state;
@@ -345,7 +354,16 @@ fn advancing_past_the_last_stage_promotes_and_nothing_leaves_promoted() {
 fn promote_full_skips_the_remaining_stages() {
     let s = start(&plan(CANARY)).state;
     let done = go(&s, Event::PromoteFull, 5);
-    assert_eq!(done.effects, [weights(100)]);
+    assert_eq!(
+        done.effects,
+        [
+            weights(100),
+            Effect::PromoteStable,
+            weights(0),
+            Effect::ScaleCanary { replicas: 0 }
+        ]
+    );
+    assert_eq!(done.state.weights, Some(Weights::ALL_STABLE));
     assert_eq!(done.state.phase, Phase::Promoted { at: t(5) });
 }
 

@@ -18,6 +18,7 @@ pub mod guards;
 pub mod history;
 pub mod machine;
 pub mod plan;
+pub mod request;
 pub mod state;
 pub mod validate;
 
@@ -27,6 +28,7 @@ pub use guards::{Alarm, GuardAction, GuardMetric, GuardSpec, GuardState, Sample}
 pub use history::{ActionResult, Actor, History, HistoryEntry, StoredRollout};
 pub use machine::{Event, Record, Refusal, Transition, step};
 pub use plan::{ObjectRef, Plan, Strategy, StrategyKind};
+pub use request::Request;
 pub use state::{Course, PausedBy, Phase, RolloutState};
 
 #[cfg(test)]

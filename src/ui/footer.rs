@@ -10,7 +10,15 @@ use crate::app::state::{KeyHint, Layer};
 use crate::config::theme::Theme;
 
 /// Global keys worth a place on the footer after the pane's own.
-const GLOBAL_DESCS: &[&str] = &["Help", "Quit", "Next pane", "Zoom pane"];
+const GLOBAL_DESCS: &[&str] = &[
+    "Help",
+    "Quit",
+    "Next pane",
+    "Zoom pane",
+    "Advance stage",
+    "Pause",
+    "Resume",
+];
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let layer = state.key_layer();

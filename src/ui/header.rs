@@ -30,6 +30,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let helm = match &h.helm {
         Helm::ReadOnly => Span::styled("read-only", theme.style("status.paused").patch(base)),
         Helm::Held => Span::styled("⎈ at the helm", theme.style("status.healthy").patch(base)),
+        Helm::Free => Span::styled(
+            "helm free · not driving",
+            theme.style("status.unknown").patch(base),
+        ),
         Helm::HeldBy(who) => Span::styled(
             if narrow {
                 format!("read-only · {}", format::truncate(&clean(who), 16))

@@ -5,6 +5,7 @@
 //! line inside its own pane, above whatever data it still has.
 
 mod diagnostics;
+mod dialog;
 mod events;
 mod footer;
 pub mod format;
@@ -61,6 +62,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, theme: &Theme) {
     if state.help {
         help::render(frame, area, state, theme);
     }
+    dialog::render(frame, area, state, theme);
 }
 
 /// Where each pane goes when none is zoomed.

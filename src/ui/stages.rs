@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 use super::format;
 use crate::app::State;
 use crate::config::theme::Theme;
+use crate::rollout::Phase;
 use crate::sanitize::clean;
 
 pub fn status<'a>(state: &State, theme: &Theme) -> Line<'a> {
@@ -33,6 +34,26 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     if view.stages.is_empty() {
         frame.render_widget(super::placeholder("no plan loaded", theme), area);
         return;
+    }
+    let summary = summary(state, theme);
+    let [top, area] = ratatui::layout::Layout::vertical([
+        ratatui::layout::Constraint::Length((summary.len() as u16).min(area.height / 2 + 1)),
+        ratatui::layout::Constraint::Fill(1),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(summary), top);
+    let (area, below) = if area.height > view.stages.len() as u16 + 1 {
+        let [a, b] = ratatui::layout::Layout::vertical([
+            ratatui::layout::Constraint::Length(view.stages.len() as u16),
+            ratatui::layout::Constraint::Fill(1),
+        ])
+        .areas(area);
+        (a, Some(b))
+    } else {
+        (area, None)
+    };
+    if let Some(below) = below {
+        frame.render_widget(Paragraph::new(record(state, theme)), below);
     }
     let rows = usize::from(area.height);
     // Keep the current stage in sight: start a little above it.
@@ -88,4 +109,86 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// Where the rollout stands and what the driver is doing: the lines above the stages.
+fn summary<'a>(state: &State, theme: &Theme) -> Vec<Line<'a>> {
+    let Some(rollout) = &state.rollout else {
+        return Vec::new();
+    };
+    let r = &rollout.state;
+    let now = state.now + rollout.clock_skew;
+    let role = match &r.phase {
+        Phase::Paused { .. } => "status.paused",
+        Phase::Promoted { .. } => "status.healthy",
+        Phase::Aborted { .. } => "status.failed",
+        Phase::RollingBack { .. } => "status.degraded",
+        Phase::NotStarted => "muted",
+        Phase::Progressing { .. } => "status.progressing",
+    };
+    let mut lines = vec![Line::styled(
+        format!("● {}", clean(&r.describe())),
+        theme.style(role),
+    )];
+    let mut facts = Vec::new();
+    if let Some(paused) = r.paused_for(now) {
+        facts.push(format!("paused {}", format::span(paused)));
+    }
+    if let Some(left) = r.time_left(now) {
+        facts.push(format!("{} left", format::span(left)));
+    }
+    if let Some(w) = r.weights {
+        facts.push(format!("asks {w}"));
+    }
+    if !facts.is_empty() {
+        lines.push(Line::styled(facts.join(" · "), theme.style("text")));
+    }
+    let drive = &state.drive;
+    if let Some(busy) = &drive.busy {
+        let last = drive
+            .lines
+            .back()
+            .map(|l| clean(l).into_owned())
+            .unwrap_or_default();
+        lines.push(Line::styled(
+            format!("⟳ {busy}: {last}"),
+            theme.style("status.progressing"),
+        ));
+    } else if let Some(error) = &drive.error {
+        lines.push(Line::styled(
+            format!("✗ {}", clean(error)),
+            theme.style("error"),
+        ));
+    } else if let Some(last) = drive.lines.back() {
+        lines.push(Line::styled(
+            format!("✓ {}", clean(last)),
+            theme.style("muted"),
+        ));
+    }
+    lines
+}
+
+/// Revisions (rolling) and the newest history entries, under the stages.
+fn record<'a>(state: &State, theme: &Theme) -> Vec<Line<'a>> {
+    let Some(rollout) = &state.rollout else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for (revision, images, current) in rollout.revisions.iter().rev() {
+        lines.push(Line::styled(
+            format!(
+                "{} rev {revision:<3} {}",
+                if *current { "*" } else { " " },
+                clean(images)
+            ),
+            theme.style(if *current { "text" } else { "muted" }),
+        ));
+    }
+    lines.extend(
+        rollout
+            .history
+            .iter()
+            .map(|h| Line::styled(clean(h).into_owned(), theme.style("muted"))),
+    );
+    lines
 }

@@ -1,0 +1,365 @@
+//! Driving from the keyboard: which keys become requests for the driver,
+//! which ask first, and what the driver reported back. Pure: the loop sends
+//! the [`Command::Drive`] this returns.
+
+use std::collections::VecDeque;
+
+use super::action::{Action, Command};
+use super::msg::{DriveReport, RolloutView};
+use super::state::{Helm, Layer, State};
+use crate::rollout::plan::RollbackMode;
+use crate::rollout::{Phase, Request};
+
+/// Lines of driver progress kept for the Stages pane.
+const LOG_LINES: usize = 50;
+
+/// What the driver is doing and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriveLog {
+    /// The request under way.
+    pub busy: Option<String>,
+    /// Newest last.
+    pub lines: VecDeque<String>,
+    /// The last failure or refusal, until the next success.
+    pub error: Option<String>,
+    /// `--read-only`: every request that would change the cluster is refused.
+    pub read_only: bool,
+}
+
+impl DriveLog {
+    fn push(&mut self, line: String) {
+        while self.lines.len() >= LOG_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+
+    pub fn apply(&mut self, report: DriveReport) {
+        match report {
+            DriveReport::Started { action } => {
+                self.push(format!("{action}…"));
+                self.busy = Some(action);
+            }
+            DriveReport::Progress(line) => self.push(line),
+            DriveReport::Done { action, to } => {
+                self.push(format!("{action}: {to}"));
+                self.busy = None;
+                self.error = None;
+            }
+            DriveReport::Failed { action, reason } => {
+                self.push(format!("{action} failed: {reason}"));
+                self.busy = None;
+                self.error = Some(format!("{action}: {reason}"));
+            }
+        }
+    }
+
+    /// Says why a key did nothing.
+    fn refuse(&mut self, why: String) {
+        self.push(why.clone());
+        self.error = Some(why);
+    }
+}
+
+/// What a dialog's typed text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptFor {
+    /// The image to roll out (empty: the plan's).
+    Image,
+    /// The revision to undo to (empty: the previous one).
+    Revision,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialog {
+    Confirm {
+        request: Request,
+        question: String,
+    },
+    Prompt {
+        purpose: PromptFor,
+        question: String,
+        text: String,
+        error: Option<String>,
+    },
+}
+
+impl Dialog {
+    pub fn layer(&self) -> Layer {
+        match self {
+            Dialog::Confirm { .. } => Layer::Dialog,
+            Dialog::Prompt { .. } => Layer::Prompt,
+        }
+    }
+}
+
+/// Applies the driver's view of the rollout.
+pub fn apply_view(state: &mut State, view: RolloutView) {
+    let rows = state.stages.stages.len();
+    state.stages.current = match &view.state.phase {
+        Phase::NotStarted => None,
+        Phase::Promoted { .. } => Some(rows),
+        _ => view.state.stage().map(|s| s.min(rows.saturating_sub(1))),
+    };
+    // Shown against the screen's clock, so moved off the driver's.
+    state.stages.entered_at = match &view.state.phase {
+        Phase::Paused { since, .. } | Phase::Progressing { since, .. } => {
+            Some(view.state.stage_began.unwrap_or(*since) - view.clock_skew)
+        }
+        _ => None,
+    };
+    state.stages.paused = matches!(
+        &view.state.phase,
+        Phase::Paused { by, .. } if !matches!(by, crate::rollout::PausedBy::Timed { .. })
+    );
+    state.rollout = Some(view);
+}
+
+/// The request a drive key makes, if the key is one.
+fn request_of(action: Action) -> Option<Request> {
+    Some(match action {
+        Action::AdvanceStage => Request::Advance,
+        Action::Pause => Request::Pause,
+        Action::Resume => Request::Resume,
+        Action::PromoteFull => Request::PromoteFull,
+        Action::Abort => Request::Abort {
+            mode: Some(RollbackMode::Immediate),
+        },
+        Action::RollbackGradual => Request::Abort {
+            mode: Some(RollbackMode::Gradual),
+        },
+        Action::Retry => Request::Retry,
+        Action::TakeHelm => Request::TakeHelm,
+        _ => return None,
+    })
+}
+
+/// Handles a drive key or a dialog key; `None` when the action is neither.
+pub fn handle(state: &mut State, action: Action) -> Option<Vec<Command>> {
+    match action {
+        Action::DialogConfirm => return Some(confirm(state)),
+        Action::DialogCancel => {
+            state.dialog = None;
+            return Some(Vec::new());
+        }
+        Action::DialogDelete => {
+            if let Some(Dialog::Prompt { text, .. }) = &mut state.dialog {
+                text.pop();
+            }
+            return Some(Vec::new());
+        }
+        _ => {}
+    }
+    let prompt = match action {
+        Action::StartRollout => Some((
+            PromptFor::Image,
+            "Start a rollout with image (empty: the plan's):",
+            state
+                .rollout
+                .as_ref()
+                .and_then(|r| r.state.course.image.clone())
+                .unwrap_or_default(),
+        )),
+        Action::Undo => Some((
+            PromptFor::Revision,
+            "Undo to revision (empty: the previous one):",
+            String::new(),
+        )),
+        _ => None,
+    };
+    let request = request_of(action);
+    if prompt.is_none() && request.is_none() {
+        return None;
+    }
+    if let Some(why) = refusal(state, request.as_ref()) {
+        state.drive.refuse(why);
+        return Some(Vec::new());
+    }
+    if let Some((purpose, question, text)) = prompt {
+        state.dialog = Some(Dialog::Prompt {
+            purpose,
+            question: question.into(),
+            text,
+            error: None,
+        });
+        return Some(Vec::new());
+    }
+    Some(ask_or_send(state, request?))
+}
+
+/// Why this cockpit may not send `request` now.
+fn refusal(state: &State, request: Option<&Request>) -> Option<String> {
+    if state.drive.read_only || state.header.helm == Helm::ReadOnly {
+        return Some("read-only: this cockpit was started with --read-only".into());
+    }
+    if state.drive.busy.is_some() {
+        return Some(format!(
+            "busy: {} is still under way",
+            state.drive.busy.as_deref().unwrap_or_default()
+        ));
+    }
+    if let (Helm::HeldBy(who), false) = (&state.header.helm, request == Some(&Request::TakeHelm)) {
+        return Some(format!(
+            "read-only: the helm is held by {who}; take it over to drive from here"
+        ));
+    }
+    if request == Some(&Request::TakeHelm) && state.header.helm == Helm::Held {
+        return Some("this cockpit already holds the helm".into());
+    }
+    None
+}
+
+fn ask_or_send(state: &mut State, request: Request) -> Vec<Command> {
+    if request.is_destructive() {
+        state.dialog = Some(Dialog::Confirm {
+            question: request.question(),
+            request,
+        });
+        Vec::new()
+    } else {
+        vec![Command::Drive(request)]
+    }
+}
+
+fn confirm(state: &mut State) -> Vec<Command> {
+    match state.dialog.take() {
+        Some(Dialog::Confirm { request, .. }) => vec![Command::Drive(request)],
+        Some(Dialog::Prompt {
+            purpose: PromptFor::Image,
+            text,
+            ..
+        }) => {
+            let image = Some(text.trim().to_string()).filter(|t| !t.is_empty());
+            ask_or_send(state, Request::Start { image })
+        }
+        Some(Dialog::Prompt {
+            purpose: PromptFor::Revision,
+            text,
+            question,
+            ..
+        }) => {
+            let text = text.trim();
+            if text.is_empty() {
+                return ask_or_send(state, Request::Undo { revision: None });
+            }
+            if let Ok(r) = text.parse::<u64>() {
+                ask_or_send(state, Request::Undo { revision: Some(r) })
+            } else {
+                state.dialog = Some(Dialog::Prompt {
+                    purpose: PromptFor::Revision,
+                    question,
+                    text: text.to_string(),
+                    error: Some("a revision is a whole number".into()),
+                });
+                Vec::new()
+            }
+        }
+        None => Vec::new(),
+    }
+}
+
+/// A character typed into an open prompt; `false` when no prompt is open.
+pub fn type_char(state: &mut State, c: char) -> bool {
+    match &mut state.dialog {
+        Some(Dialog::Prompt { text, .. }) => {
+            if !c.is_control() && text.chars().count() < 200 {
+                text.push(c);
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn state() -> State {
+        let mut s = State::new(Utc.timestamp_opt(1_700_000_000, 0).unwrap());
+        s.header.helm = Helm::Held;
+        s
+    }
+
+    #[test]
+    fn advance_goes_straight_to_the_driver() {
+        let mut s = state();
+        assert_eq!(
+            handle(&mut s, Action::AdvanceStage),
+            Some(vec![Command::Drive(Request::Advance)])
+        );
+        assert_eq!(handle(&mut s, Action::FocusNext), None);
+    }
+
+    #[test]
+    fn destructive_requests_ask_first() {
+        let mut s = state();
+        assert_eq!(handle(&mut s, Action::PromoteFull), Some(vec![]));
+        assert_eq!(s.key_layer(), Layer::Dialog);
+        assert_eq!(handle(&mut s, Action::DialogCancel), Some(vec![]));
+        assert!(s.dialog.is_none());
+        handle(&mut s, Action::Abort);
+        assert_eq!(
+            handle(&mut s, Action::DialogConfirm),
+            Some(vec![Command::Drive(Request::Abort {
+                mode: Some(RollbackMode::Immediate)
+            })])
+        );
+    }
+
+    #[test]
+    fn undo_asks_for_a_revision_then_confirms() {
+        let mut s = state();
+        handle(&mut s, Action::Undo);
+        assert_eq!(s.key_layer(), Layer::Prompt);
+        for c in "x".chars() {
+            type_char(&mut s, c);
+        }
+        handle(&mut s, Action::DialogConfirm);
+        assert!(matches!(
+            s.dialog,
+            Some(Dialog::Prompt { error: Some(_), .. })
+        ));
+        handle(&mut s, Action::DialogDelete);
+        type_char(&mut s, '3');
+        assert_eq!(handle(&mut s, Action::DialogConfirm), Some(vec![]));
+        assert_eq!(
+            handle(&mut s, Action::DialogConfirm),
+            Some(vec![Command::Drive(Request::Undo { revision: Some(3) })])
+        );
+    }
+
+    #[test]
+    fn read_only_and_a_held_helm_refuse_with_a_reason() {
+        let mut s = state();
+        s.header.helm = Helm::ReadOnly;
+        s.drive.read_only = true;
+        assert_eq!(handle(&mut s, Action::AdvanceStage), Some(vec![]));
+        assert!(s.drive.error.as_deref().unwrap().starts_with("read-only"));
+        let mut s = state();
+        s.header.helm = Helm::HeldBy("ana@laptop#7".into());
+        assert_eq!(handle(&mut s, Action::Pause), Some(vec![]));
+        assert!(s.drive.error.as_deref().unwrap().contains("ana@laptop#7"));
+        handle(&mut s, Action::TakeHelm);
+        assert_eq!(
+            handle(&mut s, Action::DialogConfirm),
+            Some(vec![Command::Drive(Request::TakeHelm)])
+        );
+    }
+
+    #[test]
+    fn reports_end_the_busy_state_and_keep_failures() {
+        let mut log = DriveLog::default();
+        log.apply(DriveReport::Started {
+            action: "advance".into(),
+        });
+        assert_eq!(log.busy.as_deref(), Some("advance"));
+        log.apply(DriveReport::Failed {
+            action: "advance".into(),
+            reason: "409".into(),
+        });
+        assert!(log.busy.is_none());
+        assert_eq!(log.error.as_deref(), Some("advance: 409"));
+    }
+}

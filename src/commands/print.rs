@@ -1,0 +1,87 @@
+//! Printing a rollout's status for a person or a script.
+
+use color_eyre::eyre::Result;
+
+use crate::cli::Output;
+use crate::driver::status::Status;
+use crate::sanitize::clean;
+use crate::units::format_duration;
+
+pub fn status(status: &Status, output: Output) -> Result<()> {
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(status)?);
+        return Ok(());
+    }
+    println!(
+        "{} in {} ({}): {}",
+        clean(&status.app),
+        clean(&status.namespace),
+        status.strategy,
+        clean(&status.state)
+    );
+    if let Some(w) = status.weights {
+        println!("weights asked: {w}");
+    }
+    if !status.routed.is_empty() {
+        let routed: Vec<String> = status
+            .routed
+            .iter()
+            .map(|(v, w)| format!("{} {w}%", clean(v)))
+            .collect();
+        println!("router carries: {}", routed.join(" / "));
+    }
+    if let Some(s) = status.paused_for_secs {
+        print!(
+            "paused for {}",
+            format_duration(std::time::Duration::from_secs(s))
+        );
+        match status.time_left_secs {
+            Some(left) => println!(
+                ", moves on in {}",
+                format_duration(std::time::Duration::from_secs(left))
+            ),
+            None => println!(),
+        }
+    }
+    match &status.helm.holder {
+        Some(holder) => println!("helm: {} ({})", status.helm.state, clean(holder)),
+        None => println!("helm: {}", status.helm.state),
+    }
+    println!("pods:");
+    for p in &status.pods {
+        println!(
+            "  {:<40} {:<8} {:<18} {:>5} restarts {}",
+            clean(&p.name),
+            clean(&p.version),
+            clean(&p.status),
+            p.ready,
+            p.restarts
+        );
+    }
+    if !status.revisions.is_empty() {
+        println!("revisions:");
+        for r in &status.revisions {
+            println!(
+                "  {}{:>3}  {}  ({} replicas)",
+                if r.current { "*" } else { " " },
+                r.revision,
+                clean(&r.images.join(", ")),
+                r.replicas
+            );
+        }
+    }
+    if !status.history.is_empty() {
+        println!("history:");
+        for e in status.history.iter().rev().take(10) {
+            println!(
+                "  {} {:<9} by {:<20} {} → {}",
+                e.at.format("%Y-%m-%d %H:%M:%S"),
+                e.action,
+                clean(&e.who.os_user),
+                clean(&e.from),
+                clean(&e.to)
+            );
+        }
+    }
+    Ok(())
+}

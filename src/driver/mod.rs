@@ -1,0 +1,520 @@
+//! The driver: the one place that writes to the cluster. It takes a
+//! [`Command`], checks it may act (not read-only, at the helm, the plan's
+//! objects exist), runs it through the pure stage machine, carries out the
+//! effects one by one ([`apply`]), stores the new state beside the app
+//! ([`store`]) and records the action ([`record`]).
+//!
+//! - A write is a patch conditional on the resourceVersion it was built
+//!   from; a 409 means "read again and rebuild", a few times, then failure.
+//! - After each write the driver watches the object until the change has
+//!   landed: the router reports the weights, the Deployment has rolled out.
+//! - A step that fails half-way is undone (the weights go back to what the
+//!   stored state says), stored as a failed entry of the history, written
+//!   to the audit file and raised as a Warning Event: never silent.
+//! - The cockpit runs it as a task fed over a channel ([`task`]); the CLI
+//!   calls [`Driver::execute`] once.
+
+pub mod apply;
+pub mod helm;
+pub mod preflight;
+pub mod record;
+pub mod rest;
+pub mod status;
+pub mod store;
+pub mod targets;
+pub mod task;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use self::apply::{Applier, ApplyError, SCALE_DOWN_AT, WriteHook};
+use self::helm::{HelmHandle, HelmView};
+use self::preflight::Problems;
+use self::record::{Entry, Recorder};
+use self::store::{Loaded, StateStore, StoreError};
+use self::targets::{Shape, Targets};
+use crate::cluster::lease::{LeaseClient, LeaseError};
+use crate::cluster::routers::service_selector;
+use crate::rollout::effects::Effect;
+use crate::rollout::history::{self, ActionResult, HistoryEntry, StoredRollout};
+use crate::rollout::machine::{Event, Refusal, Transition, step};
+use crate::rollout::plan::{Plan, Slot};
+use crate::rollout::state::RolloutState;
+use crate::workers::audit::{Actor, AuditError, AuditLog};
+
+pub use crate::rollout::request::Request as Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("read-only: flightdeck was started with --read-only and changes nothing")]
+    ReadOnly,
+    #[error("{}; take it over explicitly to drive from here", .0.describe())]
+    HelmHeld(HelmView),
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Preflight(#[from] Problems),
+    #[error("{action} failed while trying to {effect}: {source}{}", if *.undone { "; the change was undone" } else { "" })]
+    Apply {
+        action: String,
+        effect: String,
+        source: ApplyError,
+        undone: bool,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the helm: {0}")]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// The clock transitions are stamped with: the wall clock, or a simulated one.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// Where progress lines go (the UI, stderr, a test).
+pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
+
+/// How the driver is set up.
+#[derive(Clone)]
+pub struct Settings {
+    pub read_only: bool,
+    /// How long a change may take to land before it counts as failed.
+    pub landing_timeout: Duration,
+    pub clock: Clock,
+    pub before_write: Option<WriteHook>,
+    pub progress: Progress,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            read_only: false,
+            landing_timeout: Duration::from_secs(300),
+            clock: system_clock(),
+            before_write: None,
+            progress: Arc::new(|line| tracing::info!("{line}")),
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub state: RolloutState,
+    /// `None` when nothing changed (a tick with nothing due).
+    pub entry: Option<HistoryEntry>,
+}
+
+pub struct Driver {
+    client: kube::Client,
+    plan: Plan,
+    targets: Targets,
+    store: StateStore,
+    helm: HelmHandle,
+    recorder: Recorder,
+    actor: Actor,
+    settings: Settings,
+}
+
+impl Driver {
+    /// A driver for `plan`; `kube_user` is the kubeconfig user acting.
+    pub fn new(
+        client: kube::Client,
+        plan: Plan,
+        kube_user: &str,
+        audit: Option<AuditLog>,
+        settings: Settings,
+    ) -> Self {
+        let targets = Targets::of(&plan);
+        let actor = Actor::current(kube_user);
+        let lease = LeaseClient::new(
+            client.clone(),
+            &plan.namespace,
+            &plan.app,
+            &actor.identity(),
+        );
+        Self {
+            store: StateStore::new(&targets),
+            recorder: Recorder::new(audit, targets.primary()),
+            helm: HelmHandle::new(lease),
+            client,
+            plan,
+            targets,
+            actor,
+            settings,
+        }
+    }
+
+    /// The same driver acting as someone else (tests; a second cockpit).
+    #[must_use]
+    pub fn with_actor(mut self, actor: Actor) -> Self {
+        let lease = LeaseClient::new(
+            self.client.clone(),
+            &self.plan.namespace,
+            &self.plan.app,
+            &actor.identity(),
+        );
+        self.helm = HelmHandle::new(lease);
+        self.actor = actor;
+        self
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    pub fn helm(&self) -> &HelmHandle {
+        &self.helm
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.settings.read_only
+    }
+
+    /// The time on the driver's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.settings.clock)()
+    }
+
+    /// The rollout as stored on the cluster (a fresh one if none is).
+    pub async fn load(&self) -> Result<Loaded, StoreError> {
+        self.store.load(&self.client, &self.plan).await
+    }
+
+    /// Carries out one command, start to end.
+    pub async fn execute(&self, command: Command) -> Result<Outcome, DriveError> {
+        if self.settings.read_only {
+            return Err(DriveError::ReadOnly);
+        }
+        if command == Command::TakeHelm {
+            return self.take_helm().await;
+        }
+        let helm = self.helm.acquire().await?;
+        if !helm.is_ours() {
+            return Err(DriveError::HelmHeld(helm));
+        }
+        preflight::check(&self.client, &self.plan).await?;
+        let loaded = self.load().await?;
+        let mut rollout = loaded.rollout;
+        let event = match &command {
+            Command::Start { image } => {
+                if rollout.state.is_finished() {
+                    // A finished rollout stays in the history; the new one starts afresh.
+                    rollout.state = RolloutState::new(&self.plan, false);
+                }
+                Event::Start {
+                    image: image.clone(),
+                    active_slot: self.active_slot().await,
+                }
+            }
+            Command::Advance => Event::Advance,
+            Command::Pause => Event::Pause,
+            Command::Resume => Event::Resume,
+            Command::PromoteFull => Event::PromoteFull,
+            Command::Abort { mode } => Event::Abort {
+                mode: *mode,
+                reason: format!("{} by {}", command.name(), self.actor.os_user),
+            },
+            Command::Retry => Event::Retry,
+            Command::Undo { revision } => Event::Undo {
+                revision: *revision,
+            },
+            Command::TakeHelm => return self.take_helm().await,
+        };
+        let now = self.now();
+        let transition = match step(&rollout.state, event, now) {
+            Ok(t) => t,
+            Err(refusal) => {
+                let state = rollout.state.describe();
+                self.record(Entry {
+                    result: "refused".into(),
+                    reason: Some(refusal.0.clone()),
+                    ..self.entry(command.name(), &state, &state, None, now)
+                })
+                .await?;
+                return Err(refusal.into());
+            }
+        };
+        self.carry_out(
+            rollout,
+            loaded.resource_version,
+            transition,
+            self.actor.clone(),
+        )
+        .await
+    }
+
+    /// Lets time pass: a timed stage that is due moves on, a gradual
+    /// rollback takes its next step, a kept blue-green slot whose time is up
+    /// is scaled down. Only the helm's holder ticks.
+    pub async fn tick(&self) -> Result<Option<Outcome>, DriveError> {
+        if self.settings.read_only || !self.helm.view().is_ours() {
+            return Ok(None);
+        }
+        self.scale_down_due().await?;
+        let loaded = self.load().await?;
+        if loaded.resource_version.is_none() {
+            return Ok(None);
+        }
+        let transition = match step(&loaded.rollout.state, Event::Tick, self.now()) {
+            Ok(t) if t.record.is_some() => t,
+            _ => return Ok(None),
+        };
+        let automatic = Actor {
+            os_user: format!("{} (flightdeck auto)", self.actor.os_user),
+            ..self.actor.clone()
+        };
+        self.carry_out(
+            loaded.rollout,
+            loaded.resource_version,
+            transition,
+            automatic,
+        )
+        .await
+        .map(Some)
+    }
+
+    async fn take_helm(&self) -> Result<Outcome, DriveError> {
+        let before = self.helm.acquire().await?;
+        let now = self.now();
+        let state = self.load().await?.rollout.state;
+        let result = self.helm.take_over().await;
+        let after = match &result {
+            Ok(v) => v.describe(),
+            Err(e) => format!("helm not taken: {e}"),
+        };
+        let mut entry = self.entry("take-helm", &before.describe(), &after, None, now);
+        if let Err(e) = &result {
+            entry.result = "failed".into();
+            entry.reason = Some(e.to_string());
+        }
+        self.record(entry).await?;
+        result?;
+        Ok(Outcome { state, entry: None })
+    }
+
+    /// The slot the active Service selects now (blue-green).
+    async fn active_slot(&self) -> Option<Slot> {
+        let Shape::BlueGreen { active_service, .. } = &self.targets.shape else {
+            return None;
+        };
+        let svc = rest::get(&self.client, &self.targets.service(active_service))
+            .await
+            .ok()?;
+        match service_selector::active(&svc).ok()?.as_str() {
+            "blue" => Some(Slot::Blue),
+            "green" => Some(Slot::Green),
+            _ => None,
+        }
+    }
+
+    async fn carry_out(
+        &self,
+        mut rollout: StoredRollout,
+        since: Option<String>,
+        transition: Transition,
+        who: Actor,
+    ) -> Result<Outcome, DriveError> {
+        let now = self.now();
+        let old = rollout.state.clone();
+        let record = transition.record.clone();
+        let action = record
+            .as_ref()
+            .map_or("tick", |r| r.action.as_str())
+            .to_string();
+        let progress = self.settings.progress.clone();
+        let applier = Applier {
+            client: &self.client,
+            targets: &self.targets,
+            slots: transition.state.slots.or(old.slots),
+            now,
+            landing_timeout: self.settings.landing_timeout,
+            before_write: self.settings.before_write.as_ref(),
+            progress: progress.as_ref(),
+        };
+        let history_who = history::Actor {
+            kube_user: who.kube_user.clone(),
+            os_user: who.os_user.clone(),
+        };
+        for (i, effect) in transition.effects.iter().enumerate() {
+            if let Err(source) = applier.apply(effect).await {
+                let promoting = transition.effects[..=i].contains(&Effect::PromoteStable);
+                let undone = self.undo_half_way(&applier, &old, promoting).await;
+                let reason = source.to_string();
+                if let Some(record) = record.clone() {
+                    rollout.history.push(HistoryEntry::new(
+                        record,
+                        history_who.clone(),
+                        now,
+                        ActionResult::Failed {
+                            reason: reason.clone(),
+                        },
+                    ));
+                    if let Err(e) = self
+                        .store
+                        .save(&self.client, &rollout, since.as_deref())
+                        .await
+                    {
+                        tracing::warn!(error = %e, "cannot store the failed step in the history");
+                    }
+                }
+                let to = record.as_ref().map_or_else(String::new, |r| r.to.clone());
+                self.record(Entry {
+                    result: "failed".into(),
+                    reason: Some(format!(
+                        "{effect}: {reason}{}",
+                        if undone { "; undone" } else { "" }
+                    )),
+                    who,
+                    ..self.entry(&action, &old.describe(), &to, None, now)
+                })
+                .await?;
+                return Err(DriveError::Apply {
+                    action,
+                    effect: effect.to_string(),
+                    source,
+                    undone,
+                });
+            }
+        }
+        rollout.state = transition.state;
+        let entry = record.map(|r| HistoryEntry::new(r, history_who, now, ActionResult::Done));
+        if let Some(e) = &entry {
+            rollout.history.push(e.clone());
+        }
+        self.store
+            .save(&self.client, &rollout, since.as_deref())
+            .await?;
+        if let Some(e) = &entry {
+            self.record(Entry {
+                who,
+                ..self.entry(&e.action, &e.from, &e.to, e.detail.clone(), now)
+            })
+            .await?;
+        }
+        Ok(Outcome {
+            state: rollout.state,
+            entry,
+        })
+    }
+
+    /// Puts the traffic back where the stored state says it is (and, for a
+    /// promotion, stable back on its previous template), so a half-done step
+    /// does not leave the cluster between two states.
+    async fn undo_half_way(
+        &self,
+        applier: &Applier<'_>,
+        old: &RolloutState,
+        promoting: bool,
+    ) -> bool {
+        if promoting && let Err(e) = applier.revert_stable().await {
+            tracing::warn!(error = %e, "cannot put stable back after a failed promotion");
+            return false;
+        }
+        let Some(weights) = old.weights else {
+            return promoting;
+        };
+        if !old.course.routed {
+            return false;
+        }
+        match applier.apply(&Effect::SetWeights { weights }).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot undo a half-done step");
+                false
+            }
+        }
+    }
+
+    /// Scales down the blue-green slots whose keep time is over, unless the
+    /// active Service selects them again.
+    async fn scale_down_due(&self) -> Result<(), DriveError> {
+        if !matches!(self.targets.shape, Shape::BlueGreen { .. }) {
+            return Ok(());
+        }
+        let active = self.active_slot().await;
+        let now = self.now();
+        for slot in [Slot::Blue, Slot::Green] {
+            let Some(obj) = self.targets.slot(slot) else {
+                continue;
+            };
+            let Ok(d) = rest::get(&self.client, &obj).await else {
+                continue;
+            };
+            let due = d
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(SCALE_DOWN_AT))
+                .and_then(serde_json::Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|at| at <= now);
+            if !due {
+                continue;
+            }
+            let replicas = if active == Some(slot) { None } else { Some(0) };
+            let mut spec = serde_json::json!({"metadata": {"annotations": {SCALE_DOWN_AT: null}}});
+            if let Some(r) = replicas {
+                spec["spec"] = serde_json::json!({"replicas": r});
+            }
+            let rv = rest::resource_version(&d).unwrap_or_default().to_string();
+            let patch = rest::with_precondition(crate::cluster::routers::Patch::Merge(spec), &rv);
+            match rest::patch(&self.client, &obj, &patch).await {
+                Ok(_) if replicas.is_some() => {
+                    let state = self.load().await?.rollout.state.describe();
+                    self.record(self.entry(
+                        "scale-down-slot",
+                        &state,
+                        &state,
+                        Some(format!("{obj} scaled to 0 after keep_old_for")),
+                        now,
+                    ))
+                    .await?;
+                }
+                Ok(_) => {}
+                // Someone else moved it on; the next tick looks again.
+                Err(e) => tracing::info!(error = %e, %obj, "scale-down deferred"),
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(
+        &self,
+        action: &str,
+        from: &str,
+        to: &str,
+        detail: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Entry {
+        Entry {
+            at,
+            who: self.actor.clone(),
+            app: self.plan.app.clone(),
+            namespace: self.plan.namespace.clone(),
+            action: action.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            detail,
+            result: "done".into(),
+            reason: None,
+        }
+    }
+
+    async fn record(&self, entry: Entry) -> Result<(), AuditError> {
+        self.recorder.record(&self.client, &entry).await
+    }
+}

@@ -1,0 +1,177 @@
+//! The driver as the cockpit runs it: a task fed [`Command`]s over a channel
+//! that reports into the UI's [`Msg`] queue. While a command runs it keeps
+//! reporting where the rollout stands, so the screen follows every step;
+//! between commands it ticks the machine (only at the helm) once a second.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::helm::HelmView;
+use super::status::Status;
+use super::{Command, DriveError, Driver};
+use crate::app::msg::{DriveReport, Msg, RolloutView};
+use crate::app::state::Helm;
+
+/// Commands waiting for the driver; the UI never blocks on a full queue.
+const QUEUE: usize = 16;
+/// How often the stored state is read again and time moves the machine on.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The running driver: send it commands; dropping the sender stops it and
+/// lets go of the helm.
+pub struct DriverTask {
+    pub commands: mpsc::Sender<Command>,
+    pub handle: JoinHandle<()>,
+}
+
+pub fn spawn(driver: Driver, msgs: mpsc::Sender<Msg>) -> DriverTask {
+    let (commands, rx) = mpsc::channel(QUEUE);
+    let handle = tokio::spawn(run(driver, rx, msgs));
+    DriverTask { commands, handle }
+}
+
+/// The view of the helm the header shows.
+pub fn helm_for_header(view: &HelmView, read_only: bool) -> Helm {
+    match view {
+        _ if read_only => Helm::ReadOnly,
+        HelmView::Ours { .. } => Helm::Held,
+        HelmView::Theirs { .. } => Helm::HeldBy(view.describe().replace("helm held by ", "")),
+        HelmView::Free | HelmView::Unknown | HelmView::Trouble(_) => Helm::Free,
+    }
+}
+
+pub fn view_of(status: Status, clock_skew: chrono::TimeDelta) -> RolloutView {
+    let history = status
+        .history
+        .iter()
+        .rev()
+        .take(8)
+        .map(|e| {
+            let result = match &e.result {
+                crate::rollout::history::ActionResult::Done => String::new(),
+                crate::rollout::history::ActionResult::Failed { reason } => {
+                    format!(" ✗ {reason}")
+                }
+            };
+            format!(
+                "{} {} by {}: {}{result}",
+                e.at.format("%H:%M:%S"),
+                e.action,
+                e.who.os_user,
+                e.to
+            )
+        })
+        .collect();
+    RolloutView {
+        state: status.rollout,
+        routed: status.routed,
+        history,
+        revisions: status
+            .revisions
+            .into_iter()
+            .map(|r| (r.revision, r.images.join(","), r.current))
+            .collect(),
+        clock_skew,
+    }
+}
+
+async fn run(driver: Driver, mut commands: mpsc::Receiver<Command>, msgs: mpsc::Sender<Msg>) {
+    let read_only = driver.read_only();
+    let helm = driver.helm().clone();
+    let keeper = if read_only {
+        helm.spawn_observer(driver.client().clone(), driver.plan().namespace.clone())
+    } else {
+        helm.spawn_keeper()
+    };
+    let mut helm_rx = helm.subscribe();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_view: Option<RolloutView> = None;
+    let send = |msg: Msg| {
+        let msgs = msgs.clone();
+        async move { msgs.send(msg).await.is_ok() }
+    };
+    loop {
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                let action = command.name().to_string();
+                send(Msg::Drive(DriveReport::Started { action: action.clone() })).await;
+                let result = {
+                    let exec = driver.execute(command);
+                    tokio::pin!(exec);
+                    loop {
+                        tokio::select! {
+                            r = &mut exec => break r,
+                            _ = tick.tick() => {
+                                refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
+                            }
+                        }
+                    }
+                };
+                let report = match result {
+                    Ok(outcome) => DriveReport::Done { action, to: outcome.state.describe() },
+                    Err(e) => DriveReport::Failed { action, reason: e.to_string() },
+                };
+                send(Msg::Drive(report)).await;
+                refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
+            }
+            changed = helm_rx.changed() => {
+                if changed.is_err() { break; }
+                let view = helm_rx.borrow_and_update().clone();
+                send(Msg::Helm(helm_for_header(&view, read_only))).await;
+            }
+            _ = tick.tick() => {
+                match driver.tick().await {
+                    Ok(Some(outcome)) => {
+                        if let Some(e) = outcome.entry {
+                            let action = e.action.clone();
+                            send(Msg::Drive(DriveReport::Done { action, to: e.to })).await;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        send(Msg::Drive(DriveReport::Failed {
+                            action: "tick".into(),
+                            reason: e.to_string(),
+                        })).await;
+                    }
+                }
+                refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
+            }
+        }
+    }
+    keeper.abort();
+    if !read_only && helm.view().is_ours() {
+        helm.release().await;
+    }
+}
+
+async fn refresh(
+    driver: &Driver,
+    helm: &HelmView,
+    last: &mut Option<RolloutView>,
+    msgs: &mpsc::Sender<Msg>,
+) {
+    match driver.status(helm).await {
+        Ok(status) => {
+            let skew = driver.now() - chrono::Utc::now();
+            let view = view_of(status, chrono::TimeDelta::seconds(skew.num_seconds()));
+            if last.as_ref() != Some(&view) {
+                *last = Some(view.clone());
+                let _ = msgs.send(Msg::Rollout(Box::new(view))).await;
+            }
+        }
+        Err(DriveError::Store(e)) => {
+            let _ = msgs
+                .send(Msg::Drive(DriveReport::Failed {
+                    action: "read state".into(),
+                    reason: e.to_string(),
+                }))
+                .await;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the rollout's status"),
+    }
+}

@@ -1,0 +1,267 @@
+//! The real binary's rollout verbs against a simulated cluster: what a
+//! script in a pipeline sees (stdout, stderr, exit status), what the cluster
+//! holds afterwards, the audit file and the Kubernetes Events.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use flightdeck::cluster::routers::istio;
+use flightdeck::sim::Scenario;
+use flightdeck::sim::host::{HostOptions, SimHost};
+use flightdeck::sim::resources::kinds;
+use serde_json::Value;
+
+struct Run {
+    host: SimHost,
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    async fn start() -> Self {
+        let mut opts = HostOptions::new(Scenario::load("healthy-canary").unwrap());
+        opts.speed = 30.0;
+        let host = SimHost::start(opts).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        host.write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
+        Self { host, dir }
+    }
+
+    fn audit(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// Runs `flightdeck VERB --plan … --kubeconfig … --audit … ARGS` with no terminal.
+    async fn flightdeck(&self, verb: &str, args: &[&str]) -> Output {
+        let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightdeck"));
+        cmd.arg(verb)
+            .arg("--plan")
+            .arg(plan)
+            .arg("--kubeconfig")
+            .arg(self.dir.path().join("kubeconfig"))
+            .arg("--audit")
+            .arg(self.audit())
+            .args(args)
+            .env("USER", "captain")
+            .env("NO_COLOR", "1")
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0")
+            .stdin(Stdio::null());
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn ok(&self, verb: &str, args: &[&str]) -> String {
+        let out = self.flightdeck(verb, args).await;
+        assert!(
+            out.status.success(),
+            "{verb} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    async fn status(&self) -> Value {
+        serde_json::from_str(&self.ok("status", &["-o", "json"]).await).unwrap()
+    }
+
+    fn canary_weight(&self) -> u8 {
+        let vs = self
+            .host
+            .shared()
+            .store
+            .get(kinds::virtualservices(), "shop", "checkout")
+            .unwrap();
+        istio::weights(&vs)
+            .unwrap()
+            .into_iter()
+            .find(|(v, _)| v == "canary")
+            .unwrap()
+            .1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbs_drive_the_rollout_and_leave_a_record() {
+    let run = Run::start().await;
+    let status = run.status().await;
+    assert_eq!(status["phase"], "not-started");
+    assert_eq!(status["routed"]["stable"], 100);
+    assert!(status["pods"].as_array().unwrap().len() >= 5, "{status}");
+
+    assert_eq!(
+        run.ok("start", &[]).await.trim(),
+        "start: stage 1/5 at 10%, waiting for the go"
+    );
+    run.ok("advance", &[]).await;
+    let status = run.status().await;
+    assert_eq!(status["stage"], 2);
+    assert_eq!(status["weights"]["canary"], 25);
+    assert_eq!(status["routed"]["canary"], 25);
+    let versions: Vec<&str> = status["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["version"].as_str().unwrap())
+        .collect();
+    assert!(
+        versions.contains(&"canary") && versions.contains(&"stable"),
+        "{versions:?}"
+    );
+
+    let paused = run.ok("pause", &[]).await;
+    assert!(paused.contains("paused by the captain"), "{paused}");
+    assert!(run.status().await["paused_for_secs"].is_u64());
+    run.ok("resume", &[]).await;
+    assert_eq!(run.status().await["phase"], "paused");
+
+    // Destructive without --yes and without a terminal: refused, nothing changed.
+    let out = run.flightdeck("abort", &[]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pass --yes"), "{err}");
+    assert_eq!(run.canary_weight(), 25);
+
+    run.ok("abort", &["--yes"]).await;
+    assert_eq!(run.canary_weight(), 0);
+    assert_eq!(run.status().await["phase"], "aborted");
+    run.ok("retry", &[]).await;
+    assert_eq!(run.canary_weight(), 10);
+    let promoted = run.ok("promote", &["--yes", "-o", "json"]).await;
+    let promoted: Value = serde_json::from_str(&promoted).unwrap();
+    assert_eq!(promoted["phase"], "promoted");
+    assert_eq!(promoted["routed"]["stable"], 100);
+
+    let audit = std::fs::read_to_string(run.audit()).unwrap();
+    let lines: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "start", "advance", "pause", "resume", "abort", "retry", "promote"
+        ]
+    );
+    for line in &lines {
+        assert_eq!(line["who"]["os_user"], "captain");
+        assert_eq!(line["who"]["kube_user"], "flightdeck-sim");
+        assert_eq!(line["result"], "done");
+    }
+    assert!(
+        lines[4]["from"]
+            .as_str()
+            .unwrap()
+            .starts_with("stage 2/5 at 25%")
+    );
+
+    let (events, _) = run.host.shared().store.list(kinds::events(), Some("shop"));
+    let ours: Vec<&str> = events
+        .iter()
+        .filter(|e| e.pointer("/source/component").and_then(Value::as_str) == Some("flightdeck"))
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    for reason in [
+        "RolloutStart",
+        "RolloutAdvance",
+        "RolloutPause",
+        "RolloutAbort",
+        "RolloutPromote",
+    ] {
+        assert!(ours.contains(&reason), "{reason} missing from {ours:?}");
+    }
+    let status = run.ok("status", &[]).await;
+    assert!(status.contains("promote   by captain"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_refuses_with_a_clear_message_and_changes_nothing() {
+    let run = Run::start().await;
+    let out = run.flightdeck("start", &["--read-only"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("read-only: refusing to start"), "{err}");
+    assert_eq!(run.canary_weight(), 0);
+    assert!(!run.audit().exists());
+    // Reading is what read-only is for.
+    let status = run.ok("status", &["--read-only", "-o", "json"]).await;
+    assert!(status.contains("\"not-started\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_says_why_and_is_audited() {
+    let run = Run::start().await;
+    let out = run.flightdeck("advance", &[]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused: the rollout has not started"),
+        "{err}"
+    );
+    let audit = std::fs::read_to_string(run.audit()).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    assert_eq!(line["result"], "refused");
+    assert_eq!(line["reason"], "the rollout has not started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_helm_refuses_until_taken_over_and_the_take_over_is_recorded() {
+    use flightdeck::workers::audit::Actor;
+    let run = Run::start().await;
+    let (client, _) = flightdeck::cluster::client::connect(
+        Some(&run.dir.path().join("kubeconfig")),
+        Some("flightdeck-sim"),
+    )
+    .await
+    .unwrap();
+    let plan = flightdeck::rollout::plan::Plan::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
+    )
+    .unwrap();
+    // Another captain's cockpit holds the helm.
+    let cockpit = flightdeck::driver::Driver::new(
+        client,
+        plan,
+        "flightdeck-sim",
+        None,
+        flightdeck::driver::Settings::default(),
+    )
+    .with_actor(Actor {
+        kube_user: "flightdeck-sim".into(),
+        os_user: "ana".into(),
+        host: "ops-laptop".into(),
+    });
+    assert!(cockpit.helm().acquire().await.unwrap().is_ours());
+
+    let out = run.flightdeck("start", &[]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("helm held by ana@ops-laptop#"), "{err}");
+    assert!(err.contains("pass --take-over"), "{err}");
+    assert_eq!(run.canary_weight(), 0);
+
+    run.ok("start", &["--take-over"]).await;
+    assert_eq!(run.canary_weight(), 10);
+    let audit = std::fs::read_to_string(run.audit()).unwrap();
+    let actions: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(actions[0]["action"], "take-helm");
+    assert_eq!(actions[0]["who"]["os_user"], "captain");
+    assert!(
+        actions[0]["from"]
+            .as_str()
+            .unwrap()
+            .contains("ana@ops-laptop#")
+    );
+    assert_eq!(actions[1]["action"], "start");
+}

@@ -1,0 +1,166 @@
+//! End to end: the real binary's demo in tmux, driven from the keyboard.
+//! The screen and the simulated cluster's objects must agree at each step.
+//! Skipped without tmux unless `FLIGHTDECK_REQUIRE_TMUX=1`.
+
+#![allow(clippy::unwrap_used)]
+
+mod tmux;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use serde_json::Value;
+use tmux::Session;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The demo in a big window, at the helm and connected.
+fn demo(tag: &str, dir: &std::path::Path) -> (Session, String) {
+    let cmd = format!(
+        "{} demo --speed 20 --audit {}",
+        tmux::binary(),
+        dir.join("audit.jsonl").display()
+    );
+    let s = Session::start(tag, &cmd, 200, 50, dir);
+    let screen = s.wait_for("the helm and the cluster", WAIT, |s| {
+        s.contains("⎈ at the helm") && s.contains("● connected") && s.contains("● not started")
+    });
+    let url = screen
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .map(|w| w.trim_end_matches(':').to_string())
+        .expect("the header shows the demo cluster's address");
+    (s, url)
+}
+
+/// GET on the demo's API server (plain HTTP on loopback, as the header says).
+fn get(url: &str, path: &str) -> Value {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap()
+}
+
+fn canary_weight(url: &str) -> u64 {
+    let vs = get(
+        url,
+        "/apis/networking.istio.io/v1/namespaces/shop/virtualservices/checkout",
+    );
+    vs["spec"]["http"][0]["route"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["destination"]["subset"] == "canary")
+        .unwrap()["weight"]
+        .as_u64()
+        .unwrap()
+}
+
+fn start_rollout(s: &Session) {
+    s.keys(&["S"]);
+    s.wait_for_text("Start a rollout with image", WAIT);
+    // The image the scenario's canary already runs: the start changes no pods.
+    s.type_text("registry.local/shop/checkout:1.5.0");
+    s.wait_for_text("> registry.local/shop/checkout:1.5.0", WAIT);
+    s.keys(&["Enter"]);
+    s.wait_for_text("stage 1/5 at 10%", WAIT);
+}
+
+#[test]
+fn keys_advance_the_canary_to_100_percent() {
+    if !tmux::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (s, url) = demo("drive", dir.path());
+    start_rollout(&s);
+    assert_eq!(canary_weight(&url), 10);
+    for (stage, weight) in [(2, 25), (3, 50), (4, 75)] {
+        s.keys(&["a"]);
+        let screen = s.wait_for_text(&format!("stage {stage}/5 at {weight}%"), WAIT);
+        assert!(
+            screen.contains(&format!("canary {weight}%")),
+            "the weights are on screen:\n{screen}"
+        );
+        assert_eq!(canary_weight(&url), weight);
+    }
+    // Promoting fully asks first.
+    s.keys(&["!"]);
+    s.wait_for_text("Promote fully: send all traffic", WAIT);
+    assert_eq!(canary_weight(&url), 75, "nothing moves before the answer");
+    s.keys(&["y"]);
+    let screen = s.wait_for_text("● promoted", WAIT);
+    assert!(screen.contains("✓ stage 5"), "{screen}");
+    // Promotion hands over: stable runs the new image and takes the traffic back.
+    assert_eq!(canary_weight(&url), 0);
+    let stable = get(
+        &url,
+        "/apis/apps/v1/namespaces/shop/deployments/checkout-stable",
+    );
+    assert_eq!(
+        stable["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.local/shop/checkout:1.5.0"
+    );
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .filter(|a| a != "tick")
+        .collect();
+    assert_eq!(
+        actions,
+        ["start", "advance", "advance", "advance", "promote"]
+    );
+    s.keys(&["q"]);
+}
+
+#[test]
+fn keys_roll_the_canary_back_after_the_second_stage() {
+    if !tmux::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (s, url) = demo("rollback", dir.path());
+    start_rollout(&s);
+    s.keys(&["a"]);
+    s.wait_for_text("stage 2/5 at 25%", WAIT);
+    assert_eq!(canary_weight(&url), 25);
+    s.keys(&["b"]);
+    s.wait_for_text("Roll back gradually", WAIT);
+    s.keys(&["n"]);
+    s.wait_for("the dialog closed", WAIT, |sc| {
+        !sc.contains("Roll back gradually")
+    });
+    assert_eq!(
+        canary_weight(&url),
+        25,
+        "a refused confirmation changes nothing"
+    );
+    s.keys(&["b"]);
+    s.wait_for_text("Roll back gradually", WAIT);
+    s.keys(&["y"]);
+    // One step down to the first stage's weight, then (30 s of simulated time
+    // later) all the way back.
+    let screen = s.wait_for_text("● aborted", WAIT);
+    assert!(screen.contains("asks stable 100% / canary 0%"), "{screen}");
+    assert_eq!(canary_weight(&url), 0);
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"action\":\"abort\""), "{audit}");
+    assert!(audit.contains("rolling back, canary at 10%"), "{audit}");
+    s.keys(&["q"]);
+}

@@ -436,7 +436,9 @@ async fn logs_and_watches_resume_after_the_connection_drops() {
     let gone = feed.state.pods.iter().next().unwrap().1.name.clone();
     let api: Api<k8s_openapi::api::core::v1::Pod> =
         Api::namespaced(cluster.target().await.client, NS);
-    api.delete(&gone, &Default::default()).await.unwrap();
+    api.delete(&gone, &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
     feed.until("the deleted pod to leave the Pods pane", |f| {
         f.state.pods.iter().all(|(_, p)| p.name != gone)
     })

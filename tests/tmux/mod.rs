@@ -36,7 +36,16 @@ impl Session {
         // tmux apart.
         let socket = dir.join("tmux.sock").display().to_string();
         let out = Command::new("tmux")
-            .args(["-S", &socket, "-f", "/dev/null", "new-session", "-d", "-s", &name])
+            .args([
+                "-S",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+            ])
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
             .arg("-c")
             .arg(dir)
@@ -44,7 +53,11 @@ impl Session {
             .env("TERM", "xterm-256color")
             .output()
             .expect("tmux runs");
-        assert!(out.status.success(), "tmux new-session failed: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            text(&out)
+        );
         Session { name, socket }
     }
 
@@ -59,6 +72,11 @@ impl Session {
     /// The visible screen as text.
     pub fn screen(&self) -> String {
         text(&self.tmux(&["capture-pane", "-p", "-t", &self.name]))
+    }
+
+    /// The visible screen with its colours and attributes as escape sequences.
+    pub fn styled_screen(&self) -> String {
+        text(&self.tmux(&["capture-pane", "-e", "-p", "-t", &self.name]))
     }
 
     /// Sends keys as tmux names them (`q`, `Tab`, `Enter`, `C-c`, `/`).

@@ -7,11 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flightdeck::app::msg::{LogLine, RouterKind, Source, Trouble};
+use flightdeck::app::msg::{Connection, LogLine, RouterKind, Source, Trouble};
 use flightdeck::app::state::Health;
 use flightdeck::app::{Msg, State, update};
 use flightdeck::cluster::client;
@@ -327,6 +328,7 @@ async fn panes_fill_from_a_healthy_canary() {
 struct Relay {
     url: String,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    refusing: Arc<AtomicBool>,
     accept: JoinHandle<()>,
 }
 
@@ -335,9 +337,15 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let refusing = Arc::new(AtomicBool::new(false));
         let held = conns.clone();
+        let refuse = refusing.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut down, _)) = listener.accept().await {
+                if refuse.load(Ordering::SeqCst) {
+                    // Dropped at once: the client sees its connection reset.
+                    continue;
+                }
                 let conn = tokio::spawn(async move {
                     if let Ok(mut up) = TcpStream::connect(upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
@@ -346,7 +354,22 @@ impl Relay {
                 held.lock().unwrap().push(conn);
             }
         });
-        Relay { url, conns, accept }
+        Relay {
+            url,
+            conns,
+            refusing,
+            accept,
+        }
+    }
+
+    /// The server is gone: open connections drop and new ones are refused.
+    fn go_down(&self) {
+        self.refusing.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+
+    fn come_back(&self) {
+        self.refusing.store(false, Ordering::SeqCst);
     }
 
     /// Drops every open connection; new ones are still accepted.
@@ -593,4 +616,35 @@ async fn at_steady_state_the_workers_only_watch() {
         "metrics kept coming through the pod proxy: {later:?}"
     );
     assert!(feed.troubles.is_empty(), "{:?}", feed.troubles);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_shows_in_its_panes_and_clears_when_it_is_back() {
+    let cluster = Cluster::healthy_canary().await;
+    let relay = Relay::start(cluster.host.addr()).await;
+    let target = cluster.target_at(&relay.url, NS).await;
+    let (_workers, mut feed) = spawn(&target, MetricsSource::PodProxy);
+    feed.until("pods, traffic and events", |f| {
+        running(&f.state, "stable") == 4 && f.state.traffic.is_some() && !f.state.events.is_empty()
+    })
+    .await;
+
+    relay.go_down();
+    feed.until("the watches' panes to say the connection is lost", |f| {
+        [Source::Pods, Source::Events, Source::Traffic]
+            .iter()
+            .all(|s| f.state.troubles.contains_key(s))
+            && matches!(f.state.header.connection, Connection::Lost { .. })
+    })
+    .await;
+    // What the panes held stays on screen while the connection is down.
+    assert_eq!(feed.state.pods.len(), 5);
+    assert!(feed.state.traffic.is_some());
+
+    relay.come_back();
+    feed.until("every pane to recover", |f| {
+        f.state.troubles.is_empty() && f.state.header.connection == Connection::Connected
+    })
+    .await;
+    assert_eq!(running(&feed.state, "stable"), 4);
 }

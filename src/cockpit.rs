@@ -61,6 +61,8 @@ impl std::fmt::Debug for Driving {
 
 /// Opens the cockpit and runs it until the person quits.
 pub async fn run(opts: Options) -> Result<()> {
+    // Before connecting, so what the client and the workers log at start is kept.
+    crate::tui::init_tracing();
     let themes = load_theme(&opts.theme, config_dir().as_deref(), no_color_requested());
     let keymaps = load_keymap(&opts.keymap, config_dir().as_deref());
     let (client, info) = client::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())

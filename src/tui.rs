@@ -25,15 +25,20 @@ pub const FRAME: Duration = Duration::from_millis(33);
 const MSG_BATCH: usize = 1024;
 
 /// Sends `tracing` output to tui-logger so nothing writes over the screen.
+/// Installs once per process, however often it is called: call it before the
+/// workers start so their first warnings reach the diagnostics pane too.
 /// Harmless when a subscriber is already installed.
 pub fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    if tui_logger::init_logger(tui_logger::LevelFilter::Info).is_ok() {
-        let _ = tracing_subscriber::registry()
-            .with(tui_logger::TuiTracingSubscriberLayer)
-            .try_init();
-    }
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        if tui_logger::init_logger(tui_logger::LevelFilter::Info).is_ok() {
+            let _ = tracing_subscriber::registry()
+                .with(tui_logger::TuiTracingSubscriberLayer)
+                .try_init();
+        }
+    });
 }
 
 /// Runs the cockpit until the person quits. The terminal is restored on

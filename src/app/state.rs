@@ -279,6 +279,16 @@ impl Pods {
         self.sorted.iter().map(|((h, _), p)| (*h, p))
     }
 
+    /// The row a pod is drawn on, worst first.
+    pub fn row_of(&self, name: &str) -> Option<usize> {
+        let health = *self.health.get(name)?;
+        Some(self.sorted.range(..(health, name.to_string())).count())
+    }
+
+    pub fn at_row(&self, row: usize) -> Option<&PodInfo> {
+        self.sorted.values().nth(row)
+    }
+
     pub fn count(&self, health: Health) -> usize {
         self.health.values().filter(|h| **h == health).count()
     }
@@ -372,7 +382,12 @@ pub struct State {
     pub now: DateTime<Utc>,
     pub header: Header,
     pub pods: Pods,
-    pub pods_cursor: usize,
+    /// The selected pod, by name: rows move as pods change health, the
+    /// selection stays on its pod.
+    pub pods_selected: Option<String>,
+    /// The selected row when last known, where the selection falls back to
+    /// when its pod goes.
+    pub pods_row: usize,
     pub traffic: Option<TrafficInfo>,
     pub metrics: MetricsHistory,
     pub guards: Guards,
@@ -404,7 +419,8 @@ impl State {
             now,
             header: Header::default(),
             pods: Pods::default(),
-            pods_cursor: 0,
+            pods_selected: None,
+            pods_row: 0,
             traffic: None,
             metrics: MetricsHistory::default(),
             guards: Guards::default(),
@@ -437,6 +453,26 @@ impl State {
         } else {
             Layer::of_pane(self.focus)
         }
+    }
+
+    /// The row of the selected pod in the Pods pane.
+    pub fn pods_cursor(&self) -> usize {
+        self.pods_selected
+            .as_deref()
+            .and_then(|name| self.pods.row_of(name))
+            .unwrap_or(self.pods_row)
+            .min(self.pods.len().saturating_sub(1))
+    }
+
+    pub fn selected_pod(&self) -> Option<&PodInfo> {
+        self.pods.at_row(self.pods_cursor())
+    }
+
+    /// Selects the pod on `row` (clamped to the list).
+    pub fn select_pod_row(&mut self, row: usize) {
+        let row = row.min(self.pods.len().saturating_sub(1));
+        self.pods_row = row;
+        self.pods_selected = self.pods.at_row(row).map(|p| p.name.clone());
     }
 
     /// The share of requests each version actually served, from the newest sample.

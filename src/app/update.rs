@@ -15,13 +15,15 @@ pub fn update(state: &mut State, msg: Msg) {
             }
         }
         Msg::PodsReset(pods) => {
+            let row = state.pods_cursor();
             state.pods.reset(pods);
-            clamp_pods_cursor(state);
+            keep_selection(state, row);
         }
         Msg::PodApplied(pod) => state.pods.apply(pod),
         Msg::PodDeleted { name } => {
+            let row = state.pods_cursor();
             state.pods.remove(&name);
-            clamp_pods_cursor(state);
+            keep_selection(state, row);
         }
         Msg::Traffic(info) => state.traffic = Some(info),
         Msg::Metrics(sample) => state.metrics.push(sample),
@@ -58,8 +60,18 @@ fn apply_event(events: &mut Vec<EventInfo>, event: EventInfo) {
     events.truncate(MAX_EVENTS);
 }
 
-fn clamp_pods_cursor(state: &mut State) {
-    state.pods_cursor = state.pods_cursor.min(state.pods.len().saturating_sub(1));
+/// After pods went, the selection stays on its pod, or takes the pod now on
+/// the row it had.
+fn keep_selection(state: &mut State, row: usize) {
+    let kept = state
+        .pods_selected
+        .as_deref()
+        .and_then(|name| state.pods.row_of(name));
+    match kept {
+        Some(row) => state.pods_row = row,
+        None if state.pods_selected.is_some() => state.select_pod_row(row),
+        None => state.pods_row = state.pods_row.min(state.pods.len().saturating_sub(1)),
+    }
 }
 
 /// Rows a page moves: about the height of a pane.
@@ -154,7 +166,8 @@ fn scroll(state: &mut State, delta: isize) {
         },
         Pane::Pods => {
             let last = state.pods.len().saturating_sub(1);
-            state.pods_cursor = moved(state.pods_cursor, delta, last);
+            let row = moved(state.pods_cursor(), delta, last);
+            state.select_pod_row(row);
         }
         Pane::Events => {
             let last = state.events.len().saturating_sub(1);
@@ -351,11 +364,36 @@ mod tests {
             Msg::PodsReset(vec![pod("a", "Running", 1), pod("b", "Running", 1)]),
         );
         handle_action(&mut s, Action::ScrollBottom);
-        assert_eq!(s.pods_cursor, 1);
+        assert_eq!(s.pods_cursor(), 1);
         handle_action(&mut s, Action::PageDown);
-        assert_eq!(s.pods_cursor, 1);
+        assert_eq!(s.pods_cursor(), 1);
         update(&mut s, Msg::PodDeleted { name: "b".into() });
-        assert_eq!(s.pods_cursor, 0);
+        assert_eq!(s.pods_cursor(), 0);
+        assert_eq!(s.selected_pod().map(|p| p.name.as_str()), Some("a"));
+    }
+
+    #[test]
+    fn the_selection_follows_its_pod_when_rows_reorder() {
+        let mut s = state();
+        update(
+            &mut s,
+            Msg::PodsReset(vec![
+                pod("a", "Running", 1),
+                pod("b", "Running", 1),
+                pod("c", "Running", 1),
+            ]),
+        );
+        handle_action(&mut s, Action::ScrollDown);
+        assert_eq!(s.selected_pod().map(|p| p.name.as_str()), Some("b"));
+        // "c" starts crash-looping and sorts first: "b" moves down a row.
+        update(&mut s, Msg::PodApplied(pod("c", "CrashLoopBackOff", 0)));
+        assert_eq!(s.pods_cursor(), 2);
+        assert_eq!(s.selected_pod().map(|p| p.name.as_str()), Some("b"));
+        // The selected pod goes: the pod now on its row is selected.
+        update(&mut s, Msg::PodDeleted { name: "b".into() });
+        assert_eq!(s.selected_pod().map(|p| p.name.as_str()), Some("a"));
+        handle_action(&mut s, Action::ScrollUp);
+        assert_eq!(s.selected_pod().map(|p| p.name.as_str()), Some("c"));
     }
 
     #[test]

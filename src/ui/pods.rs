@@ -244,7 +244,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme, f
         return;
     }
     let visible = usize::from(area.height.saturating_sub(1)).max(1);
-    let cursor = state.pods_cursor.min(state.pods.len() - 1);
+    let cursor = state.pods_cursor();
     let offset = cursor.saturating_sub(visible - 1);
     // The status column is as wide as the longest status on screen.
     let status_width = state

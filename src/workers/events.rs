@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
 use super::{Target, trouble};
@@ -13,9 +13,7 @@ use crate::app::msg::{EventInfo, Source};
 
 pub async fn run(target: Target, tx: mpsc::Sender<Msg>) {
     let api: Api<Event> = Api::namespaced(target.client.clone(), &target.namespace);
-    let mut stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut stream = super::watch::relisting(api, watcher::Config::default()).boxed();
     let mut initial = Vec::new();
     let mut troubled = false;
     while let Some(event) = stream.next().await {

@@ -150,10 +150,21 @@ async fn follow(
     let api: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
     let mut resume = Resume::default();
     let mut backoff = Backoff::default();
+    let mut troubled = false;
     loop {
         match api.log_stream(&pod.name, &resume.params(&container)).await {
             Ok(stream) => {
                 backoff.reset();
+                if std::mem::take(&mut troubled)
+                    && tx
+                        .send(Msg::Recovered {
+                            source: Source::Logs,
+                        })
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
                 let mut stream = stream.lines();
                 while let Some(Ok(raw)) = stream.next().await {
                     let Some((at, text)) = split_timestamp(&raw) else {
@@ -176,6 +187,7 @@ async fn follow(
             }
             Err(kube::Error::Api(status)) if status.code == 404 => return,
             Err(err) => {
+                troubled = true;
                 let trouble = trouble::from_kube(&err, "the API server");
                 if tx
                     .send(Msg::Trouble {

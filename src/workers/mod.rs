@@ -15,6 +15,7 @@ pub mod pods;
 pub mod traffic;
 pub mod trouble;
 pub mod usage;
+pub mod watch;
 
 use kube::Client;
 use tokio::sync::mpsc;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use tokio::sync::{mpsc, watch};
 
 use super::usage::{self, Usage};
@@ -34,7 +34,7 @@ pub struct LivePod {
 pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<LivePod>>) {
     let api: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
     let config = watcher::Config::default().labels(&target.selector());
-    let mut stream = watcher(api, config).default_backoff().boxed();
+    let mut stream = super::watch::relisting(api, config).boxed();
     let (usage_tx, mut usage_rx) = mpsc::channel(4);
     let usage_task = tokio::spawn(usage::run(target.clone(), usage_tx));
     let mut usage: HashMap<String, Usage> = HashMap::new();

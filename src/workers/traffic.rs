@@ -6,10 +6,11 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::watch::relisting;
 use super::{Target, trouble};
 use crate::app::Msg;
 use crate::app::msg::{RouterKind, Source, TrafficInfo, Trouble};
@@ -166,26 +167,27 @@ pub async fn run(target: Target, router: Router, tx: mpsc::Sender<Msg>) {
     // Each router is watched as a stream of "the objects as they are now".
     let stream: futures::stream::BoxStream<'static, Result<Vec<Value>, watcher::Error>> =
         match &router {
-            Router::Istio { virtual_service: n } => snapshots(watcher(
+            Router::Istio { virtual_service: n } => snapshots(relisting(
                 Api::<DynamicObject>::namespaced_with(client, &ns, &virtual_services()),
                 by_name(n),
             )),
-            Router::GatewayApi { http_route: n } => snapshots(watcher(
+            Router::GatewayApi { http_route: n } => snapshots(relisting(
                 Api::<DynamicObject>::namespaced_with(client, &ns, &http_routes()),
                 by_name(n),
             )),
-            Router::Smi { traffic_split: n } => snapshots(watcher(
+            Router::Smi { traffic_split: n } => snapshots(relisting(
                 Api::<DynamicObject>::namespaced_with(client, &ns, &traffic_splits()),
                 by_name(n),
             )),
-            Router::Nginx { .. } => snapshots(watcher(
+            Router::Nginx { .. } => snapshots(relisting(
                 Api::<Ingress>::namespaced(client, &ns),
                 watcher::Config::default(),
             )),
-            Router::ServiceSelector { service: n, .. } => {
-                snapshots(watcher(Api::<Service>::namespaced(client, &ns), by_name(n)))
-            }
-            Router::ReplicaRatio { .. } => snapshots(watcher(
+            Router::ServiceSelector { service: n, .. } => snapshots(relisting(
+                Api::<Service>::namespaced(client, &ns),
+                by_name(n),
+            )),
+            Router::ReplicaRatio { .. } => snapshots(relisting(
                 Api::<Pod>::namespaced(client, &ns),
                 watcher::Config::default().labels(&target.selector()),
             )),
@@ -263,7 +265,6 @@ where
     let mut current: Vec<(String, Value)> = Vec::new();
     let mut initial: Vec<(String, Value)> = Vec::new();
     events
-        .default_backoff()
         .filter_map(move |event| {
             let out = match event {
                 Err(e) => Some(Err(e)),

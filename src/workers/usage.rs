@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -49,7 +49,7 @@ pub async fn run(target: Target, tx: mpsc::Sender<HashMap<String, Usage>>) {
         Api::namespaced_with(target.client.clone(), &target.namespace, &ar);
     let config = watcher::Config::default().labels(&target.selector());
     let mut current: HashMap<String, Usage> = HashMap::new();
-    let mut stream = watcher(api.clone(), config).default_backoff().boxed();
+    let mut stream = super::watch::relisting(api.clone(), config).boxed();
     while let Some(event) = stream.next().await {
         match event {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {

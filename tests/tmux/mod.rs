@@ -74,6 +74,11 @@ impl Session {
         text(&self.tmux(&["capture-pane", "-p", "-t", &self.name]))
     }
 
+    /// The visible screen with its colours and attributes as escape sequences.
+    pub fn styled_screen(&self) -> String {
+        text(&self.tmux(&["capture-pane", "-e", "-p", "-t", &self.name]))
+    }
+
     /// Sends keys as tmux names them (`q`, `Tab`, `Enter`, `C-c`, `/`).
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", self.name.as_str()];

@@ -3,8 +3,9 @@
 //! create, update, patch and delete, the status/scale/log/proxy subresources,
 //! server-side tables, and the faults in force, over plain HTTP.
 //!
-//! The router serves `/version`, `/api…`, `/apis…` and `/openapi…` only, so
-//! that the caller can merge its own routes (`/metrics`, `/sim/…`) beside it.
+//! The router serves `/version`, `/api…`, `/apis…` and `/openapi…`, plus its
+//! request counts at [`REQUEST_COUNTS_PATH`], so that the caller can merge its
+//! own routes (`/metrics`, `/sim/faults`) beside it.
 
 mod crud;
 mod discovery;
@@ -15,6 +16,7 @@ mod params;
 mod patch;
 mod pod_logs;
 mod proxy;
+mod requests;
 mod routes;
 mod scale;
 mod selector;
@@ -35,6 +37,7 @@ use super::Shared;
 
 pub use kubeconfig::kubeconfig;
 pub use proxy::{ProxyBackend, ProxyKind, ProxyRequest, ProxyResponse};
+pub use requests::PATH as REQUEST_COUNTS_PATH;
 pub use status::ApiError;
 
 /// How the API server behaves.
@@ -69,6 +72,8 @@ struct Api {
     proxy: Option<Arc<dyn ProxyBackend>>,
     /// Requests served so far: the draw for injected faults.
     requests: Arc<AtomicU64>,
+    /// Requests served per verb and resource.
+    counts: Arc<requests::RequestCounts>,
 }
 
 /// The API server's routes, with authentication and fault injection applied
@@ -79,6 +84,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
         opts: Arc::new(opts),
         proxy,
         requests: Arc::new(AtomicU64::new(0)),
+        counts: Arc::default(),
     };
     Router::new()
         .route("/version", get(discovery::version))
@@ -91,6 +97,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
             api.clone(),
             faults_layer::guard,
         ))
+        .route(requests::PATH, get(requests::serve))
         .with_state(api)
 }
 

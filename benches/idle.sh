@@ -1,0 +1,51 @@
+#!/bin/sh
+# Idle CPU and memory of the cockpit, each process on its own: the simulated
+# cluster (`flightdeck sim serve`) in one, the cockpit in a 200x50 tmux
+# window in another. After a warm-up, samples utime+stime from /proc/PID/stat
+# over a quiet spell (no keys pressed) and reads VmRSS.
+#
+#   benches/idle.sh [BINARY] [SCENARIO] [SECONDS]
+#   benches/idle.sh target/release/flightdeck healthy-canary 10
+#   benches/idle.sh target/release/flightdeck large 10
+#
+# Budget: the cockpit under 1% of a core; under 100 MB with the large scenario.
+set -eu
+bin=$(realpath "${1:-target/release/flightdeck}")
+scenario=${2:-healthy-canary}
+secs=${3:-10}
+warmup=${WARMUP:-10}
+case $scenario in
+  healthy-canary) target="--plan $(realpath assets/plans/canary-istio.toml)" ;;
+  large) target="--namespace fleet --app svc-00" ;;
+  *) target="--plan $(realpath "assets/plans/$scenario.toml")" ;;
+esac
+
+dir=$(mktemp -d)
+sock="$dir/tmux.sock"
+cleanup() {
+  tmux -S "$sock" kill-server 2>/dev/null || true
+  kill "$sim" 2>/dev/null || true
+  rm -rf "$dir"
+}
+"$bin" sim serve --scenario "$scenario" --kubeconfig-out "$dir/kubeconfig" 2>"$dir/sim.log" &
+sim=$!
+trap cleanup EXIT
+while [ ! -s "$dir/kubeconfig" ]; do sleep 0.2; done
+
+tmux -S "$sock" -f /dev/null new-session -d -s idle -x 200 -y 50 \
+  "exec '$bin' --kubeconfig '$dir/kubeconfig' $target"
+cockpit=$(tmux -S "$sock" list-panes -t idle -F '#{pane_pid}')
+sleep "$warmup"
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+c0=$(ticks "$cockpit"); s0=$(ticks "$sim")
+sleep "$secs"
+c1=$(ticks "$cockpit"); s1=$(ticks "$sim")
+
+pct() { awk -v a="$1" -v b="$2" -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.2f", (b - a) / hz / s * 100}'; }
+echo "scenario $scenario, ${secs}s idle after ${warmup}s warm-up"
+echo "cockpit: $(pct "$c0" "$c1")% of a core, $(rss_mib "$cockpit") MiB resident"
+echo "sim:     $(pct "$s0" "$s1")% of a core, $(rss_mib "$sim") MiB resident"
+tmux -S "$sock" capture-pane -p -t idle | head -3

@@ -1,6 +1,9 @@
 //! Drives the real flightdeck binary in a detached tmux session: type keys,
 //! read the screen. Used by the end-to-end tests.
 
+// Each test crate that includes this module uses a part of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -4,9 +4,7 @@
 //! real time); the plans' guards are the shipped ones.
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +23,8 @@ use flightdeck::workers::guard_watch::{
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+
+mod prometheus;
 
 struct Live {
     host: SimHost,
@@ -340,52 +340,6 @@ async fn healthy_canary_fires_nothing_and_its_analysis_passes() {
     live.host.shutdown().await;
 }
 
-/// Kills Prometheus when the test ends, however it ends.
-struct PromProcess(Child);
-
-impl Drop for PromProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find_prometheus() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("prometheus"))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_prometheus(bin: &Path, dir: &Path, port: u16, sim_port: u16) -> PromProcess {
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: sim\n    static_configs:\n      - targets: [\"127.0.0.1:{sim_port}\"]\n"
-    );
-    let config_path = dir.join("prometheus.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    PromProcess(child)
-}
-
 async fn wait_scraped(p: &Prometheus) {
     for _ in 0..300 {
         if let Ok(up) = p.query("up == 1", None).await
@@ -400,23 +354,18 @@ async fn wait_scraped(p: &Prometheus) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_mode_fires_holds_without_prometheus_and_resumes() {
-    let Some(bin) = find_prometheus() else {
-        assert!(
-            std::env::var("FLIGHTDECK_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
-            "FLIGHTDECK_REQUIRE_PROMETHEUS=1 but no prometheus on PATH"
-        );
-        eprintln!("skipped: prometheus is not installed (apt-get install prometheus)");
+    let Some(bin) = prometheus::find() else {
         return;
     };
     let live = Live::start("bad-canary", 30.0).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = prometheus::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut prometheus = Some(start_prometheus(
+    let mut server = Some(prometheus::start(
         &bin,
         dir.path(),
         port,
-        live.host.addr().port(),
+        &[("sim", live.host.addr().port())],
     ));
     let client = Prometheus::new(&base, Duration::from_secs(2)).unwrap();
     wait_scraped(&client).await;
@@ -436,7 +385,7 @@ async fn prometheus_mode_fires_holds_without_prometheus_and_resumes() {
 
     // Prometheus stops: the guard has no data and says why; the stage's
     // verdict is inconclusive; nothing passes.
-    drop(prometheus.take());
+    drop(server.take());
     run.until(30, "no data", |f| {
         matches!(f, GuardFact::Update(u) if u.guard == "checkout 5xx"
             && matches!(u.state, GuardState::NoData { .. })
@@ -461,11 +410,11 @@ async fn prometheus_mode_fires_holds_without_prometheus_and_resumes() {
     );
 
     // Back again, on the same data: samples resume.
-    prometheus = Some(start_prometheus(
+    server = Some(prometheus::start(
         &bin,
         dir.path(),
         port,
-        live.host.addr().port(),
+        &[("sim", live.host.addr().port())],
     ));
     let update = run
         .until(60, "samples after Prometheus restarted", |f| {
@@ -477,6 +426,6 @@ async fn prometheus_mode_fires_holds_without_prometheus_and_resumes() {
         |f| matches!(f, GuardFact::Verdict { verdict, .. } if verdict.outcome == Outcome::Pass),
     );
     assert!(!passed, "a bad canary never passes");
-    drop(prometheus);
+    drop(server);
     live.host.shutdown().await;
 }

@@ -10,11 +10,8 @@
 // Shared with sim_traffic, which uses every helper; this test needs fewer.
 #[allow(dead_code)]
 mod fixture;
+mod prometheus;
 
-use std::fmt::Write as _;
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,78 +29,12 @@ const PAUSE: Duration = Duration::from_millis(5);
 const EARLY: u64 = 100;
 const LATE: u64 = 400;
 
-/// Kills Prometheus when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find_prometheus() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("prometheus"))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn serve_metrics(sim: &Sim) -> u16 {
     let app = traffic::routes(sim.shared.clone(), sim.traffic.handle());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
-}
-
-fn start_prometheus(bin: &Path, dir: &Path, port: u16, targets: &[(&str, u16)]) -> Running {
-    let mut jobs = String::new();
-    for (job, p) in targets {
-        let _ = write!(
-            jobs,
-            "  - job_name: {job}\n    static_configs:\n      - targets: [\"127.0.0.1:{p}\"]\n"
-        );
-    }
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
-    );
-    let config_path = dir.join("prometheus.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Running(child)
-}
-
-async fn wait_ready(base: &str) {
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{base}/-/ready")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("Prometheus at {base} did not become ready in 30 s");
 }
 
 async fn wait_scraped(p: &Prometheus) {
@@ -145,12 +76,7 @@ async fn value(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_sees_what_the_scenarios_set() {
-    let Some(bin) = find_prometheus() else {
-        assert!(
-            std::env::var("FLIGHTDECK_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
-            "FLIGHTDECK_REQUIRE_PROMETHEUS=1 but no prometheus on PATH"
-        );
-        eprintln!("skipped: prometheus is not installed (apt-get install prometheus)");
+    let Some(bin) = prometheus::find() else {
         return;
     };
     let mut bad = Sim::new("bad-canary", 21);
@@ -161,15 +87,15 @@ async fn prometheus_sees_what_the_scenarios_set() {
     let slow_port = serve_metrics(&slow).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let prom_port = free_port();
-    let _prometheus = start_prometheus(
+    let prom_port = prometheus::free_port();
+    let _prometheus = prometheus::start(
         &bin,
         dir.path(),
         prom_port,
         &[("bad", bad_port), ("slow", slow_port)],
     );
     let base = format!("http://127.0.0.1:{prom_port}");
-    wait_ready(&base).await;
+    prometheus::wait_ready(&base).await;
     let p = Prometheus::new(&base, Duration::from_secs(10)).unwrap();
     // Prometheus hands new targets to its scrapers every few seconds: start the
     // clock only once both are scraped, so the early window has its samples.

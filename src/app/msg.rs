@@ -196,4 +196,8 @@ pub enum Msg {
     Recovered {
         source: Source,
     },
+    /// A guard's state and numbers as of the latest reading.
+    Guard(crate::workers::guard_watch::GuardUpdate),
+    /// A webhook delivery went wrong (or works again).
+    Delivery(crate::workers::notify::Delivery),
 }

@@ -49,6 +49,7 @@ pub fn update(state: &mut State, msg: Msg) {
                 state.header.connection = Connection::Connected;
             }
         }
+        Msg::Guard(_) | Msg::Delivery(_) => {}
     }
 }
 

@@ -47,6 +47,10 @@ pub struct CockpitArgs {
     /// Prometheus base URL; without it pods are scraped through the API server
     #[arg(long, env = "FLIGHTDECK_PROMETHEUS")]
     pub prometheus: Option<String>,
+    /// Automatic mode: timed stages advance when their analysis passes and
+    /// guards roll back by themselves (also `auto = true` in the plan)
+    #[arg(long)]
+    pub auto: bool,
     #[command(flatten)]
     pub look: LookArgs,
 }
@@ -89,6 +93,54 @@ pub enum Command {
     Undo(UndoArgs),
     /// Start an aborted rollout again
     Retry(VerbArgs),
+    /// Drive a whole rollout: start it, let the guards and the analysis move
+    /// it on, and end when it is promoted or rolled back
+    Run(RunArgs),
+}
+
+/// `flightdeck run`: a rollout driven start to end, for pipelines.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The rollout plan (TOML)
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: its current context)
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Automatic mode: timed stages advance when their analysis passes and
+    /// guards act by themselves (also `auto = true` in the plan)
+    #[arg(long)]
+    pub auto: bool,
+    /// No terminal screen: progress lines on stderr; exit 0 on promotion,
+    /// 3 on rollback, 4 when the rollout is held past --hold-deadline
+    #[arg(long)]
+    pub headless: bool,
+    /// Prometheus base URL; without it pods are scraped through the API server
+    #[arg(long, env = "FLIGHTDECK_PROMETHEUS")]
+    pub prometheus: Option<String>,
+    /// Audit file (JSONL; default: $XDG_STATE_HOME/flightdeck/audit.jsonl)
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+    /// The image to roll out (default: the plan's, or what the canary runs)
+    #[arg(long)]
+    pub image: Option<String>,
+    /// How long the rollout may stand held (by a guard, a failed or
+    /// inconclusive analysis, a person, or a stage waiting for the go)
+    /// before a headless run gives up, in the cluster's time
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub hold_deadline: std::time::Duration,
+    /// Take the helm from the cockpit holding it (recorded)
+    #[arg(long)]
+    pub take_over: bool,
+    #[command(flatten)]
+    pub look: LookArgs,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::units::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// What every rollout verb takes.
@@ -154,6 +206,10 @@ pub struct DemoArgs {
     /// Audit file (default: beside the demo's kubeconfig)
     #[arg(long)]
     pub audit: Option<PathBuf>,
+    /// Automatic mode: timed stages advance when their analysis passes and
+    /// guards roll back by themselves
+    #[arg(long)]
+    pub auto: bool,
     #[command(flatten)]
     pub look: LookArgs,
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::app::State;
 use crate::app::state::{Guards, Helm, StageRow, StagesView};
 use crate::cluster::client;
+use crate::cluster::clock::Clock;
 use crate::config::keymap::load_keymap;
 use crate::config::theme::{config_dir, load_theme, no_color_requested};
 use crate::metrics::prometheus::Prometheus;
@@ -39,6 +40,11 @@ pub struct Options {
     /// Lines for the header under the facts (the demo's kubeconfig path, say).
     pub notes: Vec<String>,
     pub driving: Driving,
+    /// Automatic mode for a rollout started from this cockpit.
+    pub auto: bool,
+    /// A command the driver carries out as soon as the cockpit opens
+    /// (`flightdeck run` without `--headless` starts the rollout).
+    pub first: Option<crate::driver::Command>,
 }
 
 /// How the cockpit drives a plan: where the record goes, whose clock
@@ -47,14 +53,15 @@ pub struct Options {
 pub struct Driving {
     /// The audit file (default: [`crate::workers::audit::default_path`]).
     pub audit: Option<PathBuf>,
-    pub clock: Option<crate::driver::Clock>,
+    /// Default: the cluster's ([`Clock::of_cluster`]).
+    pub clock: Option<Clock>,
 }
 
 impl std::fmt::Debug for Driving {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driving")
             .field("audit", &self.audit)
-            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -126,27 +133,73 @@ pub async fn run(opts: Options) -> Result<()> {
         },
         None => MetricsSource::PodProxy,
     };
+    let clock = match &opts.driving.clock {
+        Some(clock) => clock.clone(),
+        None => Clock::of_cluster(&driver_client).await,
+    };
+    let guards = match &opts.plan {
+        Some(plan) => {
+            let source = crate::driver::guarded::source(opts.prometheus.as_deref(), plan, &clock)
+                .wrap_err("bad Prometheus URL")?;
+            Some(crate::driver::guarded::GuardLink::spawn(
+                plan,
+                target.clone(),
+                source,
+                clock.clone(),
+            ))
+        }
+        None => None,
+    };
     // Versions are read off the pods' labels, so a rolling app shows its one.
     let _workers = workers::spawn(&target, router, metrics, Vec::new(), &tx);
-    let driver = opts
-        .plan
-        .clone()
-        .map(|plan| spawn_driver(driver_client, plan, &kube_user, &opts, &tx, &mut state));
+    let driver = opts.plan.clone().map(|plan| {
+        let driving = Driving {
+            clock: Some(clock),
+            ..opts.driving.clone()
+        };
+        let parts = DriverParts {
+            client: driver_client,
+            plan,
+            kube_user: &kube_user,
+            driving,
+            guards,
+        };
+        spawn_driver(parts, &opts, &tx, &mut state)
+    });
     drop(tx);
     let commands = driver.as_ref().map(|d| d.commands.clone());
+    if let (Some(commands), Some(first)) = (&commands, opts.first.clone()) {
+        // The queue is empty at this point, so this never waits or fails.
+        let _ = commands.try_send(first);
+    }
     crate::tui::run_driving(state, rx, themes.theme, keymaps.keymap, commands).await
 }
 
-/// The driver for the plan, fed by the keys and reporting into the screen.
-fn spawn_driver(
+/// What the driver is made of.
+struct DriverParts<'a> {
     client: kube::Client,
     plan: Plan,
-    kube_user: &str,
+    kube_user: &'a str,
+    driving: Driving,
+    guards: Option<crate::driver::guarded::GuardLink>,
+}
+
+/// The driver for the plan, fed by the keys and the guards and reporting
+/// into the screen.
+fn spawn_driver(
+    parts: DriverParts<'_>,
     opts: &Options,
     tx: &mpsc::Sender<crate::app::Msg>,
     state: &mut State,
 ) -> crate::driver::task::DriverTask {
     use crate::app::msg::{DriveReport, Msg};
+    let DriverParts {
+        client,
+        plan,
+        kube_user,
+        driving,
+        guards,
+    } = parts;
     let progress_tx = tx.clone();
     let mut settings = crate::driver::Settings {
         read_only: opts.read_only,
@@ -154,16 +207,21 @@ fn spawn_driver(
             // Progress is worth a line, never a wait: dropped when the queue is full.
             let _ = progress_tx.try_send(Msg::Drive(DriveReport::Progress(line)));
         }),
+        auto: opts.auto,
         ..crate::driver::Settings::default()
     };
-    if let Some(clock) = &opts.driving.clock {
-        settings.clock = clock.clone();
+    if let Some(clock) = &driving.clock {
+        settings.clock = clock.as_fn();
+    }
+    if !opts.read_only {
+        let (notifier, problems) = notifier_for(&plan, tx);
+        settings.notifier = notifier;
+        state.header.warnings.extend(problems);
     }
     let audit = if opts.read_only {
         None
     } else {
-        let path = opts
-            .driving
+        let path = driving
             .audit
             .clone()
             .unwrap_or_else(crate::workers::audit::default_path);
@@ -179,7 +237,31 @@ fn spawn_driver(
         }
     };
     let driver = crate::driver::Driver::new(client, plan, kube_user, audit, settings);
-    crate::driver::task::spawn(driver, tx.clone())
+    crate::driver::task::spawn(driver, tx.clone(), guards)
+}
+
+/// The plan's webhooks, their delivery troubles reported into the screen;
+/// with the problems of webhooks that could not be set up.
+fn notifier_for(
+    plan: &Plan,
+    tx: &mpsc::Sender<crate::app::Msg>,
+) -> (Option<crate::workers::notify::Notifier>, Vec<String>) {
+    use crate::workers::notify::{self, Notifier, NotifyOptions};
+    let (hooks, problems) = notify::resolve(&plan.notifications, |var| std::env::var(var).ok());
+    if hooks.is_empty() {
+        return (None, problems);
+    }
+    let (reports_tx, mut reports) = mpsc::channel(64);
+    let (notifier, _tasks) = Notifier::spawn(hooks, &NotifyOptions::default(), reports_tx);
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(delivery) = reports.recv().await {
+            if tx.send(crate::app::Msg::Delivery(delivery)).await.is_err() {
+                return;
+            }
+        }
+    });
+    (Some(notifier), problems)
 }
 
 /// The plan's stages as the Stages pane lists them.

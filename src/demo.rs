@@ -63,10 +63,11 @@ pub fn plan_for(scenario: &str) -> Result<Option<Plan>> {
         .transpose()
 }
 
-/// The simulated cluster's clock, so timed stages pass at the demo's speed.
-fn sim_clock(host: &SimHost) -> crate::driver::Clock {
+/// The simulated cluster's clock, so timed stages and guards' `for` pass at
+/// the demo's speed.
+fn sim_clock(host: &SimHost, speed: f64) -> crate::cluster::clock::Clock {
     let store = host.shared().store.clone();
-    std::sync::Arc::new(move || store.now())
+    crate::cluster::clock::Clock::scaled(move || store.now(), speed)
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
@@ -115,8 +116,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                     .clone()
                     .unwrap_or_else(|| dir.join("audit.jsonl")),
             ),
-            clock: Some(sim_clock(&host)),
+            clock: Some(sim_clock(&host, args.sim.speed)),
         },
+        auto: args.auto,
+        first: None,
     })
     .await;
     host.shutdown().await;

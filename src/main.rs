@@ -21,6 +21,14 @@ fn main() -> Result<()> {
             runtime.block_on(flightdeck::sim::serve::run(args))
         }
         Some(Command::Demo(args)) => runtime.block_on(flightdeck::demo::run(args)),
+        Some(Command::Run(args)) => {
+            if args.headless {
+                init_stderr_tracing_at("warn");
+            }
+            let code = runtime.block_on(flightdeck::commands::run::run(args))?;
+            drop(runtime);
+            std::process::exit(code);
+        }
         Some(verb) => runtime
             .block_on(flightdeck::commands::run(verb))
             .unwrap_or(Ok(())),
@@ -43,6 +51,8 @@ fn main() -> Result<()> {
                     audit: c.audit,
                     clock: None,
                 },
+                auto: c.auto,
+                first: None,
             }))
         }
     }
@@ -50,8 +60,12 @@ fn main() -> Result<()> {
 
 /// The simulator's own diagnostics, on stderr (it owns no screen).
 fn init_stderr_tracing() {
+    init_stderr_tracing_at("info");
+}
+
+fn init_stderr_tracing_at(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLIGHTDECK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -748,7 +748,8 @@ async fn a_second_cockpit_shows_who_holds_the_helm_and_follows_the_rollout() {
     let ana = c.driver(shipped("canary-istio.toml"), "ana");
     ana.execute(Command::Start { image: None }).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
-    let bo = flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "bo"), tx);
+    let bo =
+        flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "bo"), tx, None);
     let mut helm = None;
     let mut stage = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -5,6 +5,7 @@
 
 mod confirm;
 mod print;
+pub mod run;
 
 use std::sync::Arc;
 
@@ -45,7 +46,7 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
             },
         ),
         Cli::Retry(a) => (a, Request::Retry),
-        Cli::Demo(_) | Cli::Sim(_) => return None,
+        Cli::Demo(_) | Cli::Sim(_) | Cli::Run(_) => return None,
     };
     Some(drive(args, request).await)
 }

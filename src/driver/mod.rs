@@ -15,7 +15,9 @@
 //!   calls [`Driver::execute`] once.
 
 pub mod apply;
+pub mod guarded;
 pub mod helm;
+pub mod notices;
 pub mod preflight;
 pub mod record;
 pub mod rest;
@@ -38,11 +40,13 @@ use self::targets::{Shape, Targets};
 use crate::cluster::lease::{LeaseClient, LeaseError};
 use crate::cluster::routers::service_selector;
 use crate::rollout::effects::Effect;
+use crate::rollout::guards::Alarm;
 use crate::rollout::history::{self, ActionResult, HistoryEntry, StoredRollout};
 use crate::rollout::machine::{Event, Refusal, Transition, step};
 use crate::rollout::plan::{Plan, Slot};
-use crate::rollout::state::RolloutState;
+use crate::rollout::state::{Phase, RolloutState};
 use crate::workers::audit::{Actor, AuditError, AuditLog};
+use crate::workers::notify::{Notice, Notifier};
 
 pub use crate::rollout::request::Request as Command;
 
@@ -90,6 +94,10 @@ pub struct Settings {
     pub clock: Clock,
     pub before_write: Option<WriteHook>,
     pub progress: Progress,
+    /// A rollout started here runs in automatic mode (the plan may ask too).
+    pub auto: bool,
+    /// Webhooks told about every step; sending never waits.
+    pub notifier: Option<Notifier>,
 }
 
 impl Default for Settings {
@@ -100,6 +108,8 @@ impl Default for Settings {
             clock: system_clock(),
             before_write: None,
             progress: Arc::new(|line| tracing::info!("{line}")),
+            auto: false,
+            notifier: None,
         }
     }
 }
@@ -213,9 +223,12 @@ impl Driver {
         let mut rollout = loaded.rollout;
         let event = match &command {
             Command::Start { image } => {
-                if rollout.state.is_finished() {
-                    // A finished rollout stays in the history; the new one starts afresh.
-                    rollout.state = RolloutState::new(&self.plan, false);
+                if rollout.state.is_finished() || rollout.state.phase == Phase::NotStarted {
+                    // A finished rollout stays in the history; the new one
+                    // starts afresh, from the plan as it is now.
+                    let generation = rollout.state.generation;
+                    rollout.state = RolloutState::new(&self.plan, self.settings.auto);
+                    rollout.state.generation = generation;
                 }
                 Event::Start {
                     image: image.clone(),
@@ -230,7 +243,10 @@ impl Driver {
                 mode: *mode,
                 reason: format!("{} by {}", command.name(), self.actor.os_user),
             },
-            Command::Retry => Event::Retry,
+            Command::Retry => {
+                rollout.state.course.auto |= self.settings.auto;
+                Event::Retry
+            }
             Command::Undo { revision } => Event::Undo {
                 revision: *revision,
             },
@@ -255,6 +271,7 @@ impl Driver {
             loaded.resource_version,
             transition,
             self.actor.clone(),
+            None,
         )
         .await
     }
@@ -275,18 +292,67 @@ impl Driver {
             Ok(t) if t.record.is_some() => t,
             _ => return Ok(None),
         };
-        let automatic = Actor {
-            os_user: format!("{} (flightdeck auto)", self.actor.os_user),
-            ..self.actor.clone()
+        self.carry_out(
+            loaded.rollout,
+            loaded.resource_version,
+            transition,
+            self.automatic(),
+            None,
+        )
+        .await
+        .map(Some)
+    }
+
+    /// Acts on what the guards found: an alarm or a stage's verdict, as the
+    /// plan and the mode say (see the stage machine). Only the helm's holder
+    /// acts. A finding the rollout has moved past (a verdict about a stage
+    /// already left, an alarm after the end) changes nothing.
+    pub async fn react(&self, event: Event) -> Result<Option<Outcome>, DriveError> {
+        if self.settings.read_only || !self.helm.view().is_ours() {
+            return Ok(None);
+        }
+        let loaded = self.load().await?;
+        if loaded.resource_version.is_none() {
+            return Ok(None);
+        }
+        let alarm = match &event {
+            Event::GuardFired(alarm) => Some(alarm.clone()),
+            _ => None,
+        };
+        let state = &loaded.rollout.state;
+        if let (Some(alarm), Some(notifier)) = (&alarm, &self.settings.notifier)
+            && (state.stage().is_some() || matches!(state.phase, Phase::RollingBack { .. }))
+        {
+            notifier.send(
+                &Notice::guard_fired(&self.plan.app, &self.plan.namespace, alarm)
+                    .at_time(self.now()),
+            );
+        }
+        let transition = match step(state, event, self.now()) {
+            Ok(t) if t.record.is_some() => t,
+            Ok(_) => return Ok(None),
+            Err(refusal) => {
+                tracing::debug!(%refusal, "a guard finding changes nothing");
+                return Ok(None);
+            }
         };
         self.carry_out(
             loaded.rollout,
             loaded.resource_version,
             transition,
-            automatic,
+            self.automatic(),
+            alarm.as_ref(),
         )
         .await
         .map(Some)
+    }
+
+    /// Who acts when time or the guards move the rollout.
+    fn automatic(&self) -> Actor {
+        Actor {
+            os_user: format!("{} (flightdeck auto)", self.actor.os_user),
+            ..self.actor.clone()
+        }
     }
 
     async fn take_helm(&self) -> Result<Outcome, DriveError> {
@@ -329,6 +395,7 @@ impl Driver {
         since: Option<String>,
         transition: Transition,
         who: Actor,
+        alarm: Option<&Alarm>,
     ) -> Result<Outcome, DriveError> {
         let now = self.now();
         let old = rollout.state.clone();
@@ -392,6 +459,11 @@ impl Driver {
                 });
             }
         }
+        if let (Some(notifier), Some(record)) = (&self.settings.notifier, &record) {
+            for notice in notices::for_transition(&old, &transition.state, record, alarm, now) {
+                notifier.send(&notice);
+            }
+        }
         rollout.state = transition.state;
         let entry = record.map(|r| HistoryEntry::new(r, history_who, now, ActionResult::Done));
         if let Some(e) = &entry {
@@ -403,6 +475,7 @@ impl Driver {
         if let Some(e) = &entry {
             self.record(Entry {
                 who,
+                verdict: e.verdict.clone(),
                 ..self.entry(&e.action, &e.from, &e.to, e.detail.clone(), now)
             })
             .await?;
@@ -511,6 +584,7 @@ impl Driver {
             detail,
             result: "done".into(),
             reason: None,
+            verdict: None,
         }
     }
 

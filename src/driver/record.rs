@@ -28,6 +28,9 @@ pub struct Entry {
     pub result: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The analysis verdict behind the action, with every check's numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::rollout::Verdict>,
 }
 
 impl Entry {
@@ -142,6 +145,7 @@ mod tests {
             detail: None,
             result: "done".into(),
             reason: None,
+            verdict: None,
         };
         assert_eq!(e.event_reason(), "RolloutTakeHelm");
         e.result = "failed".into();

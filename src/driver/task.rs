@@ -1,18 +1,23 @@
 //! The driver as the cockpit runs it: a task fed [`Command`]s over a channel
 //! that reports into the UI's [`Msg`] queue. While a command runs it keeps
 //! reporting where the rollout stands, so the screen follows every step;
-//! between commands it ticks the machine (only at the helm) once a second.
+//! between commands it ticks the machine (only at the helm) once a second,
+//! and acts on what the guards find: their states go to the screen, their
+//! alarms and verdicts to the stage machine.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::guarded::GuardLink;
 use super::helm::HelmView;
 use super::status::Status;
-use super::{Command, DriveError, Driver};
+use super::{Command, DriveError, Driver, Outcome};
 use crate::app::msg::{DriveReport, Msg, RolloutView};
 use crate::app::state::Helm;
+use crate::rollout::machine::Event;
+use crate::workers::guard_watch::GuardFact;
 
 /// Commands waiting for the driver; the UI never blocks on a full queue.
 const QUEUE: usize = 16;
@@ -26,9 +31,10 @@ pub struct DriverTask {
     pub handle: JoinHandle<()>,
 }
 
-pub fn spawn(driver: Driver, msgs: mpsc::Sender<Msg>) -> DriverTask {
+/// Starts the driver; with `guards`, it also acts on their findings.
+pub fn spawn(driver: Driver, msgs: mpsc::Sender<Msg>, guards: Option<GuardLink>) -> DriverTask {
     let (commands, rx) = mpsc::channel(QUEUE);
-    let handle = tokio::spawn(run(driver, rx, msgs));
+    let handle = tokio::spawn(run(driver, rx, msgs, guards));
     DriverTask { commands, handle }
 }
 
@@ -77,7 +83,20 @@ pub fn view_of(status: Status, clock_skew: chrono::TimeDelta) -> RolloutView {
     }
 }
 
-async fn run(driver: Driver, mut commands: mpsc::Receiver<Command>, msgs: mpsc::Sender<Msg>) {
+/// The next finding, or never when there are no guards.
+async fn next_fact(guards: &mut Option<GuardLink>) -> Option<GuardFact> {
+    match guards {
+        Some(link) => link.facts.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn run(
+    driver: Driver,
+    mut commands: mpsc::Receiver<Command>,
+    msgs: mpsc::Sender<Msg>,
+    mut guards: Option<GuardLink>,
+) {
     let read_only = driver.read_only();
     let helm = driver.helm().clone();
     let keeper = if read_only {
@@ -118,6 +137,34 @@ async fn run(driver: Driver, mut commands: mpsc::Receiver<Command>, msgs: mpsc::
                 send(Msg::Drive(report)).await;
                 refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
             }
+            fact = next_fact(&mut guards) => {
+                let event = match fact {
+                    None => {
+                        guards = None;
+                        continue;
+                    }
+                    Some(GuardFact::Update(update)) => {
+                        send(Msg::Guard(update)).await;
+                        continue;
+                    }
+                    Some(GuardFact::Fired(alarm)) => Event::GuardFired(alarm),
+                    Some(GuardFact::Verdict { stage, verdict }) => Event::Verdict { stage, verdict },
+                };
+                let action = event.name();
+                match driver.react(event).await {
+                    Ok(Some(Outcome { entry: Some(e), .. })) => {
+                        send(Msg::Drive(DriveReport::Done { action: e.action, to: e.to })).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        send(Msg::Drive(DriveReport::Failed {
+                            action: action.into(),
+                            reason: e.to_string(),
+                        })).await;
+                    }
+                }
+                refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
+            }
             changed = helm_rx.changed() => {
                 if changed.is_err() { break; }
                 let view = helm_rx.borrow_and_update().clone();
@@ -141,6 +188,9 @@ async fn run(driver: Driver, mut commands: mpsc::Receiver<Command>, msgs: mpsc::
                 }
                 refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
             }
+        }
+        if let (Some(link), Some(view)) = (&guards, &last_view) {
+            link.follow(&view.state);
         }
     }
     keeper.abort();

@@ -2,6 +2,11 @@
 //! traffic model, and the API server in front of them, on one loopback port.
 //! `flightdeck sim serve`, `flightdeck demo`, the tests and the benchmarks all
 //! start the cluster here, so they all run the same thing.
+//!
+//! `GET /sim/clock` answers the simulated time and how fast it runs,
+//! `{"now": "2026-…Z", "speed": 20.0}`, so a flightdeck driving this cluster
+//! from another process stamps and times its rollout by the cluster's clock
+//! (a `for = "2m"` guard is two simulated minutes).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -121,7 +126,8 @@ impl SimHost {
             server_opts,
             Some(Arc::new(TrafficProxy(traffic.clone()))),
         )
-        .merge(traffic::routes(shared.clone(), traffic.clone()));
+        .merge(traffic::routes(shared.clone(), traffic.clone()))
+        .merge(clock_route(shared.clone(), opts.speed));
 
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -210,4 +216,26 @@ impl Drop for SimHost {
             task.abort();
         }
     }
+}
+
+/// `GET /sim/clock`.
+fn clock_route(shared: Shared, speed: f64) -> axum::Router {
+    use axum::routing::get;
+    let speed = if speed.is_finite() && speed > 0.0 {
+        speed
+    } else {
+        1.0
+    };
+    axum::Router::new().route(
+        "/sim/clock",
+        get(move || {
+            let now = shared.store.now();
+            async move {
+                axum::Json(serde_json::json!({
+                    "now": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "speed": speed,
+                }))
+            }
+        }),
+    )
 }

@@ -16,7 +16,6 @@
 //! Nothing here ever turns missing numbers into a pass.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -43,44 +42,7 @@ use crate::rollout::guards::{
 use crate::rollout::plan::{Plan, Router, Strategy};
 use crate::units::parse_bytes;
 
-/// What time it is for the guards. Against a real cluster, the wall clock;
-/// against the simulator, its clock, which may run faster than real time.
-#[derive(Clone)]
-pub struct Clock {
-    now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
-    speed: f64,
-}
-
-impl Clock {
-    pub fn wall() -> Self {
-        Self {
-            now: Arc::new(Utc::now),
-            speed: 1.0,
-        }
-    }
-
-    /// A clock read from `now` that runs `speed` times faster than real time.
-    pub fn scaled(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static, speed: f64) -> Self {
-        let speed = if speed.is_finite() && speed > 0.0 {
-            speed
-        } else {
-            1.0
-        };
-        Self {
-            now: Arc::new(now),
-            speed,
-        }
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        (self.now)()
-    }
-
-    /// The real time that `d` of this clock's time takes.
-    pub fn real(&self, d: Duration) -> Duration {
-        d.div_f64(self.speed)
-    }
-}
+pub use crate::cluster::clock::Clock;
 
 /// Where the canary's numbers come from.
 #[derive(Clone)]

@@ -1,0 +1,425 @@
+//! `flightdeck run --plan FILE [--auto] --headless`: a whole rollout driven
+//! without a person, for pipelines. It starts the rollout (or picks up the
+//! one the plan's app is in), lets time, the analysis and the guards move it
+//! on, and ends when it is promoted (exit 0), rolled back (exit 3) or held
+//! longer than `--hold-deadline` (exit 4). Progress lines go to stderr, each
+//! stamped with the cluster's time.
+//!
+//! Without `--headless` the cockpit opens on the plan and starts it there.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use color_eyre::eyre::{Result, WrapErr, bail};
+use tokio::sync::mpsc;
+
+use crate::cli::RunArgs;
+use crate::cluster::client;
+use crate::cluster::clock::Clock;
+use crate::cockpit::{self, Driving, Options};
+use crate::driver::guarded::{self, GuardLink};
+use crate::driver::{Command, Driver, Settings};
+use crate::rollout::guards::GuardState;
+use crate::rollout::machine::Event;
+use crate::rollout::plan::Plan;
+use crate::rollout::state::{PausedBy, Phase, RolloutState};
+use crate::sanitize::clean;
+use crate::workers::Target;
+use crate::workers::audit::{AuditLog, default_path};
+use crate::workers::guard_watch::GuardFact;
+use crate::workers::notify::{self, Delivery, Notifier, NotifyOptions};
+
+/// How a headless run ended, and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    Promoted,
+    RolledBack(String),
+    Held(String),
+    Interrupted,
+}
+
+impl End {
+    pub fn code(&self) -> i32 {
+        match self {
+            End::Promoted => 0,
+            End::RolledBack(_) => 3,
+            End::Held(_) => 4,
+            End::Interrupted => 130,
+        }
+    }
+}
+
+/// How long webhooks get to deliver the last notices before the run exits.
+const FLUSH: Duration = Duration::from_secs(15);
+/// How often time moves the machine on (in real time).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs `flightdeck run`; the process' exit code.
+pub async fn run(args: RunArgs) -> Result<i32> {
+    // A bad plan stops here, before anything is connected or changed.
+    let plan = Plan::load(&args.plan)?;
+    if !args.headless {
+        cockpit::run(Options {
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+            plan: Some(plan),
+            theme: args.look.theme,
+            keymap: args.look.keymap,
+            prometheus: args.prometheus,
+            driving: Driving {
+                audit: args.audit,
+                clock: None,
+            },
+            auto: args.auto,
+            first: Some(Command::Start { image: args.image }),
+            ..Options::default()
+        })
+        .await?;
+        return Ok(0);
+    }
+    let (client, info) = client::connect(args.kubeconfig.as_deref(), args.context.as_deref())
+        .await
+        .wrap_err("cannot connect to the cluster")?;
+    let clock = Clock::of_cluster(&client).await;
+    let say = Say(clock.clone());
+    if clock.speed() > 1.0 {
+        say.line(&format!(
+            "the cluster is simulated and runs {}x real time; times are its own",
+            clock.speed()
+        ));
+    }
+    let audit_path = args.audit.clone().unwrap_or_else(default_path);
+    let audit = AuditLog::open(&audit_path)?;
+
+    let (hooks, problems) = notify::resolve(&plan.notifications, |var| std::env::var(var).ok());
+    for problem in problems {
+        say.line(&problem);
+    }
+    let (reports_tx, mut reports) = mpsc::channel(64);
+    let (notifier, notify_tasks) = if hooks.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (n, tasks) = Notifier::spawn(hooks, &NotifyOptions::default(), reports_tx);
+        (Some(n), tasks)
+    };
+
+    let progress = say.clone();
+    let settings = Settings {
+        clock: clock.as_fn(),
+        progress: std::sync::Arc::new(move |line| progress.line(&format!("  {line}"))),
+        auto: args.auto,
+        notifier,
+        ..Settings::default()
+    };
+    let driver = Driver::new(
+        client.clone(),
+        plan.clone(),
+        &info.user,
+        Some(audit),
+        settings,
+    );
+    if args.take_over {
+        driver.execute(Command::TakeHelm).await?;
+    }
+    let keeper = driver.helm().spawn_keeper();
+    let target = Target {
+        client,
+        namespace: plan.namespace.clone(),
+        app: plan.app.clone(),
+    };
+    let source = guarded::source(args.prometheus.as_deref(), &plan, &clock)
+        .wrap_err("bad Prometheus URL")?;
+    let mut guards = GuardLink::spawn(&plan, target, source, clock.clone());
+
+    let result = drive(&driver, &mut guards, &mut reports, &args, &say).await;
+
+    drop(guards);
+    keeper.abort();
+    if driver.helm().view().is_ours() {
+        driver.helm().release().await;
+    }
+    // The last notices (the rollback, the promotion) are worth a short wait.
+    drop(driver);
+    let flushed = tokio::time::timeout(FLUSH, futures::future::join_all(notify_tasks)).await;
+    while let Ok(delivery) = reports.try_recv() {
+        say.line(&delivery.to_string());
+    }
+    if flushed.is_err() {
+        say.line("webhooks did not finish delivering in time; some notices may be lost");
+    }
+    let end = result?;
+    match &end {
+        End::Promoted => say.line("promoted"),
+        End::RolledBack(reason) => say.line(&format!("rolled back: {}", clean(reason))),
+        End::Held(reason) => say.line(&format!(
+            "giving up: {}; the rollout stays where it is",
+            clean(reason)
+        )),
+        End::Interrupted => say.line("interrupted; the rollout stays where it is"),
+    }
+    say.line(&format!("audit: {}", audit_path.display()));
+    Ok(end.code())
+}
+
+/// Progress lines on stderr, stamped with the cluster's time.
+#[derive(Clone)]
+struct Say(Clock);
+
+impl Say {
+    fn line(&self, text: &str) {
+        eprintln!("{} {}", self.0.now().format("%H:%M:%S"), clean(text));
+    }
+}
+
+async fn drive(
+    driver: &Driver,
+    guards: &mut GuardLink,
+    reports: &mut mpsc::Receiver<Delivery>,
+    args: &RunArgs,
+    say: &Say,
+) -> Result<End> {
+    let loaded = driver.load().await?;
+    let mut state = loaded.rollout.state;
+    if state.stage().is_some() || matches!(state.phase, Phase::RollingBack { .. }) {
+        say.line(&format!("resuming: {}", state.describe()));
+    } else {
+        state = driver
+            .execute(Command::Start {
+                image: args.image.clone(),
+            })
+            .await?
+            .state;
+        say.line(&format!("started: {}", state.describe()));
+    }
+    guards.follow(&state);
+    let mut shown = state.describe();
+    let mut guard_states: HashMap<String, &'static str> = HashMap::new();
+    // An alarm the driver could not act on (the API server failed the
+    // rollback's write) is tried again each tick: the watcher tells only once.
+    let mut unacted: Option<Event> = None;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        if let Some(end) = end_of(&state, driver.now(), args.hold_deadline) {
+            return Ok(end);
+        }
+        tokio::select! {
+            fact = guards.facts.recv() => {
+                let event = match fact {
+                    None => bail!("the guard watcher stopped"),
+                    Some(GuardFact::Update(u)) => {
+                        let kind = state_word(&u.state);
+                        if guard_states.insert(u.guard.clone(), kind) != Some(kind) {
+                            say.line(&format!("guard {}: {kind}, {}", u.guard, u.numbers()));
+                        }
+                        continue;
+                    }
+                    Some(GuardFact::Fired(alarm)) => {
+                        say.line(&format!("guard fired: {alarm}"));
+                        Event::GuardFired(alarm)
+                    }
+                    Some(GuardFact::Verdict { stage, verdict }) => {
+                        say.line(&format!("analysis of stage {}: {verdict}", stage + 1));
+                        Event::Verdict { stage, verdict }
+                    }
+                };
+                if let Err(e) = driver.react(event.clone()).await {
+                    say.line(&format!("cannot act on the {}: {e}", event.name()));
+                    if matches!(event, Event::GuardFired(_)) {
+                        unacted = Some(event);
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if let Some(event) = unacted.take()
+                    && let Err(e) = driver.react(event.clone()).await
+                {
+                    say.line(&format!("still cannot act on the guard: {e}"));
+                    unacted = Some(event);
+                }
+                if let Err(e) = driver.tick().await {
+                    say.line(&format!("tick: {e}"));
+                }
+            }
+            Some(delivery) = reports.recv() => {
+                say.line(&delivery.to_string());
+                continue;
+            }
+            _ = &mut ctrl_c => return Ok(End::Interrupted),
+        }
+        match driver.load().await {
+            Ok(loaded) => state = loaded.rollout.state,
+            Err(e) => {
+                say.line(&format!("cannot read the rollout's state: {e}"));
+                continue;
+            }
+        }
+        guards.follow(&state);
+        let now = state.describe();
+        if now != shown {
+            say.line(&now);
+            shown = now;
+        }
+    }
+}
+
+fn state_word(state: &GuardState) -> &'static str {
+    match state {
+        GuardState::Ok => "ok",
+        GuardState::Pending { .. } => "pending",
+        GuardState::Firing { .. } => "firing",
+        GuardState::NoData { .. } => "no data",
+    }
+}
+
+/// Whether the run is over as of `now`: the rollout finished, or it has
+/// stood still (held, or waiting for an analysis that does not pass) for
+/// longer than `deadline`.
+pub fn end_of(state: &RolloutState, now: DateTime<Utc>, deadline: Duration) -> Option<End> {
+    let over = |since: &DateTime<Utc>| (now - *since).to_std().is_ok_and(|d| d > deadline);
+    let verdict = || {
+        state
+            .verdict
+            .as_ref()
+            .map(|v| format!("; last analysis: {}", v.verdict))
+            .unwrap_or_default()
+    };
+    let waited = |since: &DateTime<Utc>| {
+        crate::units::format_duration((now - *since).to_std().unwrap_or_default())
+    };
+    match &state.phase {
+        Phase::Promoted { .. } => Some(End::Promoted),
+        Phase::Aborted { reason, .. } => Some(End::RolledBack(reason.clone())),
+        Phase::Progressing { since, .. } if over(since) => Some(End::Held(format!(
+            "{} for {}{}",
+            state.describe(),
+            waited(since),
+            verdict()
+        ))),
+        Phase::Paused { since, by, .. } if !matches!(by, PausedBy::Timed { .. }) && over(since) => {
+            let why = match by {
+                PausedBy::Guard { alarm } => format!(" ({alarm})"),
+                PausedBy::Analysis { reason } => format!(" ({reason})"),
+                _ => String::new(),
+            };
+            Some(End::Held(format!(
+                "{}{why} for {}",
+                state.describe(),
+                waited(since)
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::machine::step;
+    use crate::rollout::{Outcome, Verdict};
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn started() -> RolloutState {
+        let plan = Plan::parse(
+            std::path::Path::new("p.toml"),
+            r#"
+app = "checkout"
+namespace = "shop"
+strategy = "canary"
+auto = true
+[canary]
+stable = "checkout-stable"
+canary = "checkout-canary"
+stages = [{ weight = 10, pause = "1m" }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+virtual_service = "checkout"
+[analysis]
+window = "1m"
+"#,
+        )
+        .unwrap();
+        let s = RolloutState::new(&plan, false);
+        let start = Event::Start {
+            image: None,
+            active_slot: None,
+        };
+        step(&s, start, at(0)).unwrap().state
+    }
+
+    #[test]
+    fn a_timed_stage_is_never_held() {
+        let s = started();
+        assert_eq!(end_of(&s, at(3_600), Duration::from_secs(60)), None);
+    }
+
+    #[test]
+    fn waiting_for_an_analysis_past_the_deadline_gives_up_with_its_reason() {
+        let s = started();
+        let s = step(&s, Event::Tick, at(61)).unwrap().state;
+        assert!(matches!(s.phase, Phase::Progressing { .. }), "{s}");
+        let inconclusive = Verdict::unreachable("Prometheus at http://p unreachable", at(70));
+        let s = step(
+            &s,
+            Event::Verdict {
+                stage: 0,
+                verdict: inconclusive,
+            },
+            at(70),
+        )
+        .unwrap()
+        .state;
+        assert_eq!(end_of(&s, at(100), Duration::from_secs(60)), None);
+        let Some(End::Held(why)) = end_of(&s, at(200), Duration::from_secs(60)) else {
+            panic!("not held: {s}");
+        };
+        assert!(why.contains("waiting for analysis"), "{why}");
+        assert!(why.contains("Prometheus at http://p unreachable"), "{why}");
+        assert_eq!(End::Held(why).code(), 4);
+    }
+
+    #[test]
+    fn promotion_and_rollback_end_the_run_with_their_codes() {
+        let s = started();
+        let pass = Verdict {
+            outcome: Outcome::Pass,
+            at: at(61),
+            reason: "all checks passed".into(),
+            checks: Vec::new(),
+        };
+        let s = step(&s, Event::Tick, at(61)).unwrap().state;
+        let done = step(
+            &s,
+            Event::Verdict {
+                stage: 0,
+                verdict: pass,
+            },
+            at(62),
+        )
+        .unwrap()
+        .state;
+        assert_eq!(
+            end_of(&done, at(62), Duration::from_secs(60)),
+            Some(End::Promoted)
+        );
+        let aborted = step(
+            &started(),
+            Event::Abort {
+                mode: None,
+                reason: "checkout 5xx: error-ratio 8.0% > 5.0% for 2m".into(),
+            },
+            at(5),
+        )
+        .unwrap()
+        .state;
+        let end = end_of(&aborted, at(5), Duration::from_secs(60)).unwrap();
+        assert_eq!(end.code(), 3);
+        assert!(matches!(end, End::RolledBack(r) if r.contains("checkout 5xx")));
+    }
+}

@@ -22,16 +22,16 @@ pub struct Webhooks {
 
 impl Webhooks {
     pub fn apply(&mut self, delivery: Delivery) {
-        let webhook = match &delivery {
+        let latest = delivery.to_string();
+        let webhook = match delivery {
             Delivery::Recovered { webhook } => {
-                self.troubles.remove(webhook);
+                self.troubles.remove(&webhook);
                 return;
             }
             Delivery::Failed { webhook, .. }
             | Delivery::CircuitOpen { webhook, .. }
-            | Delivery::Dropped { webhook, .. } => webhook.clone(),
+            | Delivery::Dropped { webhook, .. } => webhook,
         };
-        let latest = delivery.to_string();
         self.troubles
             .entry(webhook)
             .and_modify(|t| {

@@ -1,11 +1,14 @@
 //! Every pane and the whole screen, drawn through ratatui's `TestBackend` at a
 //! fixed time: healthy, degraded (worker troubles, crashlooping pods, stale
-//! metrics) and empty, at 80x24 and 200x50, plus the help overlay.
+//! metrics) and empty, at 80x24 and 200x50, plus the help overlay; and a
+//! guarded rollout in auto mode (guards ok, pending, firing and without data,
+//! a failed analysis verdict, a webhook that loses notices).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use flightdeck::app::msg::RolloutView;
 use flightdeck::app::msg::{
     Connection, EventInfo, LogLine, MetricsSample, PodInfo, RouterKind, Source, TrafficInfo,
     Trouble, VersionMetrics,
@@ -14,6 +17,12 @@ use flightdeck::app::state::{Helm, StageRow};
 use flightdeck::app::{Action, Msg, Pane, State, handle_action, type_char, update};
 use flightdeck::config::keymap::Keymap;
 use flightdeck::config::theme::Theme;
+use flightdeck::rollout::analysis::{Point, Series};
+use flightdeck::rollout::guards::{Alarm, GuardAction, GuardMetric, GuardState};
+use flightdeck::rollout::state::StageVerdict;
+use flightdeck::rollout::{Observations, PausedBy, Phase, Plan, RolloutState, Weights, analyse};
+use flightdeck::workers::guard_watch::GuardUpdate;
+use flightdeck::workers::notify::{Delivery, NoticeKind};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -392,6 +401,193 @@ fn degraded() -> State {
     );
     stages(&mut s, 2, 410);
     s.stages.paused = true;
+    guards_without_data(&mut s);
+    s
+}
+
+fn guard(
+    name: &str,
+    metric: GuardMetric,
+    action: GuardAction,
+    state: GuardState,
+    latest: Option<f64>,
+    threshold: f64,
+) -> Msg {
+    Msg::Guard(GuardUpdate {
+        guard: name.into(),
+        metric,
+        action,
+        state,
+        latest,
+        threshold,
+        reason: None,
+        at: now(),
+    })
+}
+
+/// Every guard without data, because Prometheus cannot be reached.
+fn guards_without_data(s: &mut State) {
+    for (name, metric, action, threshold) in [
+        (
+            "error-ratio",
+            GuardMetric::ErrorRatio,
+            GuardAction::Rollback,
+            0.05,
+        ),
+        (
+            "latency-p99",
+            GuardMetric::LatencyP99,
+            GuardAction::GradualRollback,
+            2.0,
+        ),
+    ] {
+        update(
+            s,
+            Msg::Guard(GuardUpdate {
+                guard: name.into(),
+                metric,
+                action,
+                state: GuardState::NoData {
+                    since: Some(ago(47)),
+                },
+                latest: None,
+                threshold,
+                reason: Some(
+                    "Prometheus at http://prometheus.monitoring:9090 unreachable: connection refused"
+                        .into(),
+                ),
+                at: now(),
+            }),
+        );
+    }
+}
+
+fn flat(value: f64) -> Vec<Point> {
+    (0..=8)
+        .map(|i| Point {
+            at: ago(i * 15),
+            value,
+        })
+        .collect()
+}
+
+/// checkout 1.8.0 at 25% in auto mode: the p99 guard fired and holds the
+/// stage, the analysis failed on latency, and the Slack webhook is down.
+fn guarded() -> State {
+    let mut s = healthy();
+    // As the cockpit sets them from this plan's guards.
+    s.guards.max_error_ratio = 0.02;
+    metrics(&mut s, 4, 0.006, 2600);
+    let plan = Plan::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/plans/canary-istio.toml"
+    )))
+    .unwrap();
+    let mut rollout = RolloutState::new(&plan, true);
+    let alarm = Alarm {
+        guard: "latency-p99".into(),
+        metric: GuardMetric::LatencyP99,
+        action: GuardAction::Hold,
+        value: 2.6,
+        threshold: 2.0,
+        since: ago(300),
+        held_for: Duration::from_secs(300),
+    };
+    rollout.phase = Phase::Paused {
+        stage: 1,
+        since: ago(20),
+        by: PausedBy::Guard {
+            alarm: alarm.clone(),
+        },
+    };
+    rollout.weights = Some(Weights::canary(25));
+    rollout.stage_began = Some(ago(133));
+    let observations = Observations {
+        weights: Some(Weights::canary(25)),
+        request_rate: Series {
+            canary: flat(47.0),
+            stable: flat(142.0),
+        },
+        error_ratio: Series {
+            canary: flat(0.006),
+            stable: flat(0.004),
+        },
+        p99: Series {
+            canary: flat(2.6),
+            stable: flat(0.45),
+        },
+        memory: Series {
+            canary: flat(230.0 * MI as f64),
+            stable: Vec::new(),
+        },
+    };
+    let verdict = analyse(
+        plan.analysis.as_ref().unwrap(),
+        Ok(&observations),
+        rollout.stage_began,
+        ago(30),
+    );
+    rollout.verdict = Some(StageVerdict { stage: 1, verdict });
+    update(
+        &mut s,
+        Msg::Rollout(Box::new(RolloutView {
+            state: rollout,
+            routed: vec![("stable".into(), 75), ("canary".into(), 25)],
+            history: Vec::new(),
+            revisions: Vec::new(),
+            clock_skew: chrono::TimeDelta::zero(),
+        })),
+    );
+    update(
+        &mut s,
+        guard(
+            "error-ratio",
+            GuardMetric::ErrorRatio,
+            GuardAction::Rollback,
+            GuardState::Ok,
+            Some(0.006),
+            0.02,
+        ),
+    );
+    update(
+        &mut s,
+        guard(
+            "latency-p99",
+            GuardMetric::LatencyP99,
+            GuardAction::Hold,
+            GuardState::Firing {
+                since: ago(300),
+                value: 2.6,
+            },
+            Some(2.6),
+            2.0,
+        ),
+    );
+    update(
+        &mut s,
+        guard(
+            "memory",
+            GuardMetric::MemoryRatioOfLimit,
+            GuardAction::GradualRollback,
+            GuardState::Pending {
+                since: ago(75),
+                value: 0.93,
+            },
+            Some(0.93),
+            0.9,
+        ),
+    );
+    for event in [NoticeKind::GuardFired, NoticeKind::Paused] {
+        update(
+            &mut s,
+            Msg::Delivery(Delivery::Failed {
+                webhook: "slack".into(),
+                event,
+                attempts: 4,
+                reason: "HTTP 503 Service Unavailable".into(),
+            }),
+        );
+    }
     s
 }
 
@@ -585,4 +781,93 @@ fn degraded_screen_says_what_is_wrong_in_words() {
     ] {
         assert!(text.contains(words), "missing {words:?} in\n{text}");
     }
+}
+
+#[test]
+fn guards_verdicts_and_webhooks() {
+    let s = guarded();
+    for (w, h) in [(80, 24), (200, 50)] {
+        insta::assert_snapshot!(format!("screen_guarded_{w}x{h}"), screen(&s, w, h));
+    }
+    insta::assert_snapshot!("pane_stages_guarded", pane(&s, Pane::Stages, 100, 22));
+    insta::assert_snapshot!("pane_metrics_guarded", pane(&s, Pane::Metrics, 100, 16));
+    let mut zoomed = s.clone();
+    handle_action(&mut zoomed, Action::FocusStages);
+    handle_action(&mut zoomed, Action::Zoom);
+    insta::assert_snapshot!("stages_zoomed_guarded_80x24", screen(&zoomed, 80, 24));
+}
+
+#[test]
+fn a_firing_guard_and_a_lost_notice_are_on_the_main_screen_in_words() {
+    let text = screen(&guarded(), 200, 50);
+    for words in [
+        "strategy canary · auto",
+        "✗ 1 guard firing · 2/5 · ‖ paused",
+        "✗ FIRING  latency-p99",
+        "2.60s (limit 2.00s) for 5m00s",
+        "! pending memory",
+        "93.0% (limit 90.0%) for 1m15s",
+        "✓ ok      error-ratio",
+        "latency-p99: latency-p99 2.60s > 2.00s for 5m00s",
+        "✗ analysis: fail p99 (absolute): canary 2.60s > 1.00s",
+        "✗ 2 notices lost · slack: paused notice lost after 4 tries: HTTP 503 Service Unavailable",
+        "guards: ✗ FIRING latency-p99 2.60s (limit 2.00s) for 5m00s",
+    ] {
+        assert!(text.contains(words), "missing {words:?} in\n{text}");
+    }
+    // Recovered: the webhook line goes, the rest stays.
+    let mut s = guarded();
+    update(
+        &mut s,
+        Msg::Delivery(Delivery::Recovered {
+            webhook: "slack".into(),
+        }),
+    );
+    let text = screen(&s, 200, 50);
+    assert!(!text.contains("notices lost"), "{text}");
+    assert!(text.contains("✗ 1 guard firing"), "{text}");
+}
+
+#[test]
+fn hostile_guard_names_and_reasons_are_cleaned() {
+    let mut s = guarded();
+    update(
+        &mut s,
+        Msg::Guard(GuardUpdate {
+            guard: "evil\u{1b}]52;c;cm0gLXJm\u{7}-guard".into(),
+            metric: GuardMetric::HealthCheck,
+            action: GuardAction::Rollback,
+            state: GuardState::NoData { since: None },
+            latest: None,
+            threshold: 3.0,
+            reason: Some("probe said \u{1b}[2Jhello".into()),
+            at: now(),
+        }),
+    );
+    update(
+        &mut s,
+        Msg::Delivery(Delivery::Failed {
+            webhook: "ops".into(),
+            event: NoticeKind::Stage,
+            attempts: 1,
+            reason: "bad \u{9b}1;1Hgateway".into(),
+        }),
+    );
+    let theme = Theme::default();
+    let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
+    terminal
+        .draw(|f| flightdeck::ui::draw(f, &s, &theme))
+        .unwrap();
+    assert!(
+        terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .all(|c| !c.symbol().chars().any(char::is_control))
+    );
+    let text = terminal.backend().to_string();
+    assert!(text.contains("evil-guard"), "{text}");
+    assert!(text.contains("probe said hello"), "{text}");
+    assert!(text.contains("bad gateway"), "{text}");
 }

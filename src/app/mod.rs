@@ -4,11 +4,13 @@
 
 pub mod action;
 pub mod drive;
+pub mod guard_board;
 pub mod logs;
 pub mod logtext;
 pub mod msg;
 pub mod state;
 pub mod update;
+pub mod webhooks;
 
 pub use action::{Action, Command};
 pub use msg::Msg;

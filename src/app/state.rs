@@ -391,6 +391,10 @@ pub struct State {
     pub traffic: Option<TrafficInfo>,
     pub metrics: MetricsHistory,
     pub guards: Guards,
+    /// Each guard's latest state and numbers, in plan order.
+    pub guard_states: super::guard_board::GuardBoard,
+    /// Webhooks whose notices are not getting through.
+    pub webhooks: super::webhooks::Webhooks,
     pub logs: Logs,
     /// Newest first.
     pub events: Vec<EventInfo>,
@@ -424,6 +428,8 @@ impl State {
             traffic: None,
             metrics: MetricsHistory::default(),
             guards: Guards::default(),
+            guard_states: super::guard_board::GuardBoard::default(),
+            webhooks: super::webhooks::Webhooks::default(),
             logs: Logs::default(),
             events: Vec::new(),
             events_offset: 0,

@@ -49,7 +49,8 @@ pub fn update(state: &mut State, msg: Msg) {
                 state.header.connection = Connection::Connected;
             }
         }
-        Msg::Guard(_) | Msg::Delivery(_) => {}
+        Msg::Guard(update) => state.guard_states.apply(update),
+        Msg::Delivery(delivery) => state.webhooks.apply(delivery),
     }
 }
 
@@ -413,5 +414,51 @@ mod tests {
         update(&mut s, Msg::EventApplied(ev(3, "Pulled")));
         let reasons: Vec<_> = s.events.iter().map(|e| e.reason.as_str()).collect();
         assert_eq!(reasons, ["Pulled", "Started"]);
+    }
+    #[test]
+    fn guard_reports_and_webhook_failures_reach_the_state() {
+        use crate::rollout::guards::{GuardAction, GuardMetric, GuardState};
+        use crate::workers::guard_watch::GuardUpdate;
+        use crate::workers::notify::{Delivery, NoticeKind};
+        let mut s = state();
+        let now = s.now;
+        let report = |state: GuardState| {
+            Msg::Guard(GuardUpdate {
+                guard: "latency-p99".into(),
+                metric: GuardMetric::LatencyP99,
+                action: GuardAction::GradualRollback,
+                state,
+                latest: Some(2.6),
+                threshold: 2.0,
+                reason: None,
+                at: now,
+            })
+        };
+        update(&mut s, report(GuardState::Ok));
+        update(
+            &mut s,
+            report(GuardState::Firing {
+                since: now - chrono::Duration::minutes(5),
+                value: 2.6,
+            }),
+        );
+        assert_eq!(s.guard_states.len(), 1);
+        assert_eq!(s.guard_states.firing(), 1);
+
+        update(
+            &mut s,
+            Msg::Delivery(Delivery::CircuitOpen {
+                webhook: "slack".into(),
+                event: NoticeKind::GuardFired,
+            }),
+        );
+        assert!(!s.webhooks.is_empty());
+        update(
+            &mut s,
+            Msg::Delivery(Delivery::Recovered {
+                webhook: "slack".into(),
+            }),
+        );
+        assert!(s.webhooks.is_empty());
     }
 }

@@ -13,9 +13,11 @@ use crate::app::state::Helm;
 use crate::config::theme::Theme;
 use crate::sanitize::clean;
 
-/// One line, plus one for each warning or note (at most two).
+/// One line, plus one for failing webhooks and one for each warning or note
+/// (at most two in all).
 pub fn height(state: &State) -> u16 {
-    1 + (state.header.warnings.len() + state.header.notes.len()).min(2) as u16
+    let webhooks = usize::from(!state.webhooks.is_empty());
+    1 + (webhooks + state.header.warnings.len() + state.header.notes.len()).min(2) as u16
 }
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
@@ -82,10 +84,16 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     if room >= 24 {
         left.push(Span::styled(" flightdeck ", theme.style("header.app")));
     }
+    // Guards acting by themselves is worth knowing at a glance.
+    let strategy = if state.rollout.as_ref().is_some_and(|r| r.state.course.auto) {
+        format!("{} · auto", h.strategy)
+    } else {
+        h.strategy.clone()
+    };
     for (name, value) in [
         ("app ", &h.app),
         ("ns ", &h.namespace),
-        ("strategy ", &h.strategy),
+        ("strategy ", &strategy),
         ("ctx ", &h.context),
     ] {
         if value.is_empty() {
@@ -113,18 +121,22 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
 
     let warn = theme.style("warning").patch(base);
     let note = theme.style("muted").patch(base);
-    let warnings: Vec<Line<'_>> = h
-        .warnings
-        .iter()
-        .map(|w| (" ⚠ ", w, warn))
-        .chain(h.notes.iter().map(|n| (" ℹ ", n, note)))
+    let webhooks = webhook_line(state, theme);
+    let warnings: Vec<Line<'_>> = webhooks
+        .into_iter()
+        .chain(
+            h.warnings
+                .iter()
+                .map(|w| (" ⚠ ", w, warn))
+                .chain(h.notes.iter().map(|n| (" ℹ ", n, note)))
+                .map(|(mark, text, style)| {
+                    Line::from(vec![
+                        Span::styled(mark, style),
+                        Span::styled(clean(text).into_owned(), style),
+                    ])
+                }),
+        )
         .take(2)
-        .map(|(mark, text, style)| {
-            Line::from(vec![
-                Span::styled(mark, style),
-                Span::styled(clean(text).into_owned(), style),
-            ])
-        })
         .collect();
     let rest = Rect {
         y: area.y + 1,
@@ -132,4 +144,29 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         ..area
     };
     frame.render_widget(Paragraph::new(warnings), rest);
+}
+
+/// Webhooks losing notices, on one line: a rollout told to nobody is a
+/// problem the captain must see, not a line in the diagnostics.
+fn webhook_line<'a>(state: &State, theme: &Theme) -> Option<Line<'a>> {
+    if state.webhooks.is_empty() {
+        return None;
+    }
+    let style = theme.style("status.failed").patch(theme.style("header"));
+    // The count first: on a narrow screen the details are what gets cut.
+    let lost: u32 = state.webhooks.troubles().map(|(_, t)| t.lost).sum();
+    let lead = match lost {
+        1 => " ✗ webhook ".to_string(),
+        n => format!(" ✗ {n} notices lost · "),
+    };
+    let text = state
+        .webhooks
+        .troubles()
+        .map(|(_, trouble)| clean(&trouble.latest).into_owned())
+        .collect::<Vec<_>>()
+        .join(" · ");
+    Some(Line::from(vec![
+        Span::styled(lead, style),
+        Span::styled(text, style),
+    ]))
 }

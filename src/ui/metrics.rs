@@ -1,5 +1,6 @@
 //! Metrics: per version request rate, error ratio and latency percentiles as
-//! numbers, and over the last minutes as charts with the guard limits drawn.
+//! numbers, each guard's state against them, and over the last minutes as
+//! charts with the guard limits drawn.
 
 use std::time::Duration;
 
@@ -8,9 +9,11 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Cell, Chart, Dataset, GraphType, Row, Table};
+use ratatui::widgets::{
+    Axis, Block, Borders, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table,
+};
 
-use super::format;
+use super::{format, guards};
 use crate::app::State;
 use crate::app::msg::VersionMetrics;
 use crate::config::theme::Theme;
@@ -37,13 +40,22 @@ pub fn status<'a>(state: &State, theme: &Theme) -> Line<'a> {
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let Some(latest) = state.metrics.latest() else {
-        frame.render_widget(super::placeholder("no metrics yet", theme), area);
+        let mut lines = vec![Line::styled("no metrics yet", theme.style("muted"))];
+        lines.extend(guard_lines(state, theme, usize::from(area.width)));
+        frame.render_widget(Paragraph::new(lines), area);
         return;
     };
     let table_rows = latest.versions.len() as u16 + 1;
-    let [numbers, charts] =
-        Layout::vertical([Constraint::Length(table_rows), Constraint::Min(0)]).areas(area);
+    let guards = guard_lines(state, theme, usize::from(area.width));
+    let guard_rows = (guards.len() as u16).min(area.height.saturating_sub(table_rows));
+    let [numbers, guard_area, charts] = Layout::vertical([
+        Constraint::Length(table_rows),
+        Constraint::Length(guard_rows),
+        Constraint::Min(0),
+    ])
+    .areas(area);
     render_numbers(frame, numbers, &latest.versions, state, theme);
+    frame.render_widget(Paragraph::new(guards), guard_area);
     if charts.height >= 6 {
         let halves = if charts.width >= 60 {
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
@@ -57,6 +69,27 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
             render_chart(frame, *right, state, theme, Series::P99);
         }
     }
+}
+
+/// Each guard's state against these numbers, worst first so a short line
+/// still shows what fires.
+fn guard_lines<'a>(state: &State, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let board = &state.guard_states;
+    if board.is_empty() {
+        return Vec::new();
+    }
+    let items = board
+        .worst_first()
+        .into_iter()
+        .map(|u| (guards::item(u), guards::item_style(u, theme)))
+        .collect();
+    guards::pack(
+        "guards: ",
+        items,
+        width,
+        theme.style("muted"),
+        theme.style("muted"),
+    )
 }
 
 fn render_numbers(

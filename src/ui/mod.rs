@@ -9,6 +9,7 @@ mod dialog;
 mod events;
 mod footer;
 pub mod format;
+mod guards;
 mod header;
 mod help;
 mod logs;

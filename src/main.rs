@@ -23,7 +23,9 @@ fn main() -> Result<()> {
         Some(Command::Demo(args)) => runtime.block_on(flightdeck::demo::run(args)),
         Some(Command::Run(args)) => {
             if args.headless {
-                init_stderr_tracing_at("warn");
+                // The kube client logs each retried request as an error; the
+                // run's own lines say what matters.
+                init_stderr_tracing_at("warn,kube_client=off");
             }
             let code = runtime.block_on(flightdeck::commands::run::run(args))?;
             drop(runtime);

@@ -3,62 +3,18 @@
 //! (it is told).
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::post;
 use chrono::Utc;
 use flightdeck::rollout::Weights;
 use flightdeck::rollout::guards::{Alarm, GuardAction, GuardMetric};
 use flightdeck::rollout::plan::WebhookKind;
 use flightdeck::workers::notify::{Delivery, Notice, NoticeKind, Notifier, NotifyOptions, Webhook};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
-#[derive(Clone, Default)]
-struct Receiver {
-    bodies: Arc<Mutex<Vec<Value>>>,
-    /// Answer 500 to this many requests before accepting.
-    fail_first: Arc<AtomicU32>,
-}
+mod webhook;
 
-async fn accept(State(r): State<Receiver>, Json(body): Json<Value>) -> StatusCode {
-    let left = r.fail_first.load(Ordering::SeqCst);
-    if left > 0 {
-        r.fail_first.store(left - 1, Ordering::SeqCst);
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    r.bodies.lock().unwrap().push(body);
-    StatusCode::OK
-}
-
-async fn receiver(fail_first: u32) -> (Receiver, String) {
-    let r = Receiver::default();
-    r.fail_first.store(fail_first, Ordering::SeqCst);
-    let app = Router::new()
-        .route("/hook/{secret}", post(accept))
-        .with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook/s3cr3t", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (r, url)
-}
-
-async fn wait_for_bodies(r: &Receiver, n: usize) -> Vec<Value> {
-    for _ in 0..200 {
-        let bodies = r.bodies.lock().unwrap().clone();
-        if bodies.len() >= n {
-            return bodies;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the receiver got {:?}", r.bodies.lock().unwrap());
-}
+use webhook::{receiver, wait_for_bodies};
 
 async fn next_report(rx: &mut mpsc::Receiver<Delivery>) -> Delivery {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())

@@ -16,7 +16,7 @@ use crate::cluster::routers::{
     self, Patch, RouterError, http_route, istio, nginx, replica_ratio, service_selector,
     traffic_split,
 };
-use crate::rollout::effects::{Effect, Weights};
+use crate::rollout::effects::{Effect, ImageTarget, Weights};
 use crate::rollout::plan::{Router, Slot};
 use crate::rollout::state::Slots;
 
@@ -78,7 +78,11 @@ impl Applier<'_> {
                     ApplyError::Invalid(format!("the plan has no Deployment for {target:?}"))
                 })?;
                 self.set_image(&obj, container.as_deref(), image).await?;
-                self.rolled_out(&obj).await
+                if *target == ImageTarget::Canary {
+                    self.canary_created(&obj).await
+                } else {
+                    self.rolled_out(&obj).await
+                }
             }
             Effect::SetWeights { weights } => self.set_weights(*weights).await,
             Effect::ScaleCanary { replicas } => {
@@ -87,7 +91,7 @@ impl Applier<'_> {
                 };
                 let obj = self.targets.deployment(canary);
                 self.scale(&obj, *replicas).await?;
-                self.rolled_out(&obj).await
+                self.canary_created(&obj).await
             }
             Effect::ScaleUpSlot { slot } => self.scale_up_slot(*slot).await,
             Effect::ScaleDownSlot { slot, after } => self.schedule_scale_down(*slot, *after).await,
@@ -194,6 +198,20 @@ impl Applier<'_> {
                 after: self.landing_timeout,
             }),
         }
+    }
+
+    /// The canary's pods exist with its template. Whether they become
+    /// healthy is for the guards and the analysis to judge: a canary that
+    /// crash-loops is rolled back by its restarts and health-check guards
+    /// within their window, where waiting for it here would hold every
+    /// other decision (and the captain's abort) until the landing timeout.
+    async fn canary_created(&self, obj: &Obj) -> Result<(), ApplyError> {
+        self.wait_for(obj, "the canary's pods", canary_created)
+            .await?;
+        (self.progress)(format!(
+            "{obj}: pods created; the guards judge their health"
+        ));
+        Ok(())
     }
 
     async fn rolled_out(&self, obj: &Obj) -> Result<(), ApplyError> {
@@ -619,6 +637,12 @@ fn int(object: &Value, at: &str) -> Option<i64> {
 /// The controller has seen the latest spec.
 fn observed(d: &Value) -> bool {
     int(d, "/status/observedGeneration") >= int(d, "/metadata/generation")
+}
+
+/// Every replica of the current template has been created (ready or not).
+pub fn canary_created(d: &Value) -> bool {
+    let want = int(d, "/spec/replicas").unwrap_or(1);
+    observed(d) && int(d, "/status/updatedReplicas").unwrap_or(0) >= want
 }
 
 /// Every replica runs the current template and is available.

@@ -85,6 +85,19 @@ pub struct GuardWatch {
 }
 
 impl GuardWatch {
+    /// How far back a reading's rates reach, in the clock's time: the
+    /// PromQL range, or the time since the previous scrape. A stage's
+    /// analysis only counts readings that reach no further back than the
+    /// stage's start, so a stage is never judged on its predecessor's traffic.
+    pub fn rate_lag(&self) -> Duration {
+        match &self.source {
+            GuardSource::Prometheus { window, .. } => window.mul_f64(self.clock.speed()),
+            GuardSource::PodProxy => self.interval,
+        }
+    }
+}
+
+impl GuardWatch {
     /// The watch a plan asks for: its guards and analysis, readings at the
     /// analysis interval (15 s without one), the `version=canary|stable`
     /// labels, and, when a `health-check` guard is present, probes of the
@@ -240,6 +253,7 @@ pub struct Book {
     /// The stage and when its next verdict is due.
     next_verdict: Option<(usize, DateTime<Utc>, DateTime<Utc>)>,
     keep: chrono::Duration,
+    rate_lag: chrono::Duration,
 }
 
 impl Book {
@@ -265,7 +279,15 @@ impl Book {
             firing: HashSet::new(),
             next_verdict: None,
             keep: chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX),
+            rate_lag: chrono::Duration::zero(),
         }
+    }
+
+    /// Readings' rates reach `lag` back (see [`GuardWatch::rate_lag`]).
+    #[must_use]
+    pub fn with_rate_lag(mut self, lag: Duration) -> Self {
+        self.rate_lag = chrono::Duration::from_std(lag).unwrap_or_default();
+        self
     }
 
     /// Files a reading taken at `at`.
@@ -389,7 +411,7 @@ impl Book {
         let window = chrono::Duration::from_std(spec.window).unwrap_or(chrono::Duration::MAX);
         let due = match self.next_verdict {
             Some((index, began, due)) if index == stage.stage && began == stage.began => due,
-            _ => stage.began + window,
+            _ => stage.began + self.rate_lag + window,
         };
         if now < due {
             self.next_verdict = Some((stage.stage, stage.began, due));
@@ -400,7 +422,7 @@ impl Book {
             Some(why) => Err(why.as_str()),
             None => Ok(&self.observations),
         };
-        let verdict = analyse(spec, obs, Some(stage.began), now);
+        let verdict = analyse(spec, obs, Some(stage.began + self.rate_lag), now);
         // The next look is one window later: a held stage gets a fresh verdict
         // once enough new samples have come in.
         self.next_verdict = Some((stage.stage, stage.began, now + window));
@@ -421,7 +443,8 @@ pub async fn run(
         config.guards.clone(),
         config.analysis.clone(),
         config.interval,
-    );
+    )
+    .with_rate_lag(config.rate_lag());
     let mut reader = Reader::new(config.clone());
     // Readings keep their pace whatever a reading costs, so a guard's `for`
     // is met within one interval of the threshold holding that long.
@@ -962,6 +985,34 @@ mod tests {
         assert_eq!((verdicts[0].1, verdicts[0].2), (60, Outcome::Pass));
         assert_eq!((verdicts[1].1, verdicts[1].2), (120, Outcome::Inconclusive));
         assert_eq!(verdicts[1].3, "metrics unavailable: refused");
+    }
+
+    #[test]
+    fn a_stage_is_judged_only_on_readings_whose_rates_began_inside_it() {
+        let spec = AnalysisSpec {
+            window: Duration::from_secs(60),
+            ..AnalysisSpec::default()
+        };
+        // Rates over 30 s: the readings of the stage's first 30 s still carry
+        // the previous stage's traffic, here a bad one.
+        let mut book =
+            Book::new(error_guard(), Some(spec), EVERY_15S).with_rate_lag(Duration::from_secs(30));
+        let stage = StageWindow {
+            stage: 1,
+            began: t(0),
+            weights: Weights::canary(50),
+        };
+        let mut verdicts = Vec::new();
+        for i in 0..=6 {
+            let ratio = if i * 15 < 30 { 0.2 } else { 0.003 };
+            book.record(&reading(Some(ratio)), t(i * 15));
+            for f in book.judge(t(i * 15), Some(&stage)) {
+                if let GuardFact::Verdict { verdict, .. } = f {
+                    verdicts.push((i * 15, verdict.outcome));
+                }
+            }
+        }
+        assert_eq!(verdicts, vec![(90, Outcome::Pass)]);
     }
 
     proptest::proptest! {

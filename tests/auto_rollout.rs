@@ -1,0 +1,508 @@
+//! `flightdeck run --auto --headless`, the real binary, against the
+//! simulator's scenarios: what a pipeline sees (stderr, exit status) and
+//! what the cluster, the audit file, the Kubernetes Events and a webhook
+//! receiver on loopback hold afterwards. The simulator runs 20 times faster
+//! than real time and the binary follows its clock (`GET /sim/clock`), so
+//! every duration below is the cluster's.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flightdeck::cluster::routers::{http_route, istio};
+use flightdeck::sim::Scenario;
+use flightdeck::sim::host::{HostOptions, SimHost};
+use flightdeck::sim::resources::kinds;
+use serde_json::Value;
+
+mod prometheus;
+mod webhook;
+
+const SPEED: f64 = 20.0;
+
+struct Cluster {
+    host: SimHost,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start(scenario: &str) -> Self {
+        let mut opts = HostOptions::new(Scenario::load(scenario).unwrap());
+        opts.speed = SPEED;
+        let host = SimHost::start(opts).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        host.write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
+        Self { host, dir }
+    }
+
+    fn audit(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// `flightdeck run --plan PLAN --auto --headless …`, stderr collected line by line.
+    fn run(&self, plan: &str, webhook: Option<&str>, args: &[&str]) -> Running {
+        let plan = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/plans")
+            .join(plan);
+        let bin = std::env::var("FLIGHTDECK_E2E_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_flightdeck").to_string());
+        let mut cmd = Command::new(bin);
+        cmd.args(["run", "--auto", "--headless", "--plan"])
+            .arg(plan)
+            .arg("--kubeconfig")
+            .arg(self.dir.path().join("kubeconfig"))
+            .arg("--audit")
+            .arg(self.audit())
+            .args(args)
+            .env("USER", "pipeline")
+            .env_remove("FLIGHTDECK_PROMETHEUS")
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match webhook {
+            Some(url) => cmd.env("FLIGHTDECK_WEBHOOK_URL", url),
+            None => cmd.env_remove("FLIGHTDECK_WEBHOOK_URL"),
+        };
+        let mut child = cmd.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                eprintln!("  | {line}");
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// The audit file's entries, oldest first.
+    fn audit_entries(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.audit())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The canary's weight on the router object, as the cluster holds it.
+    fn canary_weight(&self, namespace: &str, app: &str, gateway_api: bool) -> u8 {
+        let store = &self.host.shared().store;
+        let weights = if gateway_api {
+            http_route::weights(&store.get(kinds::httproutes(), namespace, app).unwrap())
+        } else {
+            istio::weights(&store.get(kinds::virtualservices(), namespace, app).unwrap())
+        }
+        .unwrap();
+        weights
+            .into_iter()
+            .find(|(v, _)| v.contains("canary"))
+            .map_or(0, |(_, w)| w)
+    }
+
+    /// flightdeck's Kubernetes Events in `namespace`: (reason, message).
+    fn events(&self, namespace: &str) -> Vec<(String, String)> {
+        self.host
+            .shared()
+            .store
+            .list(kinds::events(), Some(namespace))
+            .0
+            .iter()
+            .filter(|e| e["source"]["component"] == "flightdeck")
+            .map(|e| {
+                (
+                    e["reason"].as_str().unwrap_or_default().to_string(),
+                    e["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn stderr(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits for the exit (at most `real` seconds); its code.
+    async fn exit(&mut self, real: u64) -> i32 {
+        for _ in 0..real * 10 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader take the last lines.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return status.code().unwrap_or(-1);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("still running after {real} s:\n{}", self.stderr());
+    }
+
+    /// Waits until a stderr line contains `text` (at most `real` seconds).
+    async fn line(&self, real: u64, text: &str) -> String {
+        for _ in 0..real * 10 {
+            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return l.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no line with {text:?} in {real} s:\n{}", self.stderr());
+    }
+}
+
+fn at(entry: &Value) -> DateTime<Utc> {
+    entry["at"].as_str().unwrap().parse().unwrap()
+}
+
+fn find<'a>(entries: &'a [Value], action: &str) -> &'a Value {
+    entries
+        .iter()
+        .find(|e| e["action"] == action && e["result"] == "done")
+        .unwrap_or_else(|| panic!("no {action} in {entries:#?}"))
+}
+
+/// A rollback's audit entry: the guard that acted, from its `detail`.
+fn rollback_entry(entries: &[Value]) -> &Value {
+    entries
+        .iter()
+        .find(|e| {
+            e["result"] == "done"
+                && e["to"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("aborted") || t.starts_with("rolling back"))
+        })
+        .unwrap_or_else(|| panic!("no rollback in {entries:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_canary_is_rolled_back_by_its_guard_and_everyone_is_told() {
+    let cluster = Cluster::start("bad-canary").await;
+    let (hook, url) = webhook::receiver(0).await;
+    let mut run = cluster.run("bad-canary.toml", Some(&url), &[]);
+    let code = run.exit(120).await;
+    let stderr = run.stderr();
+    assert_eq!(code, 3, "a rollback exits 3:\n{stderr}");
+    assert!(
+        stderr.contains("rolled back: checkout 5xx: error-ratio"),
+        "{stderr}"
+    );
+
+    // The cluster: all traffic back on stable.
+    assert_eq!(cluster.canary_weight("shop", "checkout", false), 0);
+
+    // The audit file: the guard acted, automatically, with its numbers, within
+    // the guard's window plus one interval of the error ratio crossing 5%.
+    // The scenario ramps 0.5% → 8% over the minute starting 2m after the
+    // canary's first traffic, so it crosses 5% at 2m36s; `for` is 2m and the
+    // interval 15s; the pods' rates lag up to one more interval, and the
+    // first traffic a few seconds behind the start. It never fires before
+    // the error ratio has been over 5% for 2m, and that cannot begin before
+    // the ramp does, 2m in.
+    let entries = cluster.audit_entries();
+    let start = find(&entries, "start");
+    let guard = rollback_entry(&entries);
+    assert_eq!(guard["action"], "guard", "{guard:#}");
+    assert!(
+        guard["who"]["os_user"]
+            .as_str()
+            .unwrap()
+            .ends_with("(flightdeck auto)"),
+        "{guard:#}"
+    );
+    let detail = guard["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("checkout 5xx: error-ratio") && detail.contains("> 5.0% for 2m"),
+        "{detail}"
+    );
+    let took = (at(guard) - at(start)).num_seconds();
+    assert!(
+        (120 + 120..=156 + 120 + 15 + 15 + 15).contains(&took),
+        "rolled back {took} s after the start"
+    );
+
+    // A Kubernetes Event on the app says the same.
+    let events = cluster.events("shop");
+    assert!(
+        events
+            .iter()
+            .any(|(reason, message)| reason == "RolloutGuard" && message.contains("checkout 5xx")),
+        "{events:#?}"
+    );
+
+    // The webhook: started, the guard firing with its numbers, the rollback.
+    let bodies = hook.bodies();
+    let kinds: Vec<&str> = bodies.iter().filter_map(|b| b["event"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
+    assert!(kinds.contains(&"guard-fired"), "{kinds:?}");
+    let rolled_back = bodies
+        .iter()
+        .find(|b| b["event"] == "rolled-back")
+        .unwrap_or_else(|| panic!("no rolled-back notice in {bodies:#?}"));
+    assert!(
+        rolled_back["reason"]
+            .as_str()
+            .unwrap()
+            .contains("checkout 5xx"),
+        "{rolled_back:#}"
+    );
+    assert!(rolled_back["numbers"]["value"].as_f64().unwrap() > 0.05);
+    assert!((rolled_back["numbers"]["threshold"].as_f64().unwrap() - 0.05).abs() < 1e-9);
+    assert_eq!(rolled_back["weights"]["canary"], 0);
+    assert_eq!(rolled_back["app"], "checkout");
+    cluster.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_canary_reaches_every_stage_and_is_promoted_on_its_own() {
+    let cluster = Cluster::start("healthy-canary").await;
+    let (hook, url) = webhook::receiver(0).await;
+    let mut run = cluster.run("healthy-canary-auto.toml", Some(&url), &[]);
+    let code = run.exit(150).await;
+    let stderr = run.stderr();
+    assert_eq!(code, 0, "a promotion exits 0:\n{stderr}");
+    assert!(stderr.contains("promoted"), "{stderr}");
+
+    let entries = cluster.audit_entries();
+    // Each stage moved on only once its analysis had passed.
+    let verdicts: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "verdict")
+        .collect();
+    assert!(verdicts.len() >= 4, "{entries:#?}");
+    for v in &verdicts {
+        assert_eq!(v["verdict"]["outcome"], "pass", "{v:#}");
+        assert!(
+            !v["verdict"]["checks"].as_array().unwrap().is_empty(),
+            "{v:#}"
+        );
+    }
+    assert!(
+        entries.iter().all(|e| e["action"] != "guard"),
+        "{entries:#?}"
+    );
+    let last = entries.last().unwrap();
+    assert_eq!(last["to"], "promoted", "{last:#}");
+    // The canary handed its template to stable and all traffic is there.
+    assert_eq!(cluster.canary_weight("shop", "checkout", false), 0);
+    let stable = cluster
+        .host
+        .shared()
+        .store
+        .get(kinds::deployments(), "shop", "checkout-stable")
+        .unwrap();
+    assert_eq!(
+        stable["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.local/shop/checkout:1.5.0"
+    );
+
+    let kinds: Vec<String> = hook
+        .bodies()
+        .iter()
+        .filter_map(|b| b["event"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("started"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "stage").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("promoted"),
+        "{kinds:?}"
+    );
+    cluster.host.shutdown().await;
+}
+
+/// Runs a shipped plan on its scenario to its rollback; the rollback's audit entry.
+async fn rolled_back_by(scenario: &str, plan: &str, real: u64) -> (Value, String) {
+    let cluster = Cluster::start(scenario).await;
+    let mut run = cluster.run(plan, None, &[]);
+    let code = run.exit(real).await;
+    let stderr = run.stderr();
+    assert_eq!(code, 3, "{scenario} is rolled back:\n{stderr}");
+    let entries = cluster.audit_entries();
+    let entry = rollback_entry(&entries).clone();
+    let app = &cluster.host.shared().scenario.apps[0];
+    let gateway_api = plan == "memory-leak.toml";
+    assert_eq!(
+        cluster.canary_weight(&app.namespace, &app.name, gateway_api),
+        0,
+        "{scenario}: traffic back on stable"
+    );
+    cluster.host.shutdown().await;
+    (entry, stderr)
+}
+
+/// What rolled it back, from its audit entry: the guard that fired, or the
+/// analysis check that failed (it compares against stable, so it often sees
+/// a regression before an absolute guard's `for` is up).
+fn cause(entry: &Value) -> String {
+    match entry["action"].as_str().unwrap() {
+        "guard" => entry["detail"].as_str().unwrap().to_string(),
+        "verdict" => {
+            let verdict = &entry["verdict"];
+            assert_eq!(verdict["outcome"], "fail", "{entry:#}");
+            verdict["reason"].as_str().unwrap().to_string()
+        }
+        other => panic!("rolled back by {other}: {entry:#}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_canary_is_rolled_back_by_latency() {
+    let (entry, stderr) = rolled_back_by("slow-canary", "slow-canary.toml", 150).await;
+    let cause = cause(&entry);
+    assert!(cause.contains("p99"), "{cause}");
+    // The plan rolls back gradually: from above the first stage the canary
+    // steps down through the lower stages; from the first it goes to 0.
+    let to = entry["to"].as_str().unwrap();
+    assert!(
+        to.starts_with("rolling back") || to.starts_with("aborted"),
+        "{entry:#}"
+    );
+    assert!(stderr.contains("rolled back: "), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashloop_is_rolled_back_by_restarts_or_health_checks() {
+    let (entry, _) = rolled_back_by("crashloop", "crashloop.toml", 150).await;
+    assert_eq!(entry["action"], "guard", "{entry:#}");
+    let cause = cause(&entry);
+    assert!(
+        cause.contains("restarts") || cause.contains("health-check"),
+        "{cause}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_leak_is_rolled_back_by_memory() {
+    let (entry, _) = rolled_back_by("memory-leak", "memory-leak.toml", 200).await;
+    let cause = cause(&entry);
+    assert!(cause.contains("memory"), "{cause}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_metrics_a_stage_holds_and_the_run_gives_up_at_its_deadline() {
+    let cluster = Cluster::start("healthy-canary").await;
+    // Nothing listens on port 9: every query fails.
+    let mut run = cluster.run(
+        "healthy-canary-auto.toml",
+        None,
+        &[
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--hold-deadline",
+            "3m",
+        ],
+    );
+    let code = run.exit(120).await;
+    let stderr = run.stderr();
+    assert_eq!(code, 4, "held past the deadline exits 4:\n{stderr}");
+    assert!(
+        stderr.contains("giving up: stage 1/5 at 10%, waiting for analysis")
+            && stderr
+                .contains("inconclusive: metrics unavailable: Prometheus at http://127.0.0.1:9"),
+        "{stderr}"
+    );
+    // It never moved on: the canary still has its first stage's share.
+    assert_eq!(cluster.canary_weight("shop", "checkout", false), 10);
+    let entries = cluster.audit_entries();
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "verdict")
+            .all(|e| e["verdict"]["outcome"] == "inconclusive"),
+        "{entries:#?}"
+    );
+    cluster.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_stopped_mid_rollout_holds_it_and_it_goes_on_when_back() {
+    let Some(bin) = prometheus::find() else {
+        return;
+    };
+    let cluster = Cluster::start("healthy-canary").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = prometheus::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let targets = [("sim", cluster.host.addr().port())];
+    let mut server = Some(prometheus::start(&bin, dir.path(), port, &targets));
+    prometheus::wait_ready(&base).await;
+    let mut run = cluster.run(
+        "healthy-canary-auto.toml",
+        None,
+        &["--prometheus", &base, "--hold-deadline", "60m"],
+    );
+    run.line(90, "stage 2/5 at 25%").await;
+
+    drop(server.take());
+    run.line(60, "inconclusive: metrics unavailable: Prometheus at")
+        .await;
+    let held_at = run.stderr().lines().count();
+    // Two more analysis windows without Prometheus: nothing moves on.
+    let before = run.stderr().matches("inconclusive").count();
+    for _ in 0..600 {
+        if run.stderr().matches("inconclusive").count() >= before + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let during: Vec<String> = run
+        .stderr()
+        .lines()
+        .skip(held_at)
+        .map(String::from)
+        .collect();
+    assert!(
+        during
+            .iter()
+            .all(|l| !l.contains("promoted") && !l.contains("at 75%")),
+        "moved on without metrics: {during:#?}"
+    );
+    let weight = cluster.canary_weight("shop", "checkout", false);
+    assert!(weight < 75, "canary at {weight}% while Prometheus was down");
+
+    server = Some(prometheus::start(&bin, dir.path(), port, &targets));
+    let code = run.exit(150).await;
+    assert_eq!(
+        code,
+        0,
+        "promoted once Prometheus is back:\n{}",
+        run.stderr()
+    );
+    let entries = cluster.audit_entries();
+    let outcomes: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["action"] == "verdict")
+        .map(|e| e["verdict"]["outcome"].as_str().unwrap())
+        .collect();
+    assert!(outcomes.contains(&"inconclusive"), "{outcomes:?}");
+    assert_eq!(outcomes.last(), Some(&"pass"), "{outcomes:?}");
+    drop(server);
+    cluster.host.shutdown().await;
+}

@@ -44,6 +44,7 @@ fn every_shipped_plan_parses_and_validates() {
             "canary-gateway-api",
             "canary-istio",
             "crashloop",
+            "healthy-canary-auto",
             "memory-leak",
             "rolling",
             "slow-canary"

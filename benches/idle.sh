@@ -14,7 +14,9 @@ bin=$(realpath "${1:-target/release/flightdeck}")
 scenario=${2:-healthy-canary}
 secs=${3:-10}
 warmup=${WARMUP:-10}
-case $scenario in
+# TARGET overrides what the cockpit opens, e.g. TARGET="--app checkout -n shop".
+case ${TARGET:+set}$scenario in
+  set*) target=$TARGET ;;
   healthy-canary) target="--plan $(realpath assets/plans/canary-istio.toml)" ;;
   large) target="--namespace fleet --app svc-00" ;;
   *) target="--plan $(realpath "assets/plans/$scenario.toml")" ;;

@@ -34,7 +34,12 @@ pub fn init_tracing() {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
         if tui_logger::init_logger(tui_logger::LevelFilter::Info).is_ok() {
+            // Filtered before the layer, so the HTTP stack's debug and trace
+            // events are not built only to be dropped.
+            let filter = tracing_subscriber::EnvFilter::try_from_env("FLIGHTDECK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
             let _ = tracing_subscriber::registry()
+                .with(filter)
                 .with(tui_logger::TuiTracingSubscriberLayer)
                 .try_init();
         }

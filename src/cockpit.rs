@@ -211,7 +211,7 @@ fn spawn_driver(
         ..crate::driver::Settings::default()
     };
     if let Some(clock) = &driving.clock {
-        settings.clock = clock.as_fn();
+        settings.clock = clock.clone();
     }
     if !opts.read_only {
         let (notifier, problems) = notifier_for(&plan, tx);
@@ -246,13 +246,9 @@ fn notifier_for(
     plan: &Plan,
     tx: &mpsc::Sender<crate::app::Msg>,
 ) -> (Option<crate::workers::notify::Notifier>, Vec<String>) {
-    use crate::workers::notify::{self, Notifier, NotifyOptions};
-    let (hooks, problems) = notify::resolve(&plan.notifications, |var| std::env::var(var).ok());
-    if hooks.is_empty() {
-        return (None, problems);
-    }
     let (reports_tx, mut reports) = mpsc::channel(64);
-    let (notifier, _tasks) = Notifier::spawn(hooks, &NotifyOptions::default(), reports_tx);
+    let (notifier, _tasks, problems) =
+        crate::workers::notify::Notifier::for_plan(&plan.notifications, reports_tx);
     let tx = tx.clone();
     tokio::spawn(async move {
         while let Some(delivery) = reports.recv().await {
@@ -261,7 +257,7 @@ fn notifier_for(
             }
         }
     });
-    (Some(notifier), problems)
+    (notifier, problems)
 }
 
 /// The plan's stages as the Stages pane lists them.

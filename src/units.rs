@@ -51,6 +51,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     Ok(total)
 }
 
+/// A simulation speed as given, or real time (1) when it is not a positive
+/// finite number.
+pub fn speed_or_real_time(speed: f64) -> f64 {
+    if speed.is_finite() && speed > 0.0 {
+        speed
+    } else {
+        1.0
+    }
+}
+
 /// Writes a duration the short way people read it: `850ms`, `42s`, `3m05s`, `2h10m`.
 pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();

@@ -16,7 +16,7 @@ use flightdeck::cluster::client;
 use flightdeck::cluster::routers::{self, http_route, istio, nginx, traffic_split};
 use flightdeck::driver::helm::HelmView;
 use flightdeck::driver::rest::{Obj, VIRTUAL_SERVICE};
-use flightdeck::driver::{Command, DriveError, Driver, Settings};
+use flightdeck::driver::{Clock, Command, DriveError, Driver, Settings};
 use flightdeck::rollout::Phase;
 use flightdeck::rollout::plan::{Plan, RollbackMode};
 use flightdeck::sim::Scenario;
@@ -81,7 +81,7 @@ impl Cluster {
     fn driver_with(&self, plan: Plan, who: &str, settings: Settings) -> Driver {
         let store = self.host.shared().store.clone();
         let settings = Settings {
-            clock: Arc::new(move || store.now()),
+            clock: Clock::scaled(move || store.now(), 1.0),
             ..settings
         };
         let audit = AuditLog::open(&self.audit_path()).unwrap();

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::units::speed_or_real_time;
+
 /// How often a simulator's clock is read again: the simulation may fall
 /// behind its nominal speed on a loaded machine, and readings correct that.
 const RESYNC: Duration = Duration::from_secs(1);
@@ -42,7 +44,7 @@ impl Clock {
     pub fn scaled(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static, speed: f64) -> Self {
         Self {
             now: Arc::new(now),
-            speed: sane_speed(speed),
+            speed: speed_or_real_time(speed),
         }
     }
 
@@ -59,11 +61,6 @@ impl Clock {
         d.div_f64(self.speed)
     }
 
-    /// The same clock as the driver takes it.
-    pub fn as_fn(&self) -> Arc<dyn Fn() -> DateTime<Utc> + Send + Sync> {
-        self.now.clone()
-    }
-
     /// The clock of the cluster `client` talks to: a simulator's when it
     /// answers `GET /sim/clock` (kept in step by a background task while the
     /// clock lives), else the wall clock.
@@ -71,7 +68,7 @@ impl Clock {
         let Some(first) = read_sim_clock(client).await else {
             return Self::wall();
         };
-        let speed = sane_speed(first.speed);
+        let speed = speed_or_real_time(first.speed);
         let anchor = Arc::new(Anchor {
             at: Mutex::new((first.now, Instant::now())),
             last_ms: AtomicI64::new(first.now.timestamp_millis()),
@@ -82,14 +79,6 @@ impl Clock {
             now: Arc::new(move || anchor.now()),
             speed,
         }
-    }
-}
-
-fn sane_speed(speed: f64) -> f64 {
-    if speed.is_finite() && speed > 0.0 {
-        speed
-    } else {
-        1.0
     }
 }
 

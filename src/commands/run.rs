@@ -20,15 +20,13 @@ use crate::cluster::clock::Clock;
 use crate::cockpit::{self, Driving, Options};
 use crate::driver::guarded::{self, GuardLink};
 use crate::driver::{Command, Driver, Settings};
-use crate::rollout::guards::GuardState;
 use crate::rollout::machine::Event;
 use crate::rollout::plan::Plan;
 use crate::rollout::state::{PausedBy, Phase, RolloutState};
 use crate::sanitize::clean;
 use crate::workers::Target;
 use crate::workers::audit::{AuditLog, default_path};
-use crate::workers::guard_watch::GuardFact;
-use crate::workers::notify::{self, Delivery, Notifier, NotifyOptions};
+use crate::workers::notify::{Delivery, Notifier};
 
 /// How a headless run ended, and its exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,21 +90,15 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     let audit_path = args.audit.clone().unwrap_or_else(default_path);
     let audit = AuditLog::open(&audit_path)?;
 
-    let (hooks, problems) = notify::resolve(&plan.notifications, |var| std::env::var(var).ok());
+    let (reports_tx, mut reports) = mpsc::channel(64);
+    let (notifier, notify_tasks, problems) = Notifier::for_plan(&plan.notifications, reports_tx);
     for problem in problems {
         say.line(&problem);
     }
-    let (reports_tx, mut reports) = mpsc::channel(64);
-    let (notifier, notify_tasks) = if hooks.is_empty() {
-        (None, Vec::new())
-    } else {
-        let (n, tasks) = Notifier::spawn(hooks, &NotifyOptions::default(), reports_tx);
-        (Some(n), tasks)
-    };
 
     let progress = say.clone();
     let settings = Settings {
-        clock: clock.as_fn(),
+        clock: clock.clone(),
         progress: std::sync::Arc::new(move |line| progress.line(&format!("  {line}"))),
         auto: args.auto,
         notifier,
@@ -208,24 +200,26 @@ async fn drive(
         }
         tokio::select! {
             fact = guards.facts.recv() => {
-                let event = match fact {
-                    None => bail!("the guard watcher stopped"),
-                    Some(GuardFact::Update(u)) => {
-                        let kind = state_word(&u.state);
+                let Some(fact) = fact else {
+                    bail!("the guard watcher stopped");
+                };
+                let event = match fact.into_event() {
+                    Ok(event) => event,
+                    Err(u) => {
+                        let kind = u.state.word();
                         if guard_states.insert(u.guard.clone(), kind) != Some(kind) {
                             say.line(&format!("guard {}: {kind}, {}", u.guard, u.numbers()));
                         }
                         continue;
                     }
-                    Some(GuardFact::Fired(alarm)) => {
-                        say.line(&format!("guard fired: {alarm}"));
-                        Event::GuardFired(alarm)
-                    }
-                    Some(GuardFact::Verdict { stage, verdict }) => {
-                        say.line(&format!("analysis of stage {}: {verdict}", stage + 1));
-                        Event::Verdict { stage, verdict }
-                    }
                 };
+                match &event {
+                    Event::GuardFired(alarm) => say.line(&format!("guard fired: {alarm}")),
+                    Event::Verdict { stage, verdict } => {
+                        say.line(&format!("analysis of stage {}: {verdict}", stage + 1));
+                    }
+                    _ => {}
+                }
                 if let Err(e) = driver.react(event.clone()).await {
                     say.line(&format!("cannot act on the {}: {e}", event.name()));
                     if matches!(event, Event::GuardFired(_)) {
@@ -263,15 +257,6 @@ async fn drive(
             say.line(&now);
             shown = now;
         }
-    }
-}
-
-fn state_word(state: &GuardState) -> &'static str {
-    match state {
-        GuardState::Ok => "ok",
-        GuardState::Pending { .. } => "pending",
-        GuardState::Firing { .. } => "firing",
-        GuardState::NoData { .. } => "no data",
     }
 }
 
@@ -318,6 +303,7 @@ pub fn end_of(state: &RolloutState, now: DateTime<Utc>, deadline: Duration) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rollout::fixtures;
     use crate::rollout::machine::step;
     use crate::rollout::{Outcome, Verdict};
 
@@ -326,26 +312,11 @@ mod tests {
     }
 
     fn started() -> RolloutState {
-        let plan = Plan::parse(
-            std::path::Path::new("p.toml"),
-            r#"
-app = "checkout"
-namespace = "shop"
-strategy = "canary"
-auto = true
-[canary]
-stable = "checkout-stable"
-canary = "checkout-canary"
-stages = [{ weight = 10, pause = "1m" }, { weight = 100 }]
-[canary.router]
-kind = "istio"
-virtual_service = "checkout"
-[analysis]
-window = "1m"
-"#,
-        )
-        .unwrap();
-        let s = RolloutState::new(&plan, false);
+        let plan = fixtures::canary(
+            r#"[{ weight = 10, pause = "1m" }, { weight = 100 }]"#,
+            "[analysis]\nwindow = \"1m\"",
+        );
+        let s = RolloutState::new(&plan, true);
         let start = Event::Start {
             image: None,
             active_slot: None,

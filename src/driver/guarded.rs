@@ -9,8 +9,8 @@ use tokio::task::JoinHandle;
 
 use crate::cluster::clock::Clock;
 use crate::metrics::prometheus::{Prometheus, PrometheusError};
+use crate::rollout::RolloutState;
 use crate::rollout::plan::Plan;
-use crate::rollout::{RolloutState, Weights};
 use crate::workers::Target;
 use crate::workers::guard_watch::{self, GuardFact, GuardSource, GuardWatch, StageWindow};
 
@@ -56,13 +56,10 @@ impl GuardLink {
 
 /// The stage being judged, while one runs.
 pub fn stage_window(state: &RolloutState) -> Option<StageWindow> {
-    let stage = state.stage()?;
     Some(StageWindow {
-        stage,
+        stage: state.stage()?,
         began: state.stage_began?,
-        weights: state
-            .weights
-            .unwrap_or_else(|| Weights::canary(state.course.weight(stage))),
+        weights: state.stage_weights()?,
     })
 }
 
@@ -91,26 +88,13 @@ pub fn source(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rollout::Weights;
+    use crate::rollout::fixtures;
     use crate::rollout::machine::{Event, step};
 
     #[test]
     fn the_window_is_the_running_stage_with_its_weights() {
-        let plan = Plan::parse(
-            std::path::Path::new("p.toml"),
-            r#"
-app = "checkout"
-namespace = "shop"
-strategy = "canary"
-[canary]
-stable = "checkout-stable"
-canary = "checkout-canary"
-stages = [{ weight = 10, pause = "1m" }, { weight = 100 }]
-[canary.router]
-kind = "istio"
-virtual_service = "checkout"
-"#,
-        )
-        .unwrap();
+        let plan = fixtures::canary(r#"[{ weight = 10, pause = "1m" }, { weight = 100 }]"#, "");
         let s = RolloutState::new(&plan, true);
         assert_eq!(stage_window(&s), None);
         let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();

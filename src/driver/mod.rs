@@ -76,11 +76,7 @@ pub enum DriveError {
 }
 
 /// The clock transitions are stamped with: the wall clock, or a simulated one.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
-}
+pub use crate::cluster::clock::Clock;
 
 /// Where progress lines go (the UI, stderr, a test).
 pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
@@ -105,7 +101,7 @@ impl Default for Settings {
         Self {
             read_only: false,
             landing_timeout: Duration::from_secs(300),
-            clock: system_clock(),
+            clock: Clock::wall(),
             before_write: None,
             progress: Arc::new(|line| tracing::info!("{line}")),
             auto: false,
@@ -198,7 +194,7 @@ impl Driver {
 
     /// The time on the driver's clock.
     pub fn now(&self) -> DateTime<Utc> {
-        (self.settings.clock)()
+        self.settings.clock.now()
     }
 
     /// The rollout as stored on the cluster (a fresh one if none is).

@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::rollout::Verdict;
 use crate::rollout::analysis::Outcome;
 use crate::rollout::guards::Alarm;
 use crate::rollout::machine::Record;
 use crate::rollout::state::{PausedBy, Phase, RolloutState};
-use crate::rollout::{Verdict, Weights};
 use crate::workers::notify::{Notice, NoticeKind};
 
 /// Whether the rollout is somewhere between its start and its end.
@@ -53,14 +53,8 @@ pub fn for_transition(
     at: DateTime<Utc>,
 ) -> Vec<Notice> {
     let make = |kind: NoticeKind, reason: String| {
-        let mut n = Notice::new(kind, &new.app, &new.namespace, reason).at_time(at);
-        if let Some(stage) = new.stage() {
-            let weights = new
-                .weights
-                .unwrap_or_else(|| Weights::canary(new.course.weight(stage)));
-            n = n.at_stage(stage + 1, weights);
-        }
-        n
+        let n = Notice::new(kind, &new.app, &new.namespace, reason).at_time(at);
+        at_stage_of(n, new)
     };
     let because = |default: String| record.detail.clone().unwrap_or(default);
     let mut out = Vec::new();
@@ -68,24 +62,12 @@ pub fn for_transition(
         && verdict.outcome != Outcome::Pass
         && changed_verdict(old, verdict)
     {
-        let mut n = Notice::verdict(&new.app, &new.namespace, verdict).at_time(at);
-        if let Some(stage) = old.stage() {
-            n = n.at_stage(
-                stage + 1,
-                old.weights
-                    .unwrap_or_else(|| Weights::canary(old.course.weight(stage))),
-            );
-        }
-        out.push(n);
+        let n = Notice::verdict(&new.app, &new.namespace, verdict).at_time(at);
+        out.push(at_stage_of(n, old));
     }
-    let with_alarm = |mut n: Notice| {
-        if let Some(a) = alarm.or_else(|| alarm_of(new)) {
-            n.numbers.insert("value".into(), a.value);
-            n.numbers.insert("threshold".into(), a.threshold);
-            n.numbers
-                .insert("held_for_seconds".into(), a.held_for.as_secs_f64());
-        }
-        n
+    let with_alarm = |n: Notice| match alarm.or_else(|| alarm_of(new)) {
+        Some(a) => n.with_alarm_numbers(a),
+        None => n,
     };
     if !running(old) && running(new) {
         let what = new.image.as_deref().map_or_else(
@@ -120,6 +102,14 @@ pub fn for_transition(
     out
 }
 
+/// `n` placed at the stage `s` stands at (1-based), with its weights.
+fn at_stage_of(n: Notice, s: &RolloutState) -> Notice {
+    match (s.stage(), s.stage_weights()) {
+        (Some(stage), Some(weights)) => n.at_stage(stage + 1, weights),
+        _ => n,
+    }
+}
+
 /// Whether `verdict` says something new about the stage: a repeated
 /// inconclusive verdict while a source is down is not worth a message each
 /// window.
@@ -135,29 +125,20 @@ fn changed_verdict(old: &RolloutState, verdict: &Verdict) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rollout::Weights;
+    use crate::rollout::fixtures;
     use crate::rollout::guards::{GuardAction, GuardMetric};
     use crate::rollout::machine::{Event, step};
-    use crate::rollout::plan::Plan;
-
-    const PLAN: &str = r#"
-app = "checkout"
-namespace = "shop"
-strategy = "canary"
-[canary]
-stable = "checkout-stable"
-canary = "checkout-canary"
-stages = [{ weight = 10, pause = "1m" }, { weight = 50 }, { weight = 100 }]
-[canary.router]
-kind = "istio"
-virtual_service = "checkout"
-"#;
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
     }
 
     fn state(auto: bool) -> RolloutState {
-        let plan = Plan::parse(std::path::Path::new("p.toml"), PLAN).unwrap();
+        let plan = fixtures::canary(
+            r#"[{ weight = 10, pause = "1m" }, { weight = 50 }, { weight = 100 }]"#,
+            "",
+        );
         RolloutState::new(&plan, auto)
     }
 

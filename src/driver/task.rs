@@ -16,7 +16,6 @@ use super::status::Status;
 use super::{Command, DriveError, Driver, Outcome};
 use crate::app::msg::{DriveReport, Msg, RolloutView};
 use crate::app::state::Helm;
-use crate::rollout::machine::Event;
 use crate::workers::guard_watch::GuardFact;
 
 /// Commands waiting for the driver; the UI never blocks on a full queue.
@@ -138,17 +137,16 @@ async fn run(
                 refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
             }
             fact = next_fact(&mut guards) => {
-                let event = match fact {
-                    None => {
-                        guards = None;
-                        continue;
-                    }
-                    Some(GuardFact::Update(update)) => {
+                let Some(fact) = fact else {
+                    guards = None;
+                    continue;
+                };
+                let event = match fact.into_event() {
+                    Ok(event) => event,
+                    Err(update) => {
                         send(Msg::Guard(update)).await;
                         continue;
                     }
-                    Some(GuardFact::Fired(alarm)) => Event::GuardFired(alarm),
-                    Some(GuardFact::Verdict { stage, verdict }) => Event::Verdict { stage, verdict },
                 };
                 let action = event.name();
                 match driver.react(event).await {

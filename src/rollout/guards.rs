@@ -188,6 +188,18 @@ pub enum GuardState {
     NoData { since: Option<DateTime<Utc>> },
 }
 
+impl GuardState {
+    /// The state in a word: `ok`, `pending`, `firing`, `no data`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            GuardState::Ok => "ok",
+            GuardState::Pending { .. } => "pending",
+            GuardState::Firing { .. } => "firing",
+            GuardState::NoData { .. } => "no data",
+        }
+    }
+}
+
 /// What a firing guard tells the stage machine and the captain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alarm {

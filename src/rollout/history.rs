@@ -167,24 +167,9 @@ mod tests {
     use crate::rollout::machine::{Event, step};
     use crate::rollout::plan::Plan;
     use chrono::TimeZone;
-    use std::path::Path;
 
     fn plan() -> Plan {
-        Plan::parse(
-            Path::new("p.toml"),
-            r#"
-app = "checkout"
-namespace = "shop"
-strategy = "canary"
-[canary]
-stable = "checkout-stable"
-canary = "checkout-canary"
-stages = [{ weight = 10, pause = "1m" }, { weight = 100 }]
-[canary.router]
-kind = "istio"
-"#,
-        )
-        .unwrap()
+        crate::rollout::fixtures::canary(r#"[{ weight = 10, pause = "1m" }, { weight = 100 }]"#, "")
     }
 
     fn captain() -> Actor {

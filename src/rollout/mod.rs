@@ -32,4 +32,6 @@ pub use request::Request;
 pub use state::{Course, PausedBy, Phase, RolloutState};
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod machine_tests;

@@ -211,6 +211,16 @@ impl RolloutState {
         }
     }
 
+    /// The weights of the stage the rollout stands at: those asked for, or
+    /// the stage's own where nothing is routed (rolling, a selector switch).
+    pub fn stage_weights(&self) -> Option<Weights> {
+        let stage = self.stage()?;
+        Some(
+            self.weights
+                .unwrap_or_else(|| Weights::canary(self.course.weight(stage))),
+        )
+    }
+
     pub fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Promoted { .. } | Phase::Aborted { .. })
     }

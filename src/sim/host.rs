@@ -221,11 +221,7 @@ impl Drop for SimHost {
 /// `GET /sim/clock`.
 fn clock_route(shared: Shared, speed: f64) -> axum::Router {
     use axum::routing::get;
-    let speed = if speed.is_finite() && speed > 0.0 {
-        speed
-    } else {
-        1.0
-    };
+    let speed = crate::units::speed_or_real_time(speed);
     axum::Router::new().route(
         "/sim/clock",
         get(move || {

@@ -118,11 +118,7 @@ impl World {
     /// until `shutdown` completes. Late ticks are caught up whole, so sim time
     /// stays a multiple of [`TICK`].
     pub async fn run(&mut self, speed: f64, shutdown: impl Future<Output = ()>) {
-        let speed = if speed.is_finite() && speed > 0.0 {
-            speed
-        } else {
-            1.0
-        };
+        let speed = crate::units::speed_or_real_time(speed);
         let real_tick = TICK.div_f64(speed);
         let mut origin = tokio::time::Instant::now();
         let mut done: u64 = 0;

@@ -14,10 +14,11 @@ use crate::workers::guard_watch::GuardUpdate;
 /// Symbol, word and theme role of a guard state.
 pub fn mark(state: &GuardState) -> (&'static str, &'static str, &'static str) {
     match state {
-        GuardState::Ok => ("✓", "ok", "status.healthy"),
-        GuardState::Pending { .. } => ("!", "pending", "status.degraded"),
+        GuardState::Ok => ("✓", state.word(), "status.healthy"),
+        GuardState::Pending { .. } => ("!", state.word(), "status.degraded"),
+        // Shouted: the one state that acts on the rollout.
         GuardState::Firing { .. } => ("✗", "FIRING", "status.failed"),
-        GuardState::NoData { .. } => ("?", "no data", "warning"),
+        GuardState::NoData { .. } => ("?", state.word(), "warning"),
     }
 }
 

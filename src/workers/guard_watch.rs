@@ -39,6 +39,7 @@ use crate::rollout::analysis::{AnalysisSpec, Observations, Point, Verdict, analy
 use crate::rollout::guards::{
     Alarm, GuardAction, GuardMetric, GuardSpec, GuardState, Rule, Sample,
 };
+use crate::rollout::machine::Event;
 use crate::rollout::plan::{Plan, Router, Strategy};
 use crate::units::parse_bytes;
 
@@ -198,6 +199,18 @@ pub enum GuardFact {
         stage: usize,
         verdict: Verdict,
     },
+}
+
+impl GuardFact {
+    /// The stage machine's event for an alarm or a verdict; an update is
+    /// only there to be shown.
+    pub fn into_event(self) -> Result<Event, GuardUpdate> {
+        match self {
+            GuardFact::Update(update) => Err(update),
+            GuardFact::Fired(alarm) => Ok(Event::GuardFired(alarm)),
+            GuardFact::Verdict { stage, verdict } => Ok(Event::Verdict { stage, verdict }),
+        }
+    }
 }
 
 /// One version's numbers at one reading.

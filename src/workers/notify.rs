@@ -105,13 +105,18 @@ impl Notice {
 
     /// A guard fired: its reason and the numbers that fired it.
     pub fn guard_fired(app: &str, namespace: &str, alarm: &Alarm) -> Self {
-        let mut notice = Self::new(NoticeKind::GuardFired, app, namespace, alarm.to_string());
-        notice.numbers.insert("value".into(), alarm.value);
-        notice.numbers.insert("threshold".into(), alarm.threshold);
-        notice
-            .numbers
+        Self::new(NoticeKind::GuardFired, app, namespace, alarm.to_string())
+            .with_alarm_numbers(alarm)
+    }
+
+    /// The numbers that fired `alarm`: value, threshold, how long it held.
+    #[must_use]
+    pub fn with_alarm_numbers(mut self, alarm: &Alarm) -> Self {
+        self.numbers.insert("value".into(), alarm.value);
+        self.numbers.insert("threshold".into(), alarm.threshold);
+        self.numbers
             .insert("held_for_seconds".into(), alarm.held_for.as_secs_f64());
-        notice
+        self
     }
 
     /// An analysis verdict, with each check's canary, stable and limit.
@@ -375,6 +380,21 @@ impl Notifier {
             },
             tasks,
         )
+    }
+
+    /// The webhooks `notifications` name, URLs read from the environment,
+    /// each with its delivery task; `None` when there are none. Also the
+    /// problems of webhooks left out (an unset variable, a bad URL).
+    pub fn for_plan(
+        notifications: &[Notification],
+        reports: mpsc::Sender<Delivery>,
+    ) -> (Option<Notifier>, Vec<JoinHandle<()>>, Vec<String>) {
+        let (hooks, problems) = resolve(notifications, |var| std::env::var(var).ok());
+        if hooks.is_empty() {
+            return (None, Vec::new(), problems);
+        }
+        let (notifier, tasks) = Self::spawn(hooks, &NotifyOptions::default(), reports);
+        (Some(notifier), tasks, problems)
     }
 
     /// Queues `notice` for every webhook without waiting.

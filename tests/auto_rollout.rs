@@ -7,43 +7,29 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flightdeck::cluster::routers::{http_route, istio};
-use flightdeck::sim::Scenario;
-use flightdeck::sim::host::{HostOptions, SimHost};
 use flightdeck::sim::resources::kinds;
 use serde_json::Value;
 
 mod prometheus;
+mod sim_dir;
 mod webhook;
+
+use sim_dir::SimDir;
 
 const SPEED: f64 = 20.0;
 
-struct Cluster {
-    host: SimHost,
-    dir: tempfile::TempDir,
+/// The simulator, at [`SPEED`], with its scratch folder.
+async fn cluster(scenario: &str) -> SimDir {
+    SimDir::start(scenario, SPEED).await
 }
 
-impl Cluster {
-    async fn start(scenario: &str) -> Self {
-        let mut opts = HostOptions::new(Scenario::load(scenario).unwrap());
-        opts.speed = SPEED;
-        let host = SimHost::start(opts).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        host.write_kubeconfig(&dir.path().join("kubeconfig"))
-            .unwrap();
-        Self { host, dir }
-    }
-
-    fn audit(&self) -> PathBuf {
-        self.dir.path().join("audit.jsonl")
-    }
-
+impl SimDir {
     /// `flightdeck run --plan PLAN --auto --headless …`, stderr collected line by line.
     fn run(&self, plan: &str, webhook: Option<&str>, args: &[&str]) -> Running {
         let plan = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -55,7 +41,7 @@ impl Cluster {
         cmd.args(["run", "--auto", "--headless", "--plan"])
             .arg(plan)
             .arg("--kubeconfig")
-            .arg(self.dir.path().join("kubeconfig"))
+            .arg(self.kubeconfig())
             .arg("--audit")
             .arg(self.audit())
             .args(args)
@@ -82,48 +68,6 @@ impl Cluster {
             }
         });
         Running { child, lines }
-    }
-
-    /// The audit file's entries, oldest first.
-    fn audit_entries(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.audit())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// The canary's weight on the router object, as the cluster holds it.
-    fn canary_weight(&self, namespace: &str, app: &str, gateway_api: bool) -> u8 {
-        let store = &self.host.shared().store;
-        let weights = if gateway_api {
-            http_route::weights(&store.get(kinds::httproutes(), namespace, app).unwrap())
-        } else {
-            istio::weights(&store.get(kinds::virtualservices(), namespace, app).unwrap())
-        }
-        .unwrap();
-        weights
-            .into_iter()
-            .find(|(v, _)| v.contains("canary"))
-            .map_or(0, |(_, w)| w)
-    }
-
-    /// flightdeck's Kubernetes Events in `namespace`: (reason, message).
-    fn events(&self, namespace: &str) -> Vec<(String, String)> {
-        self.host
-            .shared()
-            .store
-            .list(kinds::events(), Some(namespace))
-            .0
-            .iter()
-            .filter(|e| e["source"]["component"] == "flightdeck")
-            .map(|e| {
-                (
-                    e["reason"].as_str().unwrap_or_default().to_string(),
-                    e["message"].as_str().unwrap_or_default().to_string(),
-                )
-            })
-            .collect()
     }
 }
 
@@ -195,7 +139,7 @@ fn rollback_entry(entries: &[Value]) -> &Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_canary_is_rolled_back_by_its_guard_and_everyone_is_told() {
-    let cluster = Cluster::start("bad-canary").await;
+    let cluster = cluster("bad-canary").await;
     let (hook, url) = webhook::receiver(0).await;
     let mut run = cluster.run("bad-canary.toml", Some(&url), &[]);
     let code = run.exit(120).await;
@@ -240,7 +184,7 @@ async fn bad_canary_is_rolled_back_by_its_guard_and_everyone_is_told() {
     );
 
     // A Kubernetes Event on the app says the same.
-    let events = cluster.events("shop");
+    let events = cluster.flightdeck_events("shop");
     assert!(
         events
             .iter()
@@ -273,7 +217,7 @@ async fn bad_canary_is_rolled_back_by_its_guard_and_everyone_is_told() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_canary_reaches_every_stage_and_is_promoted_on_its_own() {
-    let cluster = Cluster::start("healthy-canary").await;
+    let cluster = cluster("healthy-canary").await;
     let (hook, url) = webhook::receiver(0).await;
     let mut run = cluster.run("healthy-canary-auto.toml", Some(&url), &[]);
     let code = run.exit(150).await;
@@ -339,7 +283,7 @@ async fn healthy_canary_reaches_every_stage_and_is_promoted_on_its_own() {
 
 /// Runs a shipped plan on its scenario to its rollback; the rollback's audit entry.
 async fn rolled_back_by(scenario: &str, plan: &str, real: u64) -> (Value, String) {
-    let cluster = Cluster::start(scenario).await;
+    let cluster = cluster(scenario).await;
     let mut run = cluster.run(plan, None, &[]);
     let code = run.exit(real).await;
     let stderr = run.stderr();
@@ -407,7 +351,7 @@ async fn memory_leak_is_rolled_back_by_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_metrics_a_stage_holds_and_the_run_gives_up_at_its_deadline() {
-    let cluster = Cluster::start("healthy-canary").await;
+    let cluster = cluster("healthy-canary").await;
     // Nothing listens on port 9: every query fails.
     let mut run = cluster.run(
         "healthy-canary-auto.toml",
@@ -446,7 +390,7 @@ async fn prometheus_stopped_mid_rollout_holds_it_and_it_goes_on_when_back() {
     let Some(bin) = prometheus::find() else {
         return;
     };
-    let cluster = Cluster::start("healthy-canary").await;
+    let cluster = cluster("healthy-canary").await;
     let dir = tempfile::tempdir().unwrap();
     let port = prometheus::free_port();
     let base = format!("http://127.0.0.1:{port}");

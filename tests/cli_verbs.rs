@@ -4,33 +4,29 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use flightdeck::cluster::routers::istio;
-use flightdeck::sim::Scenario;
-use flightdeck::sim::host::{HostOptions, SimHost};
 use flightdeck::sim::resources::kinds;
 use serde_json::Value;
 
-struct Run {
-    host: SimHost,
-    dir: tempfile::TempDir,
+mod sim_dir;
+
+use sim_dir::SimDir;
+
+/// The simulated healthy-canary cluster, and the verbs against it.
+struct Run(SimDir);
+
+impl std::ops::Deref for Run {
+    type Target = SimDir;
+    fn deref(&self) -> &SimDir {
+        &self.0
+    }
 }
 
 impl Run {
     async fn start() -> Self {
-        let mut opts = HostOptions::new(Scenario::load("healthy-canary").unwrap());
-        opts.speed = 30.0;
-        let host = SimHost::start(opts).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        host.write_kubeconfig(&dir.path().join("kubeconfig"))
-            .unwrap();
-        Self { host, dir }
-    }
-
-    fn audit(&self) -> PathBuf {
-        self.dir.path().join("audit.jsonl")
+        Self(SimDir::start("healthy-canary", 30.0).await)
     }
 
     /// Runs `flightdeck VERB --plan … --kubeconfig … --audit … ARGS` with no terminal.
@@ -41,7 +37,7 @@ impl Run {
             .arg("--plan")
             .arg(plan)
             .arg("--kubeconfig")
-            .arg(self.dir.path().join("kubeconfig"))
+            .arg(self.kubeconfig())
             .arg("--audit")
             .arg(self.audit())
             .args(args)
@@ -70,18 +66,7 @@ impl Run {
     }
 
     fn canary_weight(&self) -> u8 {
-        let vs = self
-            .host
-            .shared()
-            .store
-            .get(kinds::virtualservices(), "shop", "checkout")
-            .unwrap();
-        istio::weights(&vs)
-            .unwrap()
-            .into_iter()
-            .find(|(v, _)| v == "canary")
-            .unwrap()
-            .1
+        self.0.canary_weight("shop", "checkout", false)
     }
 }
 
@@ -216,12 +201,10 @@ async fn a_refused_request_says_why_and_is_audited() {
 async fn a_held_helm_refuses_until_taken_over_and_the_take_over_is_recorded() {
     use flightdeck::workers::audit::Actor;
     let run = Run::start().await;
-    let (client, _) = flightdeck::cluster::client::connect(
-        Some(&run.dir.path().join("kubeconfig")),
-        Some("flightdeck-sim"),
-    )
-    .await
-    .unwrap();
+    let (client, _) =
+        flightdeck::cluster::client::connect(Some(&run.kubeconfig()), Some("flightdeck-sim"))
+            .await
+            .unwrap();
     let plan = flightdeck::rollout::plan::Plan::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
     )

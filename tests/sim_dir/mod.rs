@@ -1,0 +1,79 @@
+//! A simulated cluster in the test's process and a scratch folder beside it
+//! (its kubeconfig, the audit file) for runs of the real binary: what the
+//! cluster, the audit file and the Events hold afterwards.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use flightdeck::cluster::routers::{http_route, istio};
+use flightdeck::sim::Scenario;
+use flightdeck::sim::host::{HostOptions, SimHost};
+use flightdeck::sim::resources::kinds;
+use serde_json::Value;
+
+pub struct SimDir {
+    pub host: SimHost,
+    pub dir: tempfile::TempDir,
+}
+
+impl SimDir {
+    /// `scenario` at `speed` simulated seconds per real second.
+    pub async fn start(scenario: &str, speed: f64) -> Self {
+        let mut opts = HostOptions::new(Scenario::load(scenario).unwrap());
+        opts.speed = speed;
+        let host = SimHost::start(opts).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let this = Self { host, dir };
+        this.host.write_kubeconfig(&this.kubeconfig()).unwrap();
+        this
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    pub fn audit(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// The audit file's entries, oldest first.
+    pub fn audit_entries(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.audit())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The canary's weight on the router object (a VirtualService, or an
+    /// HTTPRoute with `gateway_api`), as the cluster holds it.
+    pub fn canary_weight(&self, namespace: &str, app: &str, gateway_api: bool) -> u8 {
+        let store = &self.host.shared().store;
+        let weights = if gateway_api {
+            http_route::weights(&store.get(kinds::httproutes(), namespace, app).unwrap())
+        } else {
+            istio::weights(&store.get(kinds::virtualservices(), namespace, app).unwrap())
+        }
+        .unwrap();
+        weights
+            .into_iter()
+            .find(|(v, _)| v.contains("canary"))
+            .map_or(0, |(_, w)| w)
+    }
+
+    /// flightdeck's Kubernetes Events in `namespace`: (reason, message).
+    pub fn flightdeck_events(&self, namespace: &str) -> Vec<(String, String)> {
+        self.host
+            .shared()
+            .store
+            .list(kinds::events(), Some(namespace))
+            .0
+            .iter()
+            .filter(|e| e["source"]["component"] == "flightdeck")
+            .map(|e| {
+                let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (text("reason"), text("message"))
+            })
+            .collect()
+    }
+}

@@ -1,14 +1,19 @@
 //! Gateway API HTTPRoute: `spec.rules[0].backendRefs[]`, one Service per
 //! version (`app-stable`, `app-canary`), each with a `weight` (default 1).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{
-    Patch, RouterError, Weights, check_weights, meta_name, percentages, version_of_service,
-    wanted_for, weight_field,
+    Patch, RouterError, WeightedList, Weights, check_weights, meta_name, percentages,
+    version_of_service, weight_field,
 };
 
 const KIND: &str = "HTTPRoute";
+const BACKENDS: WeightedList = WeightedList {
+    list: "/spec/rules/0/backendRefs",
+    key: "/name",
+    op: "add",
+};
 
 /// (version, raw weight) per backendRef, in order.
 fn backends(route: &Value) -> Result<Vec<(String, u64)>, RouterError> {
@@ -47,21 +52,13 @@ pub fn set_weights(route: &Value, wanted: &Weights) -> Result<Patch, RouterError
     let backends = backends(route)?;
     let known: Vec<String> = backends.iter().map(|(v, _)| v.clone()).collect();
     check_weights(wanted, &known)?;
-    let mut ops = Vec::new();
-    for (i, version) in known.iter().enumerate() {
-        let name = route
-            .pointer(&format!("/spec/rules/0/backendRefs/{i}/name"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        ops.push(json!({"op": "test", "path": format!("/spec/rules/0/backendRefs/{i}/name"), "value": name}));
-        ops.push(json!({"op": "add", "path": format!("/spec/rules/0/backendRefs/{i}/weight"), "value": wanted_for(wanted, version)}));
-    }
-    Ok(Patch::Json(Value::Array(ops)))
+    Ok(BACKENDS.patch(route, &known, wanted))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn route(stable: &Value, canary: &Value) -> Value {
         json!({

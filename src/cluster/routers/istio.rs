@@ -1,11 +1,16 @@
 //! Istio VirtualService: `spec.http[0].route[]`, one destination per subset
 //! (the subset is named after the version), each with a `weight`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Patch, RouterError, Weights, check_weights, percentages, wanted_for, weight_field};
+use super::{Patch, RouterError, WeightedList, Weights, check_weights, percentages, weight_field};
 
 const KIND: &str = "VirtualService";
+const ROUTES: WeightedList = WeightedList {
+    list: "/spec/http/0/route",
+    key: "/destination/subset",
+    op: "add",
+};
 
 /// The routes of the first HTTP rule: (subset, raw weight), in order.
 fn routes(vs: &Value) -> Result<Vec<(String, u64)>, RouterError> {
@@ -47,22 +52,13 @@ pub fn set_weights(vs: &Value, wanted: &Weights) -> Result<Patch, RouterError> {
     let routes = routes(vs)?;
     let known: Vec<String> = routes.iter().map(|(s, _)| s.clone()).collect();
     check_weights(wanted, &known)?;
-    let ops: Vec<Value> = known
-        .iter()
-        .enumerate()
-        .flat_map(|(i, subset)| {
-            [
-                json!({"op": "test", "path": format!("/spec/http/0/route/{i}/destination/subset"), "value": subset}),
-                json!({"op": "add", "path": format!("/spec/http/0/route/{i}/weight"), "value": wanted_for(wanted, subset)}),
-            ]
-        })
-        .collect();
-    Ok(Patch::Json(Value::Array(ops)))
+    Ok(ROUTES.patch(vs, &known, wanted))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn vs(stable: &Value, canary: &Value) -> Value {
         json!({

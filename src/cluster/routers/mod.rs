@@ -154,6 +154,43 @@ pub(crate) fn check_weights(wanted: &Weights, known: &[String]) -> Result<(), Ro
     Ok(())
 }
 
+/// Where a router keeps its weighted entries: the list, the field naming
+/// each entry's target, and whether its `weight` may be missing (`add`) or
+/// must be there (`replace`).
+pub(crate) struct WeightedList {
+    /// JSON pointer of the list, e.g. `/spec/http/0/route`.
+    pub list: &'static str,
+    /// Pointer inside an entry to what names it, e.g. `/destination/subset`.
+    pub key: &'static str,
+    pub op: &'static str,
+}
+
+impl WeightedList {
+    /// A JSON patch setting entry `i`'s weight to what `wanted` asks for
+    /// its version (`versions[i]`). Each write is preceded by a `test` of the
+    /// entry's name as read, so a list reordered in the meantime makes the
+    /// API server refuse the patch instead of weighting the wrong target.
+    pub fn patch(&self, object: &Value, versions: &[String], wanted: &Weights) -> Patch {
+        let ops = versions
+            .iter()
+            .enumerate()
+            .flat_map(|(i, version)| {
+                let key = format!("{}/{i}{}", self.list, self.key);
+                let named = object.pointer(&key).cloned().unwrap_or(Value::Null);
+                [
+                    serde_json::json!({"op": "test", "path": key, "value": named}),
+                    serde_json::json!({
+                        "op": self.op,
+                        "path": format!("{}/{i}/weight", self.list),
+                        "value": wanted_for(wanted, version),
+                    }),
+                ]
+            })
+            .collect();
+        Patch::Json(Value::Array(ops))
+    }
+}
+
 /// The weight wanted for `version`; versions left out get none.
 pub(crate) fn wanted_for(wanted: &Weights, version: &str) -> u8 {
     wanted

@@ -1,13 +1,18 @@
 //! SMI TrafficSplit: `spec.backends[]` of `{service, weight}` behind the root
 //! `spec.service`. Older SMI versions wrote weights as quantities (`"500m"`).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{
-    Patch, RouterError, Weights, check_weights, percentages, version_of_service, wanted_for,
+    Patch, RouterError, WeightedList, Weights, check_weights, percentages, version_of_service,
 };
 
 const KIND: &str = "TrafficSplit";
+const BACKENDS: WeightedList = WeightedList {
+    list: "/spec/backends",
+    key: "/service",
+    op: "replace",
+};
 
 fn backends(split: &Value) -> Result<Vec<(String, u64)>, RouterError> {
     let bad = |problem: &str| RouterError::malformed(KIND, split, problem);
@@ -59,23 +64,13 @@ pub fn set_weights(split: &Value, wanted: &Weights) -> Result<Patch, RouterError
     let backends = backends(split)?;
     let known: Vec<String> = backends.iter().map(|(v, _)| v.clone()).collect();
     check_weights(wanted, &known)?;
-    let mut ops = Vec::new();
-    for (i, version) in known.iter().enumerate() {
-        let service = split
-            .pointer(&format!("/spec/backends/{i}/service"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        ops.push(
-            json!({"op": "test", "path": format!("/spec/backends/{i}/service"), "value": service}),
-        );
-        ops.push(json!({"op": "replace", "path": format!("/spec/backends/{i}/weight"), "value": wanted_for(wanted, version)}));
-    }
-    Ok(Patch::Json(Value::Array(ops)))
+    Ok(BACKENDS.patch(split, &known, wanted))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn split(stable: &Value, canary: &Value) -> Value {
         json!({

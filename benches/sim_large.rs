@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +14,6 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flightdeck::sim::resources::kinds;
-use flightdeck::sim::server::{self, ServerOptions};
 use flightdeck::sim::traffic::Traffic;
 use flightdeck::sim::{Controller, Scenario, Shared, TickCtx, World};
 use futures::StreamExt;
@@ -24,11 +22,12 @@ use kube::Api;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
+mod support;
+
 const NS: &str = "fleet";
 const PODS: usize = 5_000;
 /// Deployments given a new image in each measured rollout (100 pods each).
 const ROLLED: usize = 5;
-const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 
 /// The traffic model as one of the world's controllers, as `SimHost` runs it.
 struct TrafficController(Traffic);
@@ -208,21 +207,11 @@ struct Rollout {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::runtime();
     let baseline = rss_mib();
     let mut world = steady_world();
     let shared = world.shared();
-    let url = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let router = server::router(shared.clone(), ServerOptions::default(), None);
-        tokio::spawn(server::serve(listener, router, std::future::pending()));
-        url
-    });
+    let url = support::serve(&runtime, &shared);
     let http = reqwest::Client::new();
     let pods_url = format!("{url}/api/v1/namespaces/{NS}/pods");
 
@@ -230,25 +219,16 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements(PODS as u64));
-    for (label, accept) in [
-        ("list 5000 pods as JSON", "application/json"),
-        ("list 5000 pods as Table", TABLE),
-    ] {
-        group.bench_function(label, |b| {
-            b.to_async(&runtime).iter(|| async {
-                let body = http
-                    .get(&pods_url)
-                    .header("accept", accept)
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
-                black_box(body.len())
-            });
-        });
-    }
+    support::list_pods(
+        &mut group,
+        &runtime,
+        &http,
+        &pods_url,
+        [
+            ("list 5000 pods as JSON", "application/json"),
+            ("list 5000 pods as Table", support::TABLE),
+        ],
+    );
 
     group.throughput(Throughput::Elements(1));
     group.bench_function("World::step at steady state", |b| {

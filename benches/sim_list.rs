@@ -10,13 +10,13 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flightdeck::sim::resources::kinds;
-use flightdeck::sim::server::{self, ServerOptions};
 use flightdeck::sim::{Faults, PodLogs, Scenario, Shared, Store};
 use serde_json::json;
 
+mod support;
+
 const PODS: usize = 5_000;
 const WATCH_EVENTS: usize = 1_000;
-const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 
 fn pod(i: usize) -> serde_json::Value {
     let app = format!("app-{}", i % 50);
@@ -55,52 +55,25 @@ fn shared() -> Shared {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::runtime();
     let shared = shared();
-    let url = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let router = server::router(shared.clone(), ServerOptions::default(), None);
-        tokio::spawn(server::serve(listener, router, std::future::pending()));
-        url
-    });
+    let url = support::serve(&runtime, &shared);
     let client = reqwest::Client::new();
     let pods_url = format!("{url}/api/v1/namespaces/large/pods");
 
     let mut group = c.benchmark_group("sim_list");
     group.sample_size(20);
     group.throughput(Throughput::Elements(PODS as u64));
-    group.bench_function("5000 pods as JSON", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let body = client
-                .get(&pods_url)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            black_box(body.len())
-        });
-    });
-    group.bench_function("5000 pods as Table", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let body = client
-                .get(&pods_url)
-                .header("accept", TABLE)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            black_box(body.len())
-        });
-    });
+    support::list_pods(
+        &mut group,
+        &runtime,
+        &client,
+        &pods_url,
+        [
+            ("5000 pods as JSON", "application/json"),
+            ("5000 pods as Table", support::TABLE),
+        ],
+    );
     group.throughput(Throughput::Elements(WATCH_EVENTS as u64));
     let store = shared.store.clone();
     group.bench_function("1000 watch events", |b| {

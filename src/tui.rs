@@ -28,21 +28,25 @@ const MSG_BATCH: usize = 1024;
 /// Installs once per process, however often it is called: call it before the
 /// workers start so their first warnings reach the diagnostics pane too.
 /// Harmless when a subscriber is already installed.
+///
+/// tui-logger's own `init_logger` starts a thread that wakes every 10 ms to
+/// move new lines into the widget's buffer; at rest that thread alone cost
+/// about a third of the cockpit's CPU. The event loop moves them instead,
+/// before each frame (see [`event_loop`]), so lines cost nothing until drawn.
 pub fn init_tracing() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        if tui_logger::init_logger(tui_logger::LevelFilter::Info).is_ok() {
-            // Filtered before the layer, so the HTTP stack's debug and trace
-            // events are not built only to be dropped.
-            let filter = tracing_subscriber::EnvFilter::try_from_env("FLIGHTDECK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            let _ = tracing_subscriber::registry()
-                .with(filter)
-                .with(tui_logger::TuiTracingSubscriberLayer)
-                .try_init();
-        }
+        tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+        // Filtered before the layer, so the HTTP stack's debug and trace
+        // events are not built only to be dropped.
+        let filter = tracing_subscriber::EnvFilter::try_from_env("FLIGHTDECK_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(tui_logger::TuiTracingSubscriberLayer)
+            .try_init();
     });
 }
 
@@ -105,6 +109,9 @@ async fn event_loop(
 
     loop {
         if dirty && last_frame.elapsed() >= FRAME {
+            // The one-second tick makes a frame at least that often, so the
+            // diagnostics' hot buffer (1,000 lines) is emptied in time.
+            tui_logger::move_events();
             terminal.draw(|frame| crate::ui::draw(frame, state, theme))?;
             last_frame = Instant::now();
             dirty = false;

@@ -137,6 +137,8 @@ pub async fn run(opts: Options) -> Result<()> {
         Some(clock) => clock.clone(),
         None => Clock::of_cluster(&driver_client).await,
     };
+    // Versions are read off the pods' labels, so a rolling app shows its one.
+    let workers = workers::spawn(&target, router, metrics, Vec::new(), &tx);
     let guards = match &opts.plan {
         Some(plan) => {
             let source = crate::driver::guarded::source(opts.prometheus.as_deref(), plan, &clock)
@@ -146,12 +148,11 @@ pub async fn run(opts: Options) -> Result<()> {
                 target.clone(),
                 source,
                 clock.clone(),
+                workers.pods(),
             ))
         }
         None => None,
     };
-    // Versions are read off the pods' labels, so a rolling app shows its one.
-    let _workers = workers::spawn(&target, router, metrics, Vec::new(), &tx);
     let driver = opts.plan.clone().map(|plan| {
         let driving = Driving {
             clock: Some(clock),

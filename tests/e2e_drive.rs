@@ -6,9 +6,11 @@
 
 mod tmux;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use flightdeck::metrics::exposition;
 use serde_json::Value;
 use tmux::Session;
 
@@ -35,6 +37,10 @@ fn demo(tag: &str, dir: &std::path::Path) -> (Session, String) {
 
 /// GET on the demo's API server (plain HTTP on loopback, as the header says).
 fn get(url: &str, path: &str) -> Value {
+    serde_json::from_str(&get_text(url, path)).unwrap()
+}
+
+fn get_text(url: &str, path: &str) -> String {
     let addr = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
@@ -47,8 +53,27 @@ fn get(url: &str, path: &str) -> Value {
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    let body = response.split_once("\r\n\r\n").unwrap().1;
-    serde_json::from_str(body).unwrap()
+    response.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+/// The API server's request counts so far, by `verb resource`.
+fn requests(url: &str) -> BTreeMap<String, f64> {
+    let text = get_text(url, "/sim/apiserver/metrics");
+    exposition::parse(&text)
+        .unwrap()
+        .samples
+        .into_iter()
+        .filter(|s| s.name == "apiserver_request_total")
+        .map(|s| {
+            let key = format!(
+                "{} {}/{}",
+                s.label("verb").unwrap(),
+                s.label("group").unwrap(),
+                s.label("resource").unwrap()
+            );
+            (key, s.value)
+        })
+        .collect()
 }
 
 fn canary_weight(url: &str) -> u64 {
@@ -162,5 +187,67 @@ fn keys_roll_the_canary_back_after_the_second_stage() {
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     assert!(audit.contains("\"action\":\"abort\""), "{audit}");
     assert!(audit.contains("rolling back, canary at 10%"), "{audit}");
+    s.keys(&["q"]);
+}
+
+#[test]
+fn at_rest_the_cockpit_only_watches_and_still_sees_a_step_taken_elsewhere() {
+    if !tmux::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (s, url) = demo("rest", dir.path());
+    // Every pane has had its first list, and the guards their first readings.
+    let screen = s.wait_for("every pane and the guards", WAIT, |sc| {
+        sc.contains("5 pods")
+            && sc.contains("VirtualService")
+            && sc.contains("Started container")
+            && sc.contains("✓ ok")
+    });
+    let kubeconfig = screen
+        .split_whitespace()
+        .skip_while(|w| *w != "--kubeconfig")
+        .nth(1)
+        .expect("the header names the demo's kubeconfig")
+        .to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    let before = requests(&url);
+    // At 20x this is several guard readings, log batches and metric scrapes.
+    std::thread::sleep(Duration::from_secs(8));
+    let after = requests(&url);
+    let grown: BTreeMap<&str, f64> = after
+        .iter()
+        .map(|(k, n)| (k.as_str(), n - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    let lists: Vec<_> = grown.keys().filter(|k| k.starts_with("list ")).collect();
+    assert!(lists.is_empty(), "no list requests at rest: {grown:?}");
+    assert_eq!(
+        grown.get("get /configmaps"),
+        None,
+        "the rollout's state is watched, not read on a timer: {grown:?}"
+    );
+    assert!(
+        grown.get("get /pods").is_some_and(|n| *n > 0.0),
+        "the metrics still come, through the pods' proxy: {grown:?}"
+    );
+
+    // Someone else starts the rollout: the cockpit shows it from the watch.
+    let out = std::process::Command::new(tmux::binary())
+        .args(["start", "--kubeconfig", &kubeconfig, "--take-over", "--yes"])
+        .args(["--image", "registry.local/shop/checkout:1.5.0", "--plan"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"))
+        .arg("--audit")
+        .arg(dir.path().join("elsewhere.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.wait_for_text("stage 1/5 at 10%", WAIT);
+    assert_eq!(canary_weight(&url), 10);
+    // The command gave the helm back; the cockpit holds it again and drives on.
+    s.wait_for_text("⎈ at the helm", WAIT);
+    s.keys(&["a"]);
+    s.wait_for_text("stage 2/5 at 25%", WAIT);
+    assert_eq!(canary_weight(&url), 25);
     s.keys(&["q"]);
 }

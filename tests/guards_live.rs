@@ -4,12 +4,14 @@
 //! real time); the plans' guards are the shipped ones.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flightdeck::cluster::client::connect;
 use flightdeck::cluster::routers::{self, Patch};
+use flightdeck::metrics::exposition;
 use flightdeck::metrics::prometheus::Prometheus;
 use flightdeck::rollout::analysis::Outcome;
 use flightdeck::rollout::guards::{Alarm, GuardMetric, GuardState};
@@ -17,7 +19,8 @@ use flightdeck::rollout::{Plan, Weights};
 use flightdeck::sim::Scenario;
 use flightdeck::sim::host::{HostOptions, SimHost};
 use flightdeck::sim::resources::kinds;
-use flightdeck::workers::Target;
+use flightdeck::sim::server::REQUEST_COUNTS_PATH;
+use flightdeck::workers::{self, Target, Workers};
 use flightdeck::workers::guard_watch::{
     self, Clock, GuardFact, GuardSource, GuardUpdate, GuardWatch, StageWindow,
 };
@@ -29,6 +32,8 @@ mod prometheus;
 struct Live {
     host: SimHost,
     target: Target,
+    /// The pods' watch the guards read, as `flightdeck run` starts it.
+    pods: Workers,
     speed: f64,
     _dir: tempfile::TempDir,
 }
@@ -50,6 +55,7 @@ impl Live {
         };
         Live {
             host,
+            pods: workers::pods_only(&target),
             target,
             speed,
             _dir: dir,
@@ -58,6 +64,26 @@ impl Live {
 
     fn now(&self) -> DateTime<Utc> {
         self.host.shared().store.now()
+    }
+
+    /// How many list requests the API server has answered, by resource.
+    async fn lists(&self) -> BTreeMap<String, f64> {
+        let url = format!("{}{REQUEST_COUNTS_PATH}", self.host.url());
+        let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+        exposition::parse(&text)
+            .unwrap()
+            .samples
+            .into_iter()
+            .filter(|s| s.name == "apiserver_request_total" && s.label("verb") == Some("list"))
+            .map(|s| {
+                let resource = format!(
+                    "{}/{}",
+                    s.label("group").unwrap(),
+                    s.label("resource").unwrap()
+                );
+                (resource, s.value)
+            })
+            .collect()
     }
 
     fn clock(&self) -> Clock {
@@ -94,7 +120,13 @@ impl Live {
     }
 
     fn watch(&self, plan: &Plan, source: GuardSource) -> GuardWatch {
-        GuardWatch::for_plan(plan, self.target.clone(), source, self.clock())
+        GuardWatch::for_plan(
+            plan,
+            self.target.clone(),
+            source,
+            self.clock(),
+            self.pods.pods(),
+        )
     }
 }
 
@@ -313,6 +345,20 @@ async fn memory_leak_fires_the_memory_guard() {
     let alarm = run.fired(90, GuardMetric::MemoryRatioOfLimit).await;
     assert!(alarm.value > 0.9 && alarm.value < 1.0, "{alarm:?}");
     assert!(alarm.held_for >= Duration::from_secs(180), "{alarm}");
+    // Dozens of readings of restarts and memory, from the pods' watch and
+    // their usage's: one list each, then watch events only.
+    let readings = run
+        .seen
+        .iter()
+        .filter(|f| {
+            matches!(f, GuardFact::Update(u)
+                if u.metric == GuardMetric::MemoryRatioOfLimit && u.latest.is_some())
+        })
+        .count();
+    assert!(readings > 12, "{readings} readings with a value");
+    let lists = live.lists().await;
+    assert_eq!(lists.get("/pods"), Some(&1.0), "{lists:?}");
+    assert_eq!(lists.get("metrics.k8s.io/pods"), Some(&1.0), "{lists:?}");
     println!("{alarm}");
     live.host.shutdown().await;
 }

@@ -532,7 +532,6 @@ fn guarded() -> State {
         &mut s,
         Msg::Rollout(Box::new(RolloutView {
             state: rollout,
-            routed: vec![("stable".into(), 75), ("canary".into(), 25)],
             history: Vec::new(),
             revisions: Vec::new(),
             clock_skew: chrono::TimeDelta::zero(),

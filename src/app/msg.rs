@@ -134,8 +134,6 @@ pub enum Connection {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutView {
     pub state: crate::rollout::RolloutState,
-    /// The split the router object carries now, per version.
-    pub routed: Vec<(String, u8)>,
     /// The newest history entries, newest first, one line each.
     pub history: Vec<String>,
     /// Rolling: (revision, images, current?), oldest first.

@@ -24,7 +24,7 @@ use crate::rollout::machine::Event;
 use crate::rollout::plan::Plan;
 use crate::rollout::state::{PausedBy, Phase, RolloutState};
 use crate::sanitize::clean;
-use crate::workers::Target;
+use crate::workers::{self, Target};
 use crate::workers::audit::{AuditLog, default_path};
 use crate::workers::notify::{Delivery, Notifier};
 
@@ -122,11 +122,14 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     };
     let source = guarded::source(args.prometheus.as_deref(), &plan, &clock)
         .wrap_err("bad Prometheus URL")?;
-    let mut guards = GuardLink::spawn(&plan, target, source, clock.clone());
+    // The guards read the pods from a watch: one list, then events.
+    let pods = workers::pods_only(&target);
+    let mut guards = GuardLink::spawn(&plan, target, source, clock.clone(), pods.pods());
 
     let result = drive(&driver, &mut guards, &mut reports, &args, &say).await;
 
     drop(guards);
+    drop(pods);
     keeper.abort();
     if driver.helm().view().is_ours() {
         driver.helm().release().await;

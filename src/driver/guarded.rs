@@ -12,6 +12,7 @@ use crate::metrics::prometheus::{Prometheus, PrometheusError};
 use crate::rollout::RolloutState;
 use crate::rollout::plan::Plan;
 use crate::workers::Target;
+use crate::workers::pods::PodSet;
 use crate::workers::guard_watch::{self, GuardFact, GuardSource, GuardWatch, StageWindow};
 
 /// Findings waiting for the driver; the watcher waits past this.
@@ -32,9 +33,16 @@ impl Drop for GuardLink {
 }
 
 impl GuardLink {
-    /// Starts watching `plan`'s guards on `target`.
-    pub fn spawn(plan: &Plan, target: Target, source: GuardSource, clock: Clock) -> Self {
-        let config = GuardWatch::for_plan(plan, target, source, clock);
+    /// Starts watching `plan`'s guards on `target`, whose pods `pods` carries
+    /// (see [`crate::workers::Workers::pods`]).
+    pub fn spawn(
+        plan: &Plan,
+        target: Target,
+        source: GuardSource,
+        clock: Clock,
+        pods: watch::Receiver<PodSet>,
+    ) -> Self {
+        let config = GuardWatch::for_plan(plan, target, source, clock, pods);
         let (stage, stage_rx) = watch::channel(None);
         let (facts_tx, facts) = mpsc::channel(FACTS);
         let task = tokio::spawn(guard_watch::run(config, stage_rx, facts_tx));

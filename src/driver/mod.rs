@@ -197,6 +197,23 @@ impl Driver {
         self.settings.clock.now()
     }
 
+    /// The ConfigMap the rollout's state is stored in.
+    pub fn state_object(&self) -> &rest::Obj {
+        self.store.object()
+    }
+
+    /// Whether [`Driver::tick`] would have anything to do now, judged on
+    /// `state` as last read: a timed stage that is due, or (blue-green) an
+    /// old slot whose keep time may be over, which only the Deployments
+    /// tell. So a cockpit at rest reads nothing on its tick.
+    pub fn tick_due(&self, state: &RolloutState) -> bool {
+        if self.settings.read_only || !self.helm.view().is_ours() {
+            return false;
+        }
+        matches!(self.targets.shape, Shape::BlueGreen { .. })
+            || step(state, Event::Tick, self.now()).is_ok_and(|t| t.record.is_some())
+    }
+
     /// The rollout as stored on the cluster (a fresh one if none is).
     pub async fn load(&self) -> Result<Loaded, StoreError> {
         self.store.load(&self.client, &self.plan).await

@@ -167,28 +167,7 @@ impl Driver {
             }
         })
         .collect();
-        let mut revision_rows = Vec::new();
-        if let Shape::Rolling { .. } = targets.shape {
-            let obj = targets.primary();
-            if let Ok(d) = rest::get(client, &obj).await {
-                let current = d
-                    .pointer("/metadata/annotations")
-                    .and_then(|a| a.get(REVISION))
-                    .and_then(Value::as_str)
-                    .and_then(|r| r.parse::<u64>().ok());
-                if let Ok(revs) = revisions(client, &obj, &d).await {
-                    revision_rows = revs
-                        .into_iter()
-                        .map(|r| RevisionRow {
-                            current: Some(r.number) == current,
-                            revision: r.number,
-                            images: r.images,
-                            replicas: r.replicas,
-                        })
-                        .collect();
-                }
-            }
-        }
+        let revision_rows = self.revision_rows().await;
         let history: Vec<HistoryEntry> = loaded.rollout.history.entries().cloned().collect();
         Ok(Status {
             app: state.app.clone(),
@@ -208,5 +187,33 @@ impl Driver {
             history,
             rollout: state,
         })
+    }
+
+    /// Rolling: the Deployment's revisions, oldest first; empty otherwise
+    /// or when they cannot be read.
+    pub async fn revision_rows(&self) -> Vec<RevisionRow> {
+        let Shape::Rolling { .. } = self.targets.shape else {
+            return Vec::new();
+        };
+        let obj = self.targets.primary();
+        let Ok(d) = rest::get(self.client(), &obj).await else {
+            return Vec::new();
+        };
+        let current = d
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(REVISION))
+            .and_then(Value::as_str)
+            .and_then(|r| r.parse::<u64>().ok());
+        let Ok(revs) = revisions(self.client(), &obj, &d).await else {
+            return Vec::new();
+        };
+        revs.into_iter()
+            .map(|r| RevisionRow {
+                current: Some(r.number) == current,
+                revision: r.number,
+                images: r.images,
+                replicas: r.replicas,
+            })
+            .collect()
     }
 }

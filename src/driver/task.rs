@@ -1,19 +1,28 @@
 //! The driver as the cockpit runs it: a task fed [`Command`]s over a channel
 //! that reports into the UI's [`Msg`] queue. While a command runs it keeps
-//! reporting where the rollout stands, so the screen follows every step;
-//! between commands it ticks the machine (only at the helm) once a second,
-//! and acts on what the guards find: their states go to the screen, their
-//! alarms and verdicts to the stage machine.
+//! reporting where the rollout stands, so the screen follows every step.
+//! Between commands it shows the rollout again whenever its state ConfigMap
+//! changes (a watch, so another cockpit's step shows at once), ticks the
+//! machine (only at the helm) when something is due, and acts on what the
+//! guards find: their states go to the screen, their alarms and verdicts to
+//! the stage machine. At rest it reads nothing but that watch.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::runtime::watcher;
+
 use super::guarded::GuardLink;
 use super::helm::HelmView;
-use super::status::Status;
-use super::{Command, DriveError, Driver, Outcome};
+use super::status::RevisionRow;
+use super::{Command, Driver, Outcome};
+use crate::rollout::history::{ActionResult, StoredRollout};
+use crate::workers::watch::relisting;
 use crate::app::msg::{DriveReport, Msg, RolloutView};
 use crate::app::state::Helm;
 use crate::workers::guard_watch::GuardFact;
@@ -47,18 +56,21 @@ pub fn helm_for_header(view: &HelmView, read_only: bool) -> Helm {
     }
 }
 
-pub fn view_of(status: Status, clock_skew: chrono::TimeDelta) -> RolloutView {
-    let history = status
+/// What the cockpit shows of a stored rollout.
+pub fn view_of(
+    rollout: &StoredRollout,
+    revisions: Vec<RevisionRow>,
+    clock_skew: chrono::TimeDelta,
+) -> RolloutView {
+    let history = rollout
         .history
-        .iter()
+        .entries()
         .rev()
         .take(8)
         .map(|e| {
             let result = match &e.result {
-                crate::rollout::history::ActionResult::Done => String::new(),
-                crate::rollout::history::ActionResult::Failed { reason } => {
-                    format!(" ✗ {reason}")
-                }
+                ActionResult::Done => String::new(),
+                ActionResult::Failed { reason } => format!(" ✗ {reason}"),
             };
             format!(
                 "{} {} by {}: {}{result}",
@@ -70,16 +82,39 @@ pub fn view_of(status: Status, clock_skew: chrono::TimeDelta) -> RolloutView {
         })
         .collect();
     RolloutView {
-        state: status.rollout,
-        routed: status.routed,
+        state: rollout.state.clone(),
         history,
-        revisions: status
-            .revisions
+        revisions: revisions
             .into_iter()
             .map(|r| (r.revision, r.images.join(","), r.current))
             .collect(),
         clock_skew,
     }
+}
+
+/// The driver's clock minus the wall clock, to the second.
+fn clock_skew(driver: &Driver) -> chrono::TimeDelta {
+    chrono::TimeDelta::seconds((driver.now() - chrono::Utc::now()).num_seconds())
+}
+
+/// A signal each time the rollout's state ConfigMap is written (or the
+/// watch starts over); never ends.
+fn state_changes(driver: &Driver) -> impl Stream<Item = ()> + Send + 'static {
+    let obj = driver.state_object();
+    let api: Api<ConfigMap> = Api::namespaced(driver.client().clone(), &obj.namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", obj.name));
+    relisting(api, config)
+        .filter_map(|event| async move {
+            match event {
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the rollout state's watch failed");
+                    None
+                }
+                Ok(_) => Some(()),
+            }
+        })
+        .chain(futures::stream::pending())
 }
 
 /// The next finding, or never when there are no guards.
@@ -107,6 +142,7 @@ async fn run(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_view: Option<RolloutView> = None;
+    let mut changes = std::pin::pin!(state_changes(&driver));
     let send = |msg: Msg| {
         let msgs = msgs.clone();
         async move { msgs.send(msg).await.is_ok() }
@@ -124,7 +160,7 @@ async fn run(
                         tokio::select! {
                             r = &mut exec => break r,
                             _ = tick.tick() => {
-                                refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
+                                refresh(&driver, &mut last_view, &msgs).await;
                             }
                         }
                     }
@@ -134,7 +170,7 @@ async fn run(
                     Err(e) => DriveReport::Failed { action, reason: e.to_string() },
                 };
                 send(Msg::Drive(report)).await;
-                refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
+                refresh(&driver, &mut last_view, &msgs).await;
             }
             fact = next_fact(&mut guards) => {
                 let Some(fact) = fact else {
@@ -161,14 +197,26 @@ async fn run(
                         })).await;
                     }
                 }
-                refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
+                refresh(&driver, &mut last_view, &msgs).await;
             }
             changed = helm_rx.changed() => {
                 if changed.is_err() { break; }
                 let view = helm_rx.borrow_and_update().clone();
                 send(Msg::Helm(helm_for_header(&view, read_only))).await;
             }
+            Some(()) = changes.next() => {
+                refresh(&driver, &mut last_view, &msgs).await;
+            }
             _ = tick.tick() => {
+                let due = match &last_view {
+                    Some(view) => driver.tick_due(&view.state),
+                    // The last read failed: read again.
+                    None => true,
+                };
+                if !due {
+                    restamp(&driver, &mut last_view, &msgs).await;
+                    continue;
+                }
                 match driver.tick().await {
                     Ok(Some(outcome)) => {
                         if let Some(e) = outcome.entry {
@@ -184,7 +232,7 @@ async fn run(
                         })).await;
                     }
                 }
-                refresh(&driver, &helm.view(), &mut last_view, &msgs).await;
+                refresh(&driver, &mut last_view, &msgs).await;
             }
         }
         if let (Some(link), Some(view)) = (&guards, &last_view) {
@@ -197,22 +245,22 @@ async fn run(
     }
 }
 
+/// Reads the rollout again and shows it if it changed.
 async fn refresh(
     driver: &Driver,
-    helm: &HelmView,
     last: &mut Option<RolloutView>,
     msgs: &mpsc::Sender<Msg>,
 ) {
-    match driver.status(helm).await {
-        Ok(status) => {
-            let skew = driver.now() - chrono::Utc::now();
-            let view = view_of(status, chrono::TimeDelta::seconds(skew.num_seconds()));
+    match driver.load().await {
+        Ok(loaded) => {
+            let revisions = driver.revision_rows().await;
+            let view = view_of(&loaded.rollout, revisions, clock_skew(driver));
             if last.as_ref() != Some(&view) {
                 *last = Some(view.clone());
                 let _ = msgs.send(Msg::Rollout(Box::new(view))).await;
             }
         }
-        Err(DriveError::Store(e)) => {
+        Err(e) => {
             let _ = msgs
                 .send(Msg::Drive(DriveReport::Failed {
                     action: "read state".into(),
@@ -220,6 +268,16 @@ async fn refresh(
                 }))
                 .await;
         }
-        Err(e) => tracing::warn!(error = %e, "cannot read the rollout's status"),
+    }
+}
+
+/// Shows the rollout against the driver's clock as it is now: a simulated
+/// cluster's clock runs faster than the wall's, and times left are read off it.
+async fn restamp(driver: &Driver, last: &mut Option<RolloutView>, msgs: &mpsc::Sender<Msg>) {
+    let Some(view) = last else { return };
+    let skew = clock_skew(driver);
+    if view.clock_skew != skew {
+        view.clock_skew = skew;
+        let _ = msgs.send(Msg::Rollout(Box::new(view.clone()))).await;
     }
 }

@@ -20,14 +20,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use tokio::sync::{mpsc, watch};
 
 use super::Target;
 use super::health::{HealthTarget, Prober};
 use super::metrics::scrape_pods;
-use super::pods::{live_pod, version_of};
-use super::usage::usage_of;
+use super::pods::{PodSet, live_pod, version_of};
 use crate::app::msg::Trouble;
 use crate::cluster::pod_status;
 use crate::metrics::exposition::Sample as Scraped;
@@ -83,6 +81,8 @@ pub struct GuardWatch {
     /// Required by a `health-check` guard; without it that guard has no data.
     pub health: Option<Prober>,
     pub clock: Clock,
+    /// The app's pods and their usage, as the Pods worker watches them.
+    pub pods: watch::Receiver<PodSet>,
 }
 
 impl GuardWatch {
@@ -104,7 +104,13 @@ impl GuardWatch {
     /// labels, and, when a `health-check` guard is present, probes of the
     /// canary's Service (the router's canary Service, else `{app}-canary`)
     /// on its `http` port through the API server.
-    pub fn for_plan(plan: &Plan, target: Target, source: GuardSource, clock: Clock) -> Self {
+    pub fn for_plan(
+        plan: &Plan,
+        target: Target,
+        source: GuardSource,
+        clock: Clock,
+        pods: watch::Receiver<PodSet>,
+    ) -> Self {
         let analysis = plan.analysis.clone();
         let interval = analysis
             .as_ref()
@@ -141,6 +147,7 @@ impl GuardWatch {
             source,
             health,
             clock,
+            pods,
         }
     }
 }
@@ -517,9 +524,9 @@ impl Reader {
             self.restart_base.clear();
         }
         let mut reading = Reading::default();
-        let pods = self.pods(&mut reading).await;
-        if let Some(pods) = &pods {
-            reading.restarts = Some(self.restarts(pods));
+        let set = self.pods(&mut reading).await;
+        if let Some(set) = &set {
+            reading.restarts = Some(self.restarts(&set.pods));
         }
         match self.config.source.clone() {
             GuardSource::Prometheus {
@@ -531,11 +538,10 @@ impl Reader {
                     .await;
             }
             GuardSource::PodProxy => {
-                if let Some(pods) = &pods {
-                    self.read_pods(pods, &mut reading).await;
+                if let Some(set) = &set {
+                    self.read_pods(&set.pods, &mut reading).await;
+                    self.memory_from_usage(set, &mut reading);
                 }
-                self.memory_from_metrics_api(pods.as_deref(), &mut reading)
-                    .await;
             }
         }
         match &self.config.health {
@@ -562,23 +568,29 @@ impl Reader {
             .max(Duration::from_secs(1))
     }
 
-    async fn pods(&self, reading: &mut Reading) -> Option<Vec<Pod>> {
-        let target = &self.config.target;
-        let api: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
-        let params = ListParams::default().labels(&target.selector());
-        match within(self.deadline(), api.list(&params)).await {
-            Ok(list) => Some(list.items),
-            Err(e) => {
-                let why = format!("cannot list the pods: {e}");
-                for m in [GuardMetric::Restarts, GuardMetric::MemoryRatioOfLimit] {
-                    reading.missing.insert(m, why.clone());
-                }
-                if matches!(self.config.source, GuardSource::PodProxy) {
-                    reading.source_down = Some(why);
-                }
-                None
-            }
+    /// The pods as last watched; waits (a little) for the first list.
+    async fn pods(&self, reading: &mut Reading) -> Option<PodSet> {
+        let mut feed = self.config.pods.clone();
+        let listed = async {
+            feed.wait_for(|s| s.synced || s.trouble.is_some())
+                .await
+                .map(|s| s.clone())
+        };
+        let why = match tokio::time::timeout(self.deadline(), listed).await {
+            Ok(Ok(set)) => match set.trouble {
+                None => return Some(set),
+                Some(why) => why,
+            },
+            Ok(Err(_)) => "the pod watch has stopped".to_string(),
+            Err(_) => "the pods are not listed yet".to_string(),
+        };
+        for m in [GuardMetric::Restarts, GuardMetric::MemoryRatioOfLimit] {
+            reading.missing.insert(m, why.clone());
         }
+        if matches!(self.config.source, GuardSource::PodProxy) {
+            reading.source_down = Some(why);
+        }
+        None
     }
 
     /// Restarts of canary pods since the stage began (since the watcher
@@ -754,29 +766,12 @@ impl Reader {
     }
 
     /// Working-set memory from metrics.k8s.io against each pod's limit.
-    async fn memory_from_metrics_api(&self, pods: Option<&[Pod]>, reading: &mut Reading) {
-        let Some(pods) = pods else { return };
-        let target = &self.config.target;
-        let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics"),
-            "pods",
-        );
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(target.client.clone(), &target.namespace, &ar);
-        let params = ListParams::default().labels(&target.selector());
-        let usage = match within(self.deadline(), api.list(&params)).await {
-            Ok(list) => list.items,
-            Err(e) => {
-                reading.missing.insert(
-                    GuardMetric::MemoryRatioOfLimit,
-                    format!("metrics.k8s.io unavailable: {e}"),
-                );
-                return;
-            }
-        };
-        let usage: HashMap<String, u64> = usage
+    fn memory_from_usage(&self, set: &PodSet, reading: &mut Reading) {
+        let pods = &set.pods;
+        let usage: HashMap<&str, u64> = set
+            .usage
             .iter()
-            .filter_map(|o| Some((o.metadata.name.clone()?, usage_of(o)?.memory_bytes)))
+            .map(|(name, u)| (name.as_str(), u.memory_bytes))
             .collect();
         let mut ratio: Option<f64> = None;
         for pod in pods {

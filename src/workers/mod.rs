@@ -41,17 +41,24 @@ impl Target {
 /// The running workers; dropping this stops them.
 pub struct Workers {
     handles: Vec<JoinHandle<()>>,
+    pods: tokio::sync::watch::Receiver<pods::PodSet>,
 }
 
 impl Workers {
     pub fn new() -> Self {
         Self {
             handles: Vec::new(),
+            pods: tokio::sync::watch::channel(pods::PodSet::default()).1,
         }
     }
 
     pub fn push(&mut self, handle: JoinHandle<()>) {
         self.handles.push(handle);
+    }
+
+    /// The app's pods as the Pods worker watches them, for the guards.
+    pub fn pods(&self) -> tokio::sync::watch::Receiver<pods::PodSet> {
+        self.pods.clone()
     }
 }
 
@@ -80,7 +87,13 @@ pub fn spawn(
 ) -> Workers {
     let mut workers = Workers::new();
     let (pods_tx, pods_rx) = tokio::sync::watch::channel(Vec::new());
-    workers.push(tokio::spawn(pods::run(target.clone(), tx.clone(), pods_tx)));
+    let (set_tx, set_rx) = tokio::sync::watch::channel(pods::PodSet::default());
+    workers.pods = set_rx;
+    let outlets = pods::Outlets {
+        live: pods_tx,
+        set: set_tx,
+    };
+    workers.push(tokio::spawn(pods::run(target.clone(), tx.clone(), outlets)));
     workers.push(tokio::spawn(logs::run(
         target.clone(),
         tx.clone(),
@@ -99,5 +112,24 @@ pub fn spawn(
         pods_rx,
         tx.clone(),
     )));
+    workers
+}
+
+/// Only the Pods worker, its pane messages dropped: the pods the guards read
+/// where no cockpit runs (`flightdeck run`), from the same watch.
+pub fn pods_only(target: &Target) -> Workers {
+    let mut workers = Workers::new();
+    let (set, set_rx) = tokio::sync::watch::channel(pods::PodSet::default());
+    workers.pods = set_rx;
+    let outlets = pods::Outlets {
+        live: tokio::sync::watch::channel(Vec::new()).0,
+        set,
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let target = target.clone();
+    workers.push(tokio::spawn(async move {
+        let drain = async move { while rx.recv().await.is_some() {} };
+        tokio::join!(pods::run(target, tx, outlets), drain);
+    }));
     workers
 }

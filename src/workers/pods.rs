@@ -31,16 +31,36 @@ pub struct LivePod {
     pub port: Option<u16>,
 }
 
-pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<LivePod>>) {
+/// The app's pods as last watched, with their usage: what the guards read
+/// each interval, so they list nothing of their own.
+#[derive(Debug, Clone, Default)]
+pub struct PodSet {
+    pub pods: Vec<Pod>,
+    /// By pod name, from metrics.k8s.io.
+    pub usage: HashMap<String, Usage>,
+    /// Whether a first list has arrived.
+    pub synced: bool,
+    /// Why the watch is failing, until a fresh list proves it back.
+    pub trouble: Option<String>,
+}
+
+/// Where the Pods worker publishes what it watches.
+pub struct Outlets {
+    /// The pods the logs and metrics workers follow; changes only when one
+    /// of those starts, stops or turns ready.
+    pub live: watch::Sender<Vec<LivePod>>,
+    /// Every pod in full; changes on every event, read without waking anyone.
+    pub set: watch::Sender<PodSet>,
+}
+
+pub async fn run(target: Target, tx: mpsc::Sender<Msg>, out: Outlets) {
+    let Outlets { live, set } = out;
     let api: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
     let config = watcher::Config::default().labels(&target.selector());
     let mut stream = super::watch::relisting(api, config).boxed();
     let (usage_tx, mut usage_rx) = mpsc::channel(4);
     let usage_task = tokio::spawn(usage::run(target.clone(), usage_tx));
-    let mut usage: HashMap<String, Usage> = HashMap::new();
     let mut initial: Vec<Pod> = Vec::new();
-    let mut known: Vec<Pod> = Vec::new();
-    let mut troubled = false;
     let _ = tx.send(Msg::Connection(Connection::Connecting)).await;
     loop {
         let event = tokio::select! {
@@ -49,15 +69,19 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
                 None => break,
             },
             Some(next) = usage_rx.recv() => {
-                let changed: Vec<PodInfo> = known
-                    .iter()
-                    .filter(|p| {
-                        let name = p.metadata.name.as_deref().unwrap_or_default();
-                        usage.get(name) != next.get(name)
-                    })
-                    .map(|p| pod_info(p, next.get(p.metadata.name.as_deref().unwrap_or_default())))
-                    .collect();
-                usage = next;
+                let changed: Vec<PodInfo> = {
+                    let current = set.borrow();
+                    current
+                        .pods
+                        .iter()
+                        .filter(|p| {
+                            let name = p.metadata.name.as_deref().unwrap_or_default();
+                            current.usage.get(name) != next.get(name)
+                        })
+                        .map(|p| pod_info(p, next.get(p.metadata.name.as_deref().unwrap_or_default())))
+                        .collect()
+                };
+                set.send_modify(|s| s.usage = next);
                 for info in changed {
                     if tx.send(Msg::PodApplied(info)).await.is_err() {
                         usage_task.abort();
@@ -67,7 +91,6 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
                 continue;
             }
         };
-        let info = |p: &Pod| pod_info(p, usage.get(p.metadata.name.as_deref().unwrap_or_default()));
         let msg = match event {
             Ok(watcher::Event::Init) => {
                 initial.clear();
@@ -78,9 +101,14 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
                 continue;
             }
             Ok(watcher::Event::InitDone) => {
-                known = std::mem::take(&mut initial);
-                if troubled {
-                    troubled = false;
+                let recovered = set.borrow().trouble.is_some();
+                let pods = std::mem::take(&mut initial);
+                set.send_modify(|s| {
+                    s.pods = pods;
+                    s.synced = true;
+                    s.trouble = None;
+                });
+                if recovered {
                     let _ = tx
                         .send(Msg::Recovered {
                             source: Source::Pods,
@@ -88,22 +116,26 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
                         .await;
                 }
                 let _ = tx.send(Msg::Connection(Connection::Connected)).await;
-                Msg::PodsReset(known.iter().map(info).collect())
+                let current = set.borrow();
+                Msg::PodsReset(current.pods.iter().map(|p| info(p, &current.usage)).collect())
             }
             Ok(watcher::Event::Apply(pod)) => {
-                let shown = info(&pod);
-                upsert(&mut known, pod);
+                let shown = info(&pod, &set.borrow().usage);
+                set.send_modify(|s| upsert(&mut s.pods, pod));
                 Msg::PodApplied(shown)
             }
             Ok(watcher::Event::Delete(pod)) => {
                 let name = pod.metadata.name.clone().unwrap_or_default();
-                known.retain(|p| p.metadata.name.as_deref() != Some(name.as_str()));
+                set.send_modify(|s| {
+                    s.pods
+                        .retain(|p| p.metadata.name.as_deref() != Some(name.as_str()));
+                });
                 Msg::PodDeleted { name }
             }
             Err(err) => {
-                troubled = true;
                 let trouble = trouble::from_watcher(&err, "the API server");
                 tracing::warn!(error = %err, "pod watch failed");
+                set.send_modify(|s| s.trouble = Some(format!("the pod watch failed: {err}")));
                 let _ = tx
                     .send(Msg::Connection(Connection::Lost { since: Utc::now() }))
                     .await;
@@ -114,7 +146,7 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
             }
         };
         live.send_if_modified(|current| {
-            let next: Vec<LivePod> = known.iter().map(live_pod).collect();
+            let next: Vec<LivePod> = set.borrow().pods.iter().map(live_pod).collect();
             let changed = *current != next;
             *current = next;
             changed
@@ -125,6 +157,10 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, live: watch::Sender<Vec<
         }
     }
     usage_task.abort();
+}
+
+fn info(pod: &Pod, usage: &HashMap<String, Usage>) -> PodInfo {
+    pod_info(pod, usage.get(pod.metadata.name.as_deref().unwrap_or_default()))
 }
 
 fn upsert(known: &mut Vec<Pod>, pod: Pod) {

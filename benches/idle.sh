@@ -7,6 +7,8 @@
 #   benches/idle.sh [BINARY] [SCENARIO] [SECONDS]
 #   benches/idle.sh target/release/flightdeck healthy-canary 10
 #   benches/idle.sh target/release/flightdeck large 10
+#   SPEED=40 WARMUP=150 benches/idle.sh target/release/flightdeck large 10
+#     (the simulated cluster 40 times faster, so its logs fill the ring)
 #
 # Budget: the cockpit under 1% of a core; under 100 MB with the large scenario.
 set -eu
@@ -14,6 +16,7 @@ bin=$(realpath "${1:-target/release/flightdeck}")
 scenario=${2:-healthy-canary}
 secs=${3:-10}
 warmup=${WARMUP:-10}
+speed=${SPEED:-1}
 # TARGET overrides what the cockpit opens, e.g. TARGET="--app checkout -n shop".
 case ${TARGET:+set}$scenario in
   set*) target=$TARGET ;;
@@ -29,7 +32,7 @@ cleanup() {
   kill "$sim" 2>/dev/null || true
   rm -rf "$dir"
 }
-"$bin" sim serve --scenario "$scenario" --kubeconfig-out "$dir/kubeconfig" 2>"$dir/sim.log" &
+"$bin" sim serve --scenario "$scenario" --speed "$speed" --kubeconfig-out "$dir/kubeconfig" 2>"$dir/sim.log" &
 sim=$!
 trap cleanup EXIT
 while [ ! -s "$dir/kubeconfig" ]; do sleep 0.2; done
@@ -47,7 +50,10 @@ sleep "$secs"
 c1=$(ticks "$cockpit"); s1=$(ticks "$sim")
 
 pct() { awk -v a="$1" -v b="$2" -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.2f", (b - a) / hz / s * 100}'; }
-echo "scenario $scenario, ${secs}s idle after ${warmup}s warm-up"
+echo "scenario $scenario at ${speed}x, ${secs}s idle after ${warmup}s warm-up"
 echo "cockpit: $(pct "$c0" "$c1")% of a core, $(rss_mib "$cockpit") MiB resident"
 echo "sim:     $(pct "$s0" "$s1")% of a core, $(rss_mib "$sim") MiB resident"
-tmux -S "$sock" capture-pane -p -t idle | head -3
+screen=$(tmux -S "$sock" capture-pane -p -t idle)
+echo "$screen" | head -3
+# The Logs pane's title counts the lines in the ring.
+echo "$screen" | grep -o '[0-9,]* lines' | head -1

@@ -236,12 +236,18 @@ fn at_rest_the_cockpit_only_watches_and_still_sees_a_step_taken_elsewhere() {
     let out = std::process::Command::new(tmux::binary())
         .args(["start", "--kubeconfig", &kubeconfig, "--take-over", "--yes"])
         .args(["--image", "registry.local/shop/checkout:1.5.0", "--plan"])
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"))
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
+        )
         .arg("--audit")
         .arg(dir.path().join("elsewhere.jsonl"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     s.wait_for_text("stage 1/5 at 10%", WAIT);
     assert_eq!(canary_weight(&url), 10);
     // The command gave the helm back; the cockpit holds it again and drives on.

@@ -20,10 +20,10 @@ use flightdeck::sim::Scenario;
 use flightdeck::sim::host::{HostOptions, SimHost};
 use flightdeck::sim::resources::kinds;
 use flightdeck::sim::server::REQUEST_COUNTS_PATH;
-use flightdeck::workers::{self, Target, Workers};
 use flightdeck::workers::guard_watch::{
     self, Clock, GuardFact, GuardSource, GuardUpdate, GuardWatch, StageWindow,
 };
+use flightdeck::workers::{self, Target, Workers};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 

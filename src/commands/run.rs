@@ -18,15 +18,15 @@ use crate::cli::RunArgs;
 use crate::cluster::client;
 use crate::cluster::clock::Clock;
 use crate::cockpit::{self, Driving, Options};
-use crate::driver::guarded::{self, GuardLink};
+use crate::driver::guarded::{self, GuardLink, Unacted};
 use crate::driver::{Command, Driver, Settings};
 use crate::rollout::machine::Event;
 use crate::rollout::plan::Plan;
 use crate::rollout::state::{PausedBy, Phase, RolloutState};
 use crate::sanitize::clean;
-use crate::workers::{self, Target};
 use crate::workers::audit::{AuditLog, default_path};
 use crate::workers::notify::{Delivery, Notifier};
+use crate::workers::{self, Target};
 
 /// How a headless run ended, and its exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,9 +190,7 @@ async fn drive(
     guards.follow(&state);
     let mut shown = state.describe();
     let mut guard_states: HashMap<String, &'static str> = HashMap::new();
-    // An alarm the driver could not act on (the API server failed the
-    // rollback's write) is tried again each tick: the watcher tells only once.
-    let mut unacted: Option<Event> = None;
+    let mut unacted = Unacted::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let ctrl_c = tokio::signal::ctrl_c();
@@ -225,17 +223,12 @@ async fn drive(
                 }
                 if let Err(e) = driver.react(event.clone()).await {
                     say.line(&format!("cannot act on the {}: {e}", event.name()));
-                    if matches!(event, Event::GuardFired(_)) {
-                        unacted = Some(event);
-                    }
+                    unacted.keep(event);
                 }
             }
             _ = tick.tick() => {
-                if let Some(event) = unacted.take()
-                    && let Err(e) = driver.react(event.clone()).await
-                {
+                if let Err(e) = unacted.retry(driver).await {
                     say.line(&format!("still cannot act on the guard: {e}"));
-                    unacted = Some(event);
                 }
                 if let Err(e) = driver.tick().await {
                     say.line(&format!("tick: {e}"));

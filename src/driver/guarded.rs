@@ -7,13 +7,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::{DriveError, Driver, Outcome};
 use crate::cluster::clock::Clock;
 use crate::metrics::prometheus::{Prometheus, PrometheusError};
 use crate::rollout::RolloutState;
+use crate::rollout::machine::Event;
 use crate::rollout::plan::Plan;
 use crate::workers::Target;
-use crate::workers::pods::PodSet;
 use crate::workers::guard_watch::{self, GuardFact, GuardSource, GuardWatch, StageWindow};
+use crate::workers::pods::PodSet;
 
 /// Findings waiting for the driver; the watcher waits past this.
 const FACTS: usize = 256;
@@ -59,6 +61,37 @@ impl GuardLink {
             }
             changed
         });
+    }
+}
+
+/// An alarm the driver could not act on (the API server refused or failed
+/// the rollback's write). The watcher tells of an alarm once, when it fires,
+/// so whoever drives tries it again on each tick until it lands.
+#[derive(Debug, Default)]
+pub struct Unacted(Option<Event>);
+
+impl Unacted {
+    /// Keeps `event` for another try if it is an alarm.
+    pub fn keep(&mut self, event: Event) {
+        if matches!(event, Event::GuardFired(_)) {
+            self.0 = Some(event);
+        }
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Tries the kept alarm again; keeps it when that fails too.
+    pub async fn retry(&mut self, driver: &Driver) -> Result<Option<Outcome>, DriveError> {
+        let Some(event) = self.0.take() else {
+            return Ok(None);
+        };
+        let result = driver.react(event.clone()).await;
+        if result.is_err() {
+            self.0 = Some(event);
+        }
+        result
     }
 }
 

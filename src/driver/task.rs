@@ -17,15 +17,15 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::runtime::watcher;
 
-use super::guarded::GuardLink;
+use super::guarded::{GuardLink, Unacted};
 use super::helm::HelmView;
 use super::status::RevisionRow;
-use super::{Command, Driver, Outcome};
-use crate::rollout::history::{ActionResult, StoredRollout};
-use crate::workers::watch::relisting;
+use super::{Command, DriveError, Driver, Outcome};
 use crate::app::msg::{DriveReport, Msg, RolloutView};
 use crate::app::state::Helm;
+use crate::rollout::history::{ActionResult, StoredRollout};
 use crate::workers::guard_watch::GuardFact;
+use crate::workers::watch::relisting;
 
 /// Commands waiting for the driver; the UI never blocks on a full queue.
 const QUEUE: usize = 16;
@@ -143,6 +143,7 @@ async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_view: Option<RolloutView> = None;
     let mut changes = std::pin::pin!(state_changes(&driver));
+    let mut unacted = Unacted::default();
     let send = |msg: Msg| {
         let msgs = msgs.clone();
         async move { msgs.send(msg).await.is_ok() }
@@ -185,18 +186,11 @@ async fn run(
                     }
                 };
                 let action = event.name();
-                match driver.react(event).await {
-                    Ok(Some(Outcome { entry: Some(e), .. })) => {
-                        send(Msg::Drive(DriveReport::Done { action: e.action, to: e.to })).await;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        send(Msg::Drive(DriveReport::Failed {
-                            action: action.into(),
-                            reason: e.to_string(),
-                        })).await;
-                    }
+                let result = driver.react(event.clone()).await;
+                if result.is_err() {
+                    unacted.keep(event);
                 }
+                report(result, action, &msgs).await;
                 refresh(&driver, &mut last_view, &msgs).await;
             }
             changed = helm_rx.changed() => {
@@ -208,6 +202,9 @@ async fn run(
                 refresh(&driver, &mut last_view, &msgs).await;
             }
             _ = tick.tick() => {
+                if unacted.is_waiting() {
+                    report(unacted.retry(&driver).await, "guard-fired", &msgs).await;
+                }
                 let due = match &last_view {
                     Some(view) => driver.tick_due(&view.state),
                     // The last read failed: read again.
@@ -217,21 +214,7 @@ async fn run(
                     restamp(&driver, &mut last_view, &msgs).await;
                     continue;
                 }
-                match driver.tick().await {
-                    Ok(Some(outcome)) => {
-                        if let Some(e) = outcome.entry {
-                            let action = e.action.clone();
-                            send(Msg::Drive(DriveReport::Done { action, to: e.to })).await;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        send(Msg::Drive(DriveReport::Failed {
-                            action: "tick".into(),
-                            reason: e.to_string(),
-                        })).await;
-                    }
-                }
+                report(driver.tick().await, "tick", &msgs).await;
                 refresh(&driver, &mut last_view, &msgs).await;
             }
         }
@@ -245,12 +228,28 @@ async fn run(
     }
 }
 
-/// Reads the rollout again and shows it if it changed.
-async fn refresh(
-    driver: &Driver,
-    last: &mut Option<RolloutView>,
+/// Tells the screen what a tick or a reaction to the guards did, if anything.
+async fn report(
+    result: Result<Option<Outcome>, DriveError>,
+    action: &str,
     msgs: &mpsc::Sender<Msg>,
 ) {
+    let report = match result {
+        Ok(Some(Outcome { entry: Some(e), .. })) => DriveReport::Done {
+            action: e.action,
+            to: e.to,
+        },
+        Ok(_) => return,
+        Err(e) => DriveReport::Failed {
+            action: action.into(),
+            reason: e.to_string(),
+        },
+    };
+    let _ = msgs.send(Msg::Drive(report)).await;
+}
+
+/// Reads the rollout again and shows it if it changed.
+async fn refresh(driver: &Driver, last: &mut Option<RolloutView>, msgs: &mpsc::Sender<Msg>) {
     match driver.load().await {
         Ok(loaded) => {
             let revisions = driver.revision_rows().await;

@@ -9,7 +9,8 @@
 //! from the pods' own `/metrics` through the API server's proxy (two scrapes
 //! make a rate). Restarts and CrashLoopBackOff come from the pods; memory
 //! against the limit from Prometheus, or from metrics.k8s.io and the pod spec;
-//! health checks from a [`Prober`].
+//! health checks from a [`Prober`]. The pods and their usage are the Pods
+//! worker's watch ([`PodSet`]), so a reading lists nothing.
 //!
 //! Fail-safe: a source that cannot be read gives samples without a value, so
 //! the guards say "no data" with the reason and the verdict is inconclusive.

@@ -117,7 +117,13 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, out: Outlets) {
                 }
                 let _ = tx.send(Msg::Connection(Connection::Connected)).await;
                 let current = set.borrow();
-                Msg::PodsReset(current.pods.iter().map(|p| info(p, &current.usage)).collect())
+                Msg::PodsReset(
+                    current
+                        .pods
+                        .iter()
+                        .map(|p| info(p, &current.usage))
+                        .collect(),
+                )
             }
             Ok(watcher::Event::Apply(pod)) => {
                 let shown = info(&pod, &set.borrow().usage);
@@ -160,7 +166,10 @@ pub async fn run(target: Target, tx: mpsc::Sender<Msg>, out: Outlets) {
 }
 
 fn info(pod: &Pod, usage: &HashMap<String, Usage>) -> PodInfo {
-    pod_info(pod, usage.get(pod.metadata.name.as_deref().unwrap_or_default()))
+    pod_info(
+        pod,
+        usage.get(pod.metadata.name.as_deref().unwrap_or_default()),
+    )
 }
 
 fn upsert(known: &mut Vec<Pod>, pod: Pod) {

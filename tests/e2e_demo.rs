@@ -212,6 +212,17 @@ fn demo_at_200x50_fills_answers_keys_and_quits() {
     s.type_text("z");
     s.wait_for("every pane again", REACT, all_titles);
 
+    // flightdeck's own log, as tracing wrote it since the start.
+    s.type_text("D");
+    let screen = s.wait_for("the diagnostics pane", REACT, |sc| {
+        has_title(sc, "Diagnostics")
+    });
+    assert!(screen.contains("cockpit started"), "{screen}");
+    s.type_text("D");
+    s.wait_for("diagnostics closed", REACT, |sc| {
+        !has_title(sc, "Diagnostics")
+    });
+
     quits_cleanly(&s);
 }
 

@@ -4,13 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod requests;
 mod tmux;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use flightdeck::metrics::exposition;
 use serde_json::Value;
 use tmux::Session;
 
@@ -56,24 +55,9 @@ fn get_text(url: &str, path: &str) -> String {
     response.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
-/// The API server's request counts so far, by `verb resource`.
-fn requests(url: &str) -> BTreeMap<String, f64> {
-    let text = get_text(url, "/sim/apiserver/metrics");
-    exposition::parse(&text)
-        .unwrap()
-        .samples
-        .into_iter()
-        .filter(|s| s.name == "apiserver_request_total")
-        .map(|s| {
-            let key = format!(
-                "{} {}/{}",
-                s.label("verb").unwrap(),
-                s.label("group").unwrap(),
-                s.label("resource").unwrap()
-            );
-            (key, s.value)
-        })
-        .collect()
+/// The API server's request counts so far.
+fn requests(url: &str) -> requests::Counts {
+    requests::parse(&get_text(url, "/sim/apiserver/metrics"))
 }
 
 fn canary_weight(url: &str) -> u64 {
@@ -215,20 +199,16 @@ fn at_rest_the_cockpit_only_watches_and_still_sees_a_step_taken_elsewhere() {
     // At 20x this is several guard readings, log batches and metric scrapes.
     std::thread::sleep(Duration::from_secs(8));
     let after = requests(&url);
-    let grown: BTreeMap<&str, f64> = after
-        .iter()
-        .map(|(k, n)| (k.as_str(), n - before.get(k).copied().unwrap_or(0.0)))
-        .filter(|(_, n)| *n > 0.0)
-        .collect();
-    let lists: Vec<_> = grown.keys().filter(|k| k.starts_with("list ")).collect();
+    let grown = requests::grown(&before, &after);
+    let lists = requests::lists(&grown);
     assert!(lists.is_empty(), "no list requests at rest: {grown:?}");
     assert_eq!(
-        grown.get("get /configmaps"),
+        grown.get(&("get".into(), "/configmaps".into())),
         None,
         "the rollout's state is watched, not read on a timer: {grown:?}"
     );
     assert!(
-        grown.get("get /pods").is_some_and(|n| *n > 0.0),
+        grown.contains_key(&("get".into(), "/pods".into())),
         "the metrics still come, through the pods' proxy: {grown:?}"
     );
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flightdeck::cluster::client::connect;
 use flightdeck::cluster::routers::{self, Patch};
-use flightdeck::metrics::exposition;
 use flightdeck::metrics::prometheus::Prometheus;
 use flightdeck::rollout::analysis::Outcome;
 use flightdeck::rollout::guards::{Alarm, GuardMetric, GuardState};
@@ -28,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 mod prometheus;
+mod requests;
 
 struct Live {
     host: SimHost,
@@ -70,20 +70,7 @@ impl Live {
     async fn lists(&self) -> BTreeMap<String, f64> {
         let url = format!("{}{REQUEST_COUNTS_PATH}", self.host.url());
         let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-        exposition::parse(&text)
-            .unwrap()
-            .samples
-            .into_iter()
-            .filter(|s| s.name == "apiserver_request_total" && s.label("verb") == Some("list"))
-            .map(|s| {
-                let resource = format!(
-                    "{}/{}",
-                    s.label("group").unwrap(),
-                    s.label("resource").unwrap()
-                );
-                (resource, s.value)
-            })
-            .collect()
+        requests::lists(&requests::parse(&text))
     }
 
     fn clock(&self) -> Clock {

@@ -4,7 +4,9 @@
 //! after a dropped connection, and that the steady state is watches only.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+mod requests;
+
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +18,6 @@ use flightdeck::app::msg::{Connection, LogLine, RouterKind, Source, Trouble};
 use flightdeck::app::state::Health;
 use flightdeck::app::{Msg, State, update};
 use flightdeck::cluster::client;
-use flightdeck::metrics::exposition;
 use flightdeck::metrics::prometheus::Prometheus;
 use flightdeck::metrics::queries::Queries;
 use flightdeck::sim::Scenario;
@@ -79,28 +80,14 @@ impl Cluster {
     }
 
     /// The API server's request counts: (verb, resource) → requests.
-    async fn request_counts(&self) -> BTreeMap<(String, String), f64> {
+    async fn request_counts(&self) -> requests::Counts {
         let text = reqwest::get(format!("{}{REQUEST_COUNTS_PATH}", self.host.url()))
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        exposition::parse(&text)
-            .unwrap()
-            .samples
-            .into_iter()
-            .filter(|s| s.name == "apiserver_request_total")
-            .map(|s| {
-                let verb = s.label("verb").unwrap().to_string();
-                let resource = format!(
-                    "{}/{}",
-                    s.label("group").unwrap(),
-                    s.label("resource").unwrap()
-                );
-                ((verb, resource), s.value)
-            })
-            .collect()
+        requests::parse(&text)
     }
 }
 
@@ -565,15 +552,8 @@ async fn at_steady_state_the_workers_only_watch() {
             && f.state.pods.iter().all(|(_, p)| p.cpu_millicores.is_some())
     })
     .await;
-    let lists = |counts: &BTreeMap<(String, String), f64>| -> BTreeMap<String, f64> {
-        counts
-            .iter()
-            .filter(|((verb, _), _)| verb == "list")
-            .map(|((_, res), n)| (res.clone(), *n))
-            .collect()
-    };
     let settled = cluster.request_counts().await;
-    let initial_lists = lists(&settled);
+    let initial_lists = requests::lists(&settled);
     // Pods, their usage, events and the VirtualService: one list each, then watches.
     for res in [
         "/pods",
@@ -599,7 +579,7 @@ async fn at_steady_state_the_workers_only_watch() {
     }
     let later = cluster.request_counts().await;
     assert_eq!(
-        lists(&later),
+        requests::lists(&later),
         initial_lists,
         "no list requests after the first"
     );
@@ -609,8 +589,7 @@ async fn at_steady_state_the_workers_only_watch() {
         .map(|(_, n)| n)
         .sum();
     assert!(watches >= 4.0, "the workers watch: {later:?}");
-    let scrapes =
-        |c: &BTreeMap<(String, String), f64>| c.get(&("get".into(), "/pods".into())).copied();
+    let scrapes = |c: &requests::Counts| c.get(&("get".into(), "/pods".into())).copied();
     assert!(
         scrapes(&later) > scrapes(&settled),
         "metrics kept coming through the pod proxy: {later:?}"

@@ -7,8 +7,11 @@
 #   benches/idle.sh [BINARY] [SCENARIO] [SECONDS]
 #   benches/idle.sh target/release/flightdeck healthy-canary 10
 #   benches/idle.sh target/release/flightdeck large 10
-#   SPEED=40 WARMUP=150 benches/idle.sh target/release/flightdeck large 10
-#     (the simulated cluster 40 times faster, so its logs fill the ring)
+#   SPEED=20 WARMUP=660 benches/idle.sh target/release/flightdeck healthy-canary 10
+#     (the simulated cluster 20 times faster)
+#   WARMUP=540 benches/idle.sh target/release/flightdeck large-full-ring 10
+#     (large, with svc-00 serving 3,000 requests/s: its 100 pods log 200
+#     lines/s, the simulator's most, so the cockpit's ring fills in 9 minutes)
 #
 # Budget: the cockpit under 1% of a core; under 100 MB with the large scenario.
 set -eu
@@ -21,12 +24,17 @@ speed=${SPEED:-1}
 case ${TARGET:+set}$scenario in
   set*) target=$TARGET ;;
   healthy-canary) target="--plan $(realpath assets/plans/canary-istio.toml)" ;;
-  large) target="--namespace fleet --app svc-00" ;;
+  large|large-full-ring) target="--namespace fleet --app svc-00" ;;
   *) target="--plan $(realpath "assets/plans/$scenario.toml")" ;;
 esac
 
 dir=$(mktemp -d)
 sock="$dir/tmux.sock"
+if [ "$scenario" = large-full-ring ]; then
+  sed '0,/requests_per_second = 20.0/s//requests_per_second = 3000.0/' \
+    assets/scenarios/large.toml > "$dir/large-full-ring.toml"
+  scenario="$dir/large-full-ring.toml"
+fi
 cleanup() {
   tmux -S "$sock" kill-server 2>/dev/null || true
   kill "$sim" 2>/dev/null || true

@@ -18,6 +18,7 @@ use crate::config::theme::{config_dir, load_theme, no_color_requested};
 use crate::metrics::prometheus::Prometheus;
 use crate::rollout::guards::{GuardMetric, Rule};
 use crate::rollout::plan::{self, Pause, Plan, Strategy};
+use crate::workers::guard_watch::GuardWatch;
 use crate::workers::metrics::MetricsSource;
 use crate::workers::traffic::{self, Router};
 use crate::workers::{self, Target};
@@ -144,11 +145,7 @@ pub async fn run(opts: Options) -> Result<()> {
             let source = crate::driver::guarded::source(opts.prometheus.as_deref(), plan, &clock)
                 .wrap_err("bad Prometheus URL")?;
             Some(crate::driver::guarded::GuardLink::spawn(
-                plan,
-                target.clone(),
-                source,
-                clock.clone(),
-                workers.pods(),
+                GuardWatch::for_plan(plan, target.clone(), source, clock.clone(), workers.pods()),
             ))
         }
         None => None,

@@ -25,6 +25,7 @@ use crate::rollout::plan::Plan;
 use crate::rollout::state::{PausedBy, Phase, RolloutState};
 use crate::sanitize::clean;
 use crate::workers::audit::{AuditLog, default_path};
+use crate::workers::guard_watch::GuardWatch;
 use crate::workers::notify::{Delivery, Notifier};
 use crate::workers::{self, Target};
 
@@ -124,7 +125,13 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         .wrap_err("bad Prometheus URL")?;
     // The guards read the pods from a watch: one list, then events.
     let pods = workers::pods_only(&target);
-    let mut guards = GuardLink::spawn(&plan, target, source, clock.clone(), pods.pods());
+    let mut guards = GuardLink::spawn(GuardWatch::for_plan(
+        &plan,
+        target,
+        source,
+        clock.clone(),
+        pods.pods(),
+    ));
 
     let result = drive(&driver, &mut guards, &mut reports, &args, &say).await;
 

@@ -13,9 +13,7 @@ use crate::metrics::prometheus::{Prometheus, PrometheusError};
 use crate::rollout::RolloutState;
 use crate::rollout::machine::Event;
 use crate::rollout::plan::Plan;
-use crate::workers::Target;
 use crate::workers::guard_watch::{self, GuardFact, GuardSource, GuardWatch, StageWindow};
-use crate::workers::pods::PodSet;
 
 /// Findings waiting for the driver; the watcher waits past this.
 const FACTS: usize = 256;
@@ -35,16 +33,8 @@ impl Drop for GuardLink {
 }
 
 impl GuardLink {
-    /// Starts watching `plan`'s guards on `target`, whose pods `pods` carries
-    /// (see [`crate::workers::Workers::pods`]).
-    pub fn spawn(
-        plan: &Plan,
-        target: Target,
-        source: GuardSource,
-        clock: Clock,
-        pods: watch::Receiver<PodSet>,
-    ) -> Self {
-        let config = GuardWatch::for_plan(plan, target, source, clock, pods);
+    /// Starts the watch `config` describes ([`GuardWatch::for_plan`]).
+    pub fn spawn(config: GuardWatch) -> Self {
         let (stage, stage_rx) = watch::channel(None);
         let (facts_tx, facts) = mpsc::channel(FACTS);
         let task = tokio::spawn(guard_watch::run(config, stage_rx, facts_tx));

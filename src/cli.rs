@@ -23,12 +23,8 @@ pub struct Cli {
 /// Opening the cockpit on an app of the current cluster.
 #[derive(Debug, Clone, Args)]
 pub struct CockpitArgs {
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
-    #[arg(long, global = false)]
-    pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (default: its current context)
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Namespace of the app (default: the context's)
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
@@ -53,6 +49,17 @@ pub struct CockpitArgs {
     pub auto: bool,
     #[command(flatten)]
     pub look: LookArgs,
+}
+
+/// Which cluster: a kubeconfig file and a context in it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: its current context)
+    #[arg(long)]
+    pub context: Option<String>,
 }
 
 /// How the cockpit looks and which keys it answers.
@@ -104,12 +111,8 @@ pub struct RunArgs {
     /// The rollout plan (TOML)
     #[arg(long)]
     pub plan: PathBuf,
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (default: its current context)
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Automatic mode: timed stages advance when their analysis passes and
     /// guards act by themselves (also `auto = true` in the plan)
     #[arg(long)]
@@ -149,12 +152,8 @@ pub struct VerbArgs {
     /// The rollout plan (TOML)
     #[arg(long)]
     pub plan: PathBuf,
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (default: its current context)
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Output format
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     pub output: Output,

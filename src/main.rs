@@ -39,8 +39,8 @@ fn main() -> Result<()> {
             // A bad plan stops here, before anything is connected or changed.
             let plan = c.plan.as_deref().map(Plan::load).transpose()?;
             runtime.block_on(cockpit::run(Options {
-                kubeconfig: c.kubeconfig,
-                context: c.context,
+                kubeconfig: c.cluster.kubeconfig,
+                context: c.cluster.context,
                 namespace: c.namespace,
                 app: c.app,
                 plan,

@@ -54,9 +54,12 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
 async fn driver(args: &VerbArgs) -> Result<Driver> {
     // A bad plan stops here, before anything is connected or changed.
     let plan = Plan::load(&args.plan)?;
-    let (client, info) = client::connect(args.kubeconfig.as_deref(), args.context.as_deref())
-        .await
-        .wrap_err("cannot connect to the cluster")?;
+    let (client, info) = client::connect(
+        args.cluster.kubeconfig.as_deref(),
+        args.cluster.context.as_deref(),
+    )
+    .await
+    .wrap_err("cannot connect to the cluster")?;
     let audit = if args.read_only {
         None
     } else {

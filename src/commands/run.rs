@@ -60,8 +60,8 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     let plan = Plan::load(&args.plan)?;
     if !args.headless {
         cockpit::run(Options {
-            kubeconfig: args.kubeconfig,
-            context: args.context,
+            kubeconfig: args.cluster.kubeconfig,
+            context: args.cluster.context,
             plan: Some(plan),
             theme: args.look.theme,
             keymap: args.look.keymap,
@@ -77,9 +77,12 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         .await?;
         return Ok(0);
     }
-    let (client, info) = client::connect(args.kubeconfig.as_deref(), args.context.as_deref())
-        .await
-        .wrap_err("cannot connect to the cluster")?;
+    let (client, info) = client::connect(
+        args.cluster.kubeconfig.as_deref(),
+        args.cluster.context.as_deref(),
+    )
+    .await
+    .wrap_err("cannot connect to the cluster")?;
     let clock = Clock::of_cluster(&client).await;
     let say = Say(clock.clone());
     if clock.speed() > 1.0 {

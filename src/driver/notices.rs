@@ -127,7 +127,6 @@ mod tests {
     use super::*;
     use crate::rollout::Weights;
     use crate::rollout::fixtures;
-    use crate::rollout::guards::{GuardAction, GuardMetric};
     use crate::rollout::machine::{Event, step};
 
     fn at(s: i64) -> DateTime<Utc> {
@@ -140,6 +139,20 @@ mod tests {
             "",
         );
         RolloutState::new(&plan, auto)
+    }
+
+    /// A rollout started at 0 s, in its first stage.
+    fn started(auto: bool) -> RolloutState {
+        let mut s = state(auto);
+        notices(
+            &mut s,
+            Event::Start {
+                image: None,
+                active_slot: None,
+            },
+            0,
+        );
+        s
     }
 
     /// Steps `s` through `event` and returns the notices' kinds and reasons.
@@ -156,15 +169,7 @@ mod tests {
     }
 
     fn alarm() -> Alarm {
-        Alarm {
-            guard: "checkout 5xx".into(),
-            metric: GuardMetric::ErrorRatio,
-            action: GuardAction::Rollback,
-            value: 0.081,
-            threshold: 0.05,
-            since: at(0),
-            held_for: std::time::Duration::from_secs(120),
-        }
+        fixtures::alarm(at(0), std::time::Duration::from_secs(120))
     }
 
     #[test]
@@ -200,15 +205,7 @@ mod tests {
 
     #[test]
     fn a_guard_rollback_carries_the_alarm_and_its_numbers() {
-        let mut s = state(true);
-        notices(
-            &mut s,
-            Event::Start {
-                image: None,
-                active_slot: None,
-            },
-            0,
-        );
+        let s = started(true);
         let a = alarm();
         let tr = step(&s, Event::GuardFired(a.clone()), at(130)).unwrap();
         let out = for_transition(
@@ -230,15 +227,7 @@ mod tests {
 
     #[test]
     fn without_auto_a_guard_holds_and_says_so_with_numbers() {
-        let mut s = state(false);
-        notices(
-            &mut s,
-            Event::Start {
-                image: None,
-                active_slot: None,
-            },
-            0,
-        );
+        let s = started(false);
         let tr = step(&s, Event::GuardFired(alarm()), at(130)).unwrap();
         let out = for_transition(&s, &tr.state, tr.record.as_ref().unwrap(), None, at(130));
         assert_eq!(out.len(), 1);
@@ -250,15 +239,7 @@ mod tests {
 
     #[test]
     fn repeated_inconclusive_verdicts_tell_once() {
-        let mut s = state(false);
-        notices(
-            &mut s,
-            Event::Start {
-                image: None,
-                active_slot: None,
-            },
-            0,
-        );
+        let mut s = started(false);
         let verdict = |t| Event::Verdict {
             stage: 0,
             verdict: Verdict::unreachable("Prometheus at http://p:9090 unreachable", at(t)),

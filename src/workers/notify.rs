@@ -522,19 +522,14 @@ fn without_url(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::guards::{GuardAction, GuardMetric};
+    use crate::rollout::fixtures;
     use chrono::TimeZone;
 
     fn alarm() -> Alarm {
-        Alarm {
-            guard: "checkout 5xx".into(),
-            metric: GuardMetric::ErrorRatio,
-            action: GuardAction::Rollback,
-            value: 0.081,
-            threshold: 0.05,
-            since: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-            held_for: Duration::from_secs(121),
-        }
+        fixtures::alarm(
+            Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            Duration::from_secs(121),
+        )
     }
 
     #[test]

@@ -7,8 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,23 +31,12 @@ async fn cluster(scenario: &str) -> SimDir {
 impl SimDir {
     /// `flightdeck run --plan PLAN --auto --headless …`, stderr collected line by line.
     fn run(&self, plan: &str, webhook: Option<&str>, args: &[&str]) -> Running {
-        let plan = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("assets/plans")
-            .join(plan);
         let bin = std::env::var("FLIGHTDECK_E2E_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_flightdeck").to_string());
-        let mut cmd = Command::new(bin);
-        cmd.args(["run", "--auto", "--headless", "--plan"])
-            .arg(plan)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .arg("--audit")
-            .arg(self.audit())
-            .args(args)
+        let mut cmd = self.command(&bin, &["run", "--auto", "--headless"], plan);
+        cmd.args(args)
             .env("USER", "pipeline")
             .env_remove("FLIGHTDECK_PROMETHEUS")
-            .env("RUST_BACKTRACE", "0")
-            .env("RUST_LIB_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use flightdeck::sim::resources::kinds;
 use serde_json::Value;
@@ -31,20 +31,14 @@ impl Run {
 
     /// Runs `flightdeck VERB --plan … --kubeconfig … --audit … ARGS` with no terminal.
     async fn flightdeck(&self, verb: &str, args: &[&str]) -> Output {
-        let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightdeck"));
-        cmd.arg(verb)
-            .arg("--plan")
-            .arg(plan)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .arg("--audit")
-            .arg(self.audit())
-            .args(args)
+        let mut cmd = self.command(
+            env!("CARGO_BIN_EXE_flightdeck"),
+            &[verb],
+            "canary-istio.toml",
+        );
+        cmd.args(args)
             .env("USER", "captain")
             .env("NO_COLOR", "1")
-            .env("RUST_BACKTRACE", "0")
-            .env("RUST_LIB_BACKTRACE", "0")
             .stdin(Stdio::null());
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await

@@ -3,7 +3,8 @@
 //! cluster, the audit file and the Events hold afterwards.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use flightdeck::cluster::routers::{http_route, istio};
 use flightdeck::sim::Scenario;
@@ -26,6 +27,25 @@ impl SimDir {
         let this = Self { host, dir };
         this.host.write_kubeconfig(&this.kubeconfig()).unwrap();
         this
+    }
+
+    /// `BIN ARGS --plan assets/plans/PLAN --kubeconfig … --audit …` against
+    /// this cluster, with backtraces off; the caller adds the rest.
+    pub fn command(&self, bin: &str, args: &[&str], plan: &str) -> Command {
+        let plan = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/plans")
+            .join(plan);
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .arg("--plan")
+            .arg(plan)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .arg("--audit")
+            .arg(self.audit())
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0");
+        cmd
     }
 
     pub fn kubeconfig(&self) -> PathBuf {

@@ -11,7 +11,13 @@ pub enum UnitError {
     Duration(String),
     #[error("expected a quantity such as 512Mi, 2Gi, 250m or 1.5, found {0:?}")]
     Quantity(String),
+    #[error("{0:?} is too long: a duration may be at most 100 years")]
+    TooLong(String),
 }
+
+/// The longest duration accepted. Deadlines are added to timestamps, which
+/// overflow long before `Duration::MAX`; a century is past any rollout.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// Parses `500ms`, `30s`, `2m`, `1h30m`, `1d`; a bare `0` is zero.
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
@@ -45,7 +51,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
             "d" => value * 86_400.0,
             _ => return Err(err()),
         };
-        total += Duration::from_secs_f64(seconds);
+        let too_long = || UnitError::TooLong(text.to_string());
+        let part = Duration::try_from_secs_f64(seconds).map_err(|_| too_long())?;
+        total = total
+            .checked_add(part)
+            .filter(|t| *t <= MAX_DURATION)
+            .ok_or_else(too_long)?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -167,6 +178,29 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("10").is_err());
+    }
+
+    #[test]
+    fn durations_too_long_are_errors_not_panics() {
+        for text in [
+            "99999999999999999999h",
+            "36501d",
+            "100000000000000000000000000000000000000000m",
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Err(UnitError::TooLong(text.to_string())),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        let message = parse_duration("99999999999999999999h")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "\"99999999999999999999h\" is too long: a duration may be at most 100 years"
+        );
     }
 
     #[test]

@@ -289,6 +289,20 @@ fn a_bad_duration_is_reported_at_the_pause() {
 }
 
 #[test]
+fn a_duration_too_long_is_reported_at_its_place_not_a_panic() {
+    let text = GOOD.replace("pause = \"2m\"", "pause = \"99999999999999999999h\"");
+    assert_eq!(
+        error(&text),
+        "plan.toml:8:26: \"99999999999999999999h\" is too long: a duration may be at most 100 years"
+    );
+    let text = format!("{GOOD}\n[analysis]\nwindow = \"99999999999999999999h\"\n");
+    assert_eq!(
+        error(&text),
+        "plan.toml:16:10: \"99999999999999999999h\" is too long: a duration may be at most 100 years"
+    );
+}
+
+#[test]
 fn a_strategy_needs_its_own_table_and_no_other() {
     let text = GOOD.replace("strategy = \"canary\"", "strategy = \"rolling\"");
     assert_eq!(

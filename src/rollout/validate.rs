@@ -51,7 +51,10 @@ impl Cx<'_> {
         if v.get_ref() == "manual" {
             return Ok(Pause::Manual);
         }
-        parse_duration(v.get_ref()).map(Pause::Timed).map_err(|_| {
+        parse_duration(v.get_ref()).map(Pause::Timed).map_err(|e| {
+            if matches!(e, crate::units::UnitError::TooLong(_)) {
+                return self.err(&v.span(), e.to_string());
+            }
             self.err(
                 &v.span(),
                 format!(

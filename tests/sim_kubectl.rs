@@ -363,3 +363,22 @@ fn get_pods_watch_prints_new_pods() {
         "{printed}"
     );
 }
+
+#[test]
+fn auth_whoami_names_the_kubeconfigs_user() {
+    if !kubectl_available("auth_whoami_names_the_kubeconfigs_user") {
+        return;
+    }
+    let sim = SimServer::start();
+    let out = ok(&sim.kubectl(&["auth", "whoami", "-o", "json"]));
+    let review: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(review["kind"], "SelfSubjectReview");
+    assert_eq!(review["status"]["userInfo"]["username"], "flightdeck-sim");
+    let table = ok(&sim.kubectl(&["auth", "whoami"]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Username", "flightdeck-sim"]),
+        "{table}"
+    );
+}

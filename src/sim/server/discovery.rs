@@ -55,7 +55,8 @@ fn group_doc(name: &str, versions: &[&str]) -> Value {
 }
 
 pub async fn group_list() -> Response {
-    let groups: Vec<Value> = groups().iter().map(|(g, vs)| group_doc(g, vs)).collect();
+    let mut groups: Vec<Value> = groups().iter().map(|(g, vs)| group_doc(g, vs)).collect();
+    groups.push(group_doc(super::identity::GROUP, &["v1"]));
     ok(&json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups }))
 }
 

@@ -2,6 +2,10 @@
 
 use std::fmt::Write as _;
 
+/// The user the kubeconfig names, and the one the server says every
+/// authenticated caller is (SelfSubjectReview).
+pub const USER: &str = "flightdeck-sim";
+
 /// YAML with a cluster, user and context all named `flightdeck-sim`, the
 /// context current and set to `namespace`.
 pub fn kubeconfig(server_url: &str, token: Option<&str>, namespace: &str) -> String {
@@ -15,7 +19,7 @@ pub fn kubeconfig(server_url: &str, token: Option<&str>, namespace: &str) -> Str
         "  user: {}\n".to_string()
     };
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: flightdeck-sim\n  cluster:\n    server: {server}\ncontexts:\n- name: flightdeck-sim\n  context:\n    cluster: flightdeck-sim\n    user: flightdeck-sim\n    namespace: {ns}\ncurrent-context: flightdeck-sim\nusers:\n- name: flightdeck-sim\n{user}preferences: {{}}\n",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: flightdeck-sim\n  cluster:\n    server: {server}\ncontexts:\n- name: flightdeck-sim\n  context:\n    cluster: flightdeck-sim\n    user: {USER}\n    namespace: {ns}\ncurrent-context: flightdeck-sim\nusers:\n- name: {USER}\n{user}preferences: {{}}\n",
         server = quote(server_url),
         ns = quote(namespace),
     )

@@ -10,6 +10,7 @@
 mod crud;
 mod discovery;
 mod faults_layer;
+mod identity;
 mod kubeconfig;
 mod list;
 mod params;
@@ -31,11 +32,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 use super::Shared;
 
-pub use kubeconfig::kubeconfig;
+pub use kubeconfig::{USER as KUBECONFIG_USER, kubeconfig};
 pub use proxy::{ProxyBackend, ProxyKind, ProxyRequest, ProxyResponse};
 pub use requests::PATH as REQUEST_COUNTS_PATH;
 pub use status::ApiError;
@@ -90,6 +91,12 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
         .route("/version", get(discovery::version))
         .route("/api", get(discovery::core_versions))
         .route("/apis", get(discovery::group_list))
+        .route("/apis/authentication.k8s.io", get(identity::group))
+        .route("/apis/authentication.k8s.io/v1", get(identity::resources))
+        .route(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            post(identity::review),
+        )
         .route("/api/{*rest}", any(routes::handle))
         .route("/apis/{*rest}", any(routes::handle))
         .route("/openapi/{*rest}", any(routes::not_found))

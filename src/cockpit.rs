@@ -219,11 +219,12 @@ fn spawn_driver(
     let audit = if opts.read_only {
         None
     } else {
-        let path = driving
+        let opened = driving
             .audit
             .clone()
-            .unwrap_or_else(crate::workers::audit::default_path);
-        match crate::workers::audit::AuditLog::open(&path) {
+            .map_or_else(crate::workers::audit::default_path, Ok)
+            .and_then(|path| crate::workers::audit::AuditLog::open(&path));
+        match opened {
             Ok(log) => Some(log),
             Err(e) => {
                 state

@@ -91,7 +91,7 @@ pub async fn run(args: RunArgs) -> Result<i32> {
             clock.speed()
         ));
     }
-    let audit_path = args.audit.clone().unwrap_or_else(default_path);
+    let audit_path = args.audit.clone().map_or_else(default_path, Ok)?;
     let audit = AuditLog::open(&audit_path)?;
 
     let (reports_tx, mut reports) = mpsc::channel(64);

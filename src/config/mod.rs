@@ -2,6 +2,7 @@
 //! reuse the same error reporting). Loading is strict and every error names the
 //! file, line and column.
 
+pub mod dirs;
 pub mod keymap;
 pub mod source;
 pub mod theme;

@@ -163,14 +163,7 @@ pub struct ThemeLoad {
 
 /// `$XDG_CONFIG_HOME/flightdeck`, or `~/.config/flightdeck`.
 pub fn config_dir() -> Option<PathBuf> {
-    let from_env = |var: &str| {
-        std::env::var_os(var)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    from_env("XDG_CONFIG_HOME")
-        .or_else(|| from_env("HOME").map(|h| h.join(".config")))
-        .map(|base| base.join("flightdeck"))
+    super::dirs::config_dir()
 }
 
 /// Whether `NO_COLOR` asks for no colours (any non-empty value).

@@ -21,6 +21,10 @@ pub enum AuditError {
     },
     #[error("cannot encode an audit record: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error(
+        "no folder for the audit file (HOME is not set and XDG_STATE_HOME is not an absolute path): pass --audit FILE"
+    )]
+    NoStateDir,
 }
 
 /// Who did something: the cluster identity and the person at the keyboard.
@@ -38,6 +42,7 @@ impl Actor {
         let os_user = ["USER", "LOGNAME", "USERNAME"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+            .or_else(system_user)
             .unwrap_or_else(|| "unknown".into());
         let host = std::env::var("HOSTNAME")
             .ok()
@@ -61,6 +66,32 @@ impl Actor {
     pub fn identity(&self) -> String {
         format!("{}@{}#{}", self.os_user, self.host, std::process::id())
     }
+}
+
+/// The user running this process as the system knows it, for containers and
+/// CI jobs that set no `$USER`: the owner of `/proc/self` looked up in
+/// `/etc/passwd`, or `uid-N` when the uid has no entry there.
+#[cfg(unix)]
+fn system_user() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    Some(passwd_name(&passwd, uid).unwrap_or_else(|| format!("uid-{uid}")))
+}
+
+#[cfg(not(unix))]
+fn system_user() -> Option<String> {
+    None
+}
+
+/// The name of `uid` in an `/etc/passwd` text (`name:x:uid:gid:…`).
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty() && !line.starts_with('#')).then(|| name.to_string())
+    })
 }
 
 /// An append-only JSONL file.
@@ -109,18 +140,33 @@ impl AuditLog {
 }
 
 /// `$XDG_STATE_HOME/flightdeck/audit.jsonl`, or `~/.local/state/flightdeck/audit.jsonl`.
-pub fn default_path() -> PathBuf {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    state.join("flightdeck").join("audit.jsonl")
+/// Without either there is no safe default: the current folder would scatter
+/// audit files wherever flightdeck happens to be started.
+pub fn default_path() -> Result<PathBuf, AuditError> {
+    crate::config::dirs::state_dir()
+        .map(|dir| dir.join("audit.jsonl"))
+        .ok_or(AuditError::NoStateDir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_uid_is_named_from_the_passwd_file() {
+        let passwd =
+            "# users\nroot:x:0:0:root:/root:/bin/bash\nci:x:1001:1001::/home/ci:/bin/sh\nbroken\n";
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 1001).as_deref(), Some("ci"));
+        assert_eq!(passwd_name(passwd, 1002), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_system_names_the_current_user() {
+        let name = system_user().unwrap();
+        assert!(!name.is_empty() && name != "unknown", "{name}");
+    }
     use serde_json::json;
 
     #[test]

@@ -41,7 +41,7 @@ pub struct CockpitArgs {
     #[arg(long)]
     pub audit: Option<PathBuf>,
     /// Prometheus base URL; without it pods are scraped through the API server
-    #[arg(long, env = "FLIGHTDECK_PROMETHEUS")]
+    #[arg(long, env = "FLIGHTDECK_PROMETHEUS", hide_env_values = true)]
     pub prometheus: Option<String>,
     /// Automatic mode: timed stages advance when their analysis passes and
     /// guards roll back by themselves (also `auto = true` in the plan)
@@ -49,6 +49,10 @@ pub struct CockpitArgs {
     pub auto: bool,
     #[command(flatten)]
     pub look: LookArgs,
+    /// Keep flightdeck's own log in this file too (default:
+    /// $XDG_STATE_HOME/flightdeck/flightdeck.log; filter with FLIGHTDECK_LOG)
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
 }
 
 /// Which cluster: a kubeconfig file and a context in it.
@@ -103,6 +107,13 @@ pub enum Command {
     /// Drive a whole rollout: start it, let the guards and the analysis move
     /// it on, and end when it is promoted or rolled back
     Run(RunArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell)
+    Completions(CompletionsArgs),
+    /// Write a man page per command into a folder
+    Man(ManArgs),
+    /// Show the version, the files and folders in use, the theme and keymap,
+    /// the context and whether the cluster answers
+    Info(InfoArgs),
 }
 
 /// `flightdeck run`: a rollout driven start to end, for pipelines.
@@ -122,7 +133,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub headless: bool,
     /// Prometheus base URL; without it pods are scraped through the API server
-    #[arg(long, env = "FLIGHTDECK_PROMETHEUS")]
+    #[arg(long, env = "FLIGHTDECK_PROMETHEUS", hide_env_values = true)]
     pub prometheus: Option<String>,
     /// Audit file (JSONL; default: $XDG_STATE_HOME/flightdeck/audit.jsonl)
     #[arg(long)]
@@ -211,6 +222,10 @@ pub struct DemoArgs {
     pub auto: bool,
     #[command(flatten)]
     pub look: LookArgs,
+    /// Keep flightdeck's own log in this file too (default:
+    /// $XDG_STATE_HOME/flightdeck/flightdeck.log; filter with FLIGHTDECK_LOG)
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,8 +263,97 @@ pub struct SimServeArgs {
     #[arg(long)]
     pub allow_remote: bool,
     /// Require this bearer token on every request
-    #[arg(long, env = "FLIGHTDECK_SIM_TOKEN")]
+    #[arg(long, env = "FLIGHTDECK_SIM_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// `flightdeck completions SHELL`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `flightdeck man --out DIR`.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Folder to write `flightdeck.1`, `flightdeck-status.1`, … into
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `flightdeck info`.
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub look: LookArgs,
+    /// Output format
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+impl Cli {
+    /// The command line as parsed, with the exit codes under every verb's help.
+    pub fn parse_args() -> Self {
+        use clap::FromArgMatches;
+        let matches = command().get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The output format asked for, where the command has one.
+    pub fn output(&self) -> Option<Output> {
+        match &self.command {
+            Some(
+                Command::Status(v)
+                | Command::Advance(v)
+                | Command::Pause(v)
+                | Command::Resume(v)
+                | Command::Promote(v)
+                | Command::Abort(v)
+                | Command::Rollback(v)
+                | Command::Retry(v),
+            ) => Some(v.output),
+            Some(Command::Start(s)) => Some(s.verb.output),
+            Some(Command::Undo(u)) => Some(u.verb.output),
+            Some(Command::Info(i)) => Some(i.output),
+            _ => None,
+        }
+    }
+
+    /// The plan file named on the command line, if any.
+    pub fn plan(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Some(
+                Command::Status(v)
+                | Command::Advance(v)
+                | Command::Pause(v)
+                | Command::Resume(v)
+                | Command::Promote(v)
+                | Command::Abort(v)
+                | Command::Rollback(v)
+                | Command::Retry(v),
+            ) => Some(&v.plan),
+            Some(Command::Start(s)) => Some(&s.verb.plan),
+            Some(Command::Undo(u)) => Some(&u.verb.plan),
+            Some(Command::Run(r)) => Some(&r.plan),
+            None => self.cockpit.plan.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The clap command with the exit codes after the help of flightdeck and of
+/// every verb: what `--help`, the completions and the man pages are made from.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let codes = crate::commands::failure::EXIT_CODES;
+    Cli::command()
+        .version(crate::build_info::VERSION)
+        .after_long_help(codes)
+        .mut_subcommands(|sub| sub.after_long_help(codes))
 }
 
 #[cfg(test)]
@@ -260,6 +364,39 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_verb_lists_the_exit_codes_in_its_long_help() {
+        let mut cmd = command();
+        for sub in cmd.get_subcommands_mut() {
+            let help = sub.render_long_help().to_string();
+            assert!(
+                help.contains("10  unreachable"),
+                "{}: {help}",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn help_hides_the_values_of_secret_variables() {
+        let mut cmd = command();
+        let serve = cmd
+            .find_subcommand_mut("sim")
+            .and_then(|s| s.find_subcommand_mut("serve"))
+            .unwrap();
+        let arg = serve
+            .get_arguments()
+            .find(|a| a.get_id() == "token")
+            .unwrap();
+        assert!(arg.is_hide_env_values_set());
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "prometheus")
+            .unwrap();
+        assert!(arg.is_hide_env_values_set());
     }
 
     #[test]

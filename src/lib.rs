@@ -4,6 +4,7 @@
 //! reach every part the way the binary does.
 
 pub mod app;
+pub mod build_info;
 pub mod cli;
 pub mod cluster;
 pub mod cockpit;

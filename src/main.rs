@@ -1,26 +1,69 @@
-use clap::Parser;
+use std::process::ExitCode;
+
 use color_eyre::eyre::{Result, WrapErr};
-use flightdeck::cli::{Cli, Command, SimCommand};
+use flightdeck::cli::{Cli, Command, Output, SimCommand};
 use flightdeck::cockpit::{self, Options};
+use flightdeck::commands::failure::{Asked, Failure, Kind, Stop, colour_stderr};
+use flightdeck::commands::{conventions, logfile};
 use flightdeck::rollout::plan::Plan;
 use flightdeck::sim::Scenario;
 
-fn main() -> Result<()> {
-    color_eyre::install()?;
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    // Kept for panics (the report, with the terminal restored first) and
+    // for FLIGHTDECK_DEBUG=1; ordinary failures print one line instead.
+    if let Err(e) = color_eyre::install() {
+        eprintln!("warning: cannot install the panic report: {e}");
+    }
+    let cli = Cli::parse_args();
+    let json = cli.output() == Some(Output::Json);
+    let plan = cli.plan().map(std::path::Path::to_path_buf);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(report) => {
+            let failure = Failure::of_report(
+                &report,
+                &Asked {
+                    plan: plan.as_deref(),
+                },
+            );
+            if debug_requested() {
+                eprintln!("{report:?}");
+            } else {
+                eprintln!("{}", failure.text(colour_stderr()));
+            }
+            if json {
+                println!("{}", failure.json());
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// `FLIGHTDECK_DEBUG=1`: the full report, with where it was raised and,
+/// with `RUST_BACKTRACE`, the backtrace.
+fn debug_requested() -> bool {
+    std::env::var_os("FLIGHTDECK_DEBUG").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn run(cli: Cli) -> Result<u8> {
     let runtime = tokio::runtime::Runtime::new().wrap_err("cannot start the async runtime")?;
     match cli.command {
         Some(Command::Sim(SimCommand::Scenarios)) => {
             for name in Scenario::builtin_names() {
                 println!("{name}");
             }
-            Ok(())
+            Ok(0)
         }
         Some(Command::Sim(SimCommand::Serve(args))) => {
             init_stderr_tracing();
-            runtime.block_on(flightdeck::sim::serve::run(args))
+            runtime.block_on(flightdeck::sim::serve::run(args))?;
+            Ok(0)
         }
-        Some(Command::Demo(args)) => runtime.block_on(flightdeck::demo::run(args)),
+        Some(Command::Demo(args)) => {
+            cockpit_log(args.log_file.clone())?;
+            runtime.block_on(flightdeck::demo::run(args))?;
+            Ok(0)
+        }
         Some(Command::Run(args)) => {
             if args.headless {
                 // The kube client logs each retried request as an error; the
@@ -31,13 +74,36 @@ fn main() -> Result<()> {
             drop(runtime);
             std::process::exit(code);
         }
-        Some(verb) => runtime
-            .block_on(flightdeck::commands::run(verb))
-            .unwrap_or(Ok(())),
+        Some(Command::Completions(args)) => {
+            conventions::completions(args.shell, &mut std::io::stdout())?;
+            Ok(0)
+        }
+        Some(Command::Man(args)) => {
+            for page in conventions::man_pages(&args.out)? {
+                println!("{}", page.display());
+            }
+            Ok(0)
+        }
+        Some(Command::Info(args)) => {
+            runtime.block_on(flightdeck::commands::info::run(args))?;
+            Ok(0)
+        }
+        Some(verb) => {
+            runtime
+                .block_on(flightdeck::commands::run(verb))
+                .unwrap_or(Ok(()))?;
+            Ok(0)
+        }
         None => {
             let c = cli.cockpit;
+            if c.app.is_none() && c.plan.is_none() {
+                return Err(Stop::new(Kind::Usage, "no app to watch")
+                    .hint("name it with --app NAME, or give a plan with --plan FILE")
+                    .into());
+            }
             // A bad plan stops here, before anything is connected or changed.
             let plan = c.plan.as_deref().map(Plan::load).transpose()?;
+            cockpit_log(c.log_file.clone())?;
             runtime.block_on(cockpit::run(Options {
                 kubeconfig: c.cluster.kubeconfig,
                 context: c.cluster.context,
@@ -55,9 +121,28 @@ fn main() -> Result<()> {
                 },
                 auto: c.auto,
                 first: None,
-            }))
+            }))?;
+            Ok(0)
         }
     }
+}
+
+/// The cockpit's log pane, and its log file: the one asked for (an error
+/// when it cannot be opened), else the default one when there is a state
+/// folder and it can be opened.
+fn cockpit_log(asked: Option<std::path::PathBuf>) -> Result<()> {
+    let file = match asked {
+        Some(path) => Some(logfile::open(&path).map_err(|e| {
+            Stop::new(
+                Kind::Usage,
+                format!("cannot open the log file {}: {e}", path.display()),
+            )
+            .hint("give --log-file a path in a folder you can write to")
+        })?),
+        None => logfile::default_path().and_then(|p| logfile::open(&p).ok()),
+    };
+    logfile::init_cockpit_tracing(file);
+    Ok(())
 }
 
 /// The simulator's own diagnostics, on stderr (it owns no screen).

@@ -3,12 +3,18 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use color_eyre::eyre::{Result, bail};
+use color_eyre::eyre::Result;
+
+use super::failure::{Kind, Stop};
 
 pub fn ask(question: &str) -> Result<()> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        bail!("{question} This needs confirmation: pass --yes to confirm without a terminal");
+        return Err(
+            Stop::new(Kind::Refused, format!("{question} This needs confirmation"))
+                .hint("pass --yes to confirm without a terminal")
+                .into(),
+        );
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
@@ -17,6 +23,6 @@ pub fn ask(question: &str) -> Result<()> {
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        bail!("not confirmed: nothing was changed")
+        Err(Stop::new(Kind::Refused, "not confirmed: nothing was changed").into())
     }
 }

@@ -4,12 +4,18 @@
 //! Progress goes to stderr; the result (text or JSON) to stdout.
 
 mod confirm;
+pub mod conventions;
+pub mod failure;
+pub mod info;
+pub mod logfile;
 mod print;
 pub mod run;
 
 use std::sync::Arc;
 
-use color_eyre::eyre::{Result, WrapErr, bail};
+use color_eyre::eyre::{Result, WrapErr};
+
+use failure::{Kind, Stop};
 
 use crate::cli::{Command as Cli, Output, VerbArgs};
 use crate::cluster::client;
@@ -46,7 +52,12 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
             },
         ),
         Cli::Retry(a) => (a, Request::Retry),
-        Cli::Demo(_) | Cli::Sim(_) | Cli::Run(_) => return None,
+        Cli::Demo(_)
+        | Cli::Sim(_)
+        | Cli::Run(_)
+        | Cli::Completions(_)
+        | Cli::Man(_)
+        | Cli::Info(_) => return None,
     };
     Some(drive(args, request).await)
 }
@@ -63,7 +74,7 @@ async fn driver(args: &VerbArgs) -> Result<Driver> {
     let audit = if args.read_only {
         None
     } else {
-        let path = args.audit.clone().unwrap_or_else(default_path);
+        let path = args.audit.clone().map_or_else(default_path, Ok)?;
         Some(AuditLog::open(&path)?)
     };
     let settings = Settings {
@@ -90,10 +101,14 @@ async fn read_lease(driver: &Driver) -> Option<k8s_openapi::api::coordination::v
 
 async fn drive(args: VerbArgs, request: Request) -> Result<()> {
     if args.read_only {
-        bail!(
-            "read-only: refusing to {}: flightdeck was started with --read-only and changes nothing",
-            request.name()
-        );
+        return Err(Stop::new(
+            Kind::Refused,
+            format!(
+                "read-only: refusing to {}: flightdeck was started with --read-only and changes nothing",
+                request.name()
+            ),
+        )
+        .into());
     }
     if request.is_destructive() && !args.yes {
         confirm::ask(&request.question())?;
@@ -110,10 +125,11 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
         driver.helm().release().await;
     }
     let outcome = match result {
-        Err(crate::driver::DriveError::HelmHeld(view)) => bail!(
-            "{}: pass --take-over to take it (the take-over is recorded)",
-            view.describe()
-        ),
+        Err(crate::driver::DriveError::HelmHeld(view)) => {
+            return Err(Stop::new(Kind::Conflict, view.describe())
+                .hint("pass --take-over to take it (the take-over is recorded)")
+                .into());
+        }
         other => other?,
     };
     if args.output == Output::Json {

@@ -185,6 +185,39 @@ async fn the_cockpit_without_an_app_is_a_usage_error() {
     assert!(hint.unwrap().contains("--app NAME"));
 }
 
+/// On a terminal (a pty from script(1)) the label is coloured, unless
+/// `NO_COLOR` asks otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_error_is_coloured_on_a_terminal_unless_no_color() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) is not installed");
+        return;
+    }
+    let on_a_terminal = |no_color: bool| {
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", BIN, "/dev/null"])
+            .env_remove("FLIGHTDECK_DEBUG")
+            .stdin(Stdio::null());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        cmd
+    };
+    let out = output(on_a_terminal(false)).await;
+    let screen = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{screen}");
+    assert!(
+        screen.contains("\x1b[1;31merror:\x1b[0m no app to watch"),
+        "{screen:?}"
+    );
+    let out = output(on_a_terminal(true)).await;
+    let screen = stdout(&out);
+    assert!(screen.contains("error: no app to watch"), "{screen:?}");
+    assert!(!screen.contains('\x1b'), "{screen:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_file_that_cannot_be_opened_is_a_usage_error() {
     let out = output(flightdeck(&[

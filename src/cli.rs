@@ -222,8 +222,7 @@ pub struct DemoArgs {
     pub auto: bool,
     #[command(flatten)]
     pub look: LookArgs,
-    /// Keep flightdeck's own log in this file too (default:
-    /// $XDG_STATE_HOME/flightdeck/flightdeck.log; filter with FLIGHTDECK_LOG)
+    /// Keep flightdeck's own log in this file too (filter with FLIGHTDECK_LOG)
     #[arg(long)]
     pub log_file: Option<PathBuf>,
 }

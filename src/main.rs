@@ -60,7 +60,11 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Some(Command::Demo(args)) => {
-            cockpit_log(args.log_file.clone())?;
+            // The demo keeps a log file only when asked: it is a throwaway
+            // cluster, and its own files go when it ends.
+            if args.log_file.is_some() {
+                cockpit_log(args.log_file.clone())?;
+            }
             runtime.block_on(flightdeck::demo::run(args))?;
             Ok(0)
         }

@@ -1,7 +1,9 @@
 //! The CLI twins of the cockpit's keys: `flightdeck status|start|advance|
 //! pause|resume|promote|abort|rollback|undo|retry --plan FILE`. Each builds
 //! a driver, carries out one request and prints where the rollout stands.
-//! Progress goes to stderr; the result (text or JSON) to stdout.
+//! Progress goes to stderr; the result (text or JSON) to stdout; a failure
+//! is one line and an exit code ([`failure`]). Beside them: `info`, the
+//! completions and man pages ([`conventions`]) and the log file.
 
 mod confirm;
 pub mod conventions;

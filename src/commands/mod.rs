@@ -2,20 +2,29 @@
 //! pause|resume|promote|abort|rollback|undo|retry --plan FILE`. Each builds
 //! a driver, carries out one request and prints where the rollout stands.
 //! Progress goes to stderr; the result (text or JSON) to stdout.
+//!
+//! A verb that changes traffic waits until the change has landed, and a
+//! gradual rollback until stable carries everything again, driving the
+//! steps itself on the cluster's clock: a rollback from a shell always
+//! finishes. `--no-wait` returns once the change is written; `--timeout`
+//! bounds the wait and fails with where the rollout stands.
 
 mod confirm;
 mod print;
 pub mod run;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr, bail};
 
 use crate::cli::{Command as Cli, Output, VerbArgs};
 use crate::cluster::client;
-use crate::driver::{Driver, Settings};
-use crate::rollout::Request;
+use crate::cluster::clock::Clock;
+use crate::driver::{Driver, Outcome, Settings};
 use crate::rollout::plan::{Plan, RollbackMode};
+use crate::rollout::state::Phase;
+use crate::rollout::{Request, RolloutState};
 use crate::workers::audit::{AuditLog, default_path};
 
 /// Runs a rollout verb; `None` when `command` is not one.
@@ -69,6 +78,10 @@ async fn driver(args: &VerbArgs) -> Result<Driver> {
     let settings = Settings {
         read_only: args.read_only,
         progress: Arc::new(|line| eprintln!("  {}", crate::sanitize::clean(&line))),
+        // The plan's times (a rollback's steps) are the cluster's, as in the
+        // cockpit and `flightdeck run`.
+        clock: Clock::of_cluster(&client).await,
+        wait: !args.no_wait,
         ..Settings::default()
     };
     Ok(Driver::new(client, plan, &info.user, audit, settings))
@@ -104,7 +117,25 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
     }
     // Renewed while the request runs, so a long wait never lets it lapse.
     let keeper = driver.helm().spawn_keeper();
-    let result = driver.execute(request.clone()).await;
+    let carried = carry(&driver, &request, !args.no_wait);
+    let finished = match args.timeout {
+        None => Some(carried.await),
+        Some(limit) => tokio::time::timeout(limit, carried).await.ok(),
+    };
+    let Some(result) = finished else {
+        keeper.abort();
+        if driver.helm().view().is_ours() {
+            driver.helm().release().await;
+        }
+        let now = driver.load().await?.rollout.state.describe();
+        bail!(
+            "{} did not finish within {}: {}; what was written stays, \
+             and the cockpit or `flightdeck run` carries on from there",
+            request.name(),
+            crate::units::format_duration(args.timeout.unwrap_or_default()),
+            crate::sanitize::clean(&now)
+        );
+    };
     keeper.abort();
     if driver.helm().view().is_ours() {
         driver.helm().release().await;
@@ -126,4 +157,45 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
         crate::sanitize::clean(&outcome.state.describe())
     );
     Ok(())
+}
+
+/// How often a gradual rollback followed from the shell looks again.
+const FOLLOW: Duration = Duration::from_secs(1);
+
+/// Carries out `request`; with `wait`, also follows a gradual rollback it
+/// began (or found under way) down to stable at 100%.
+async fn carry(
+    driver: &Driver,
+    request: &Request,
+    wait: bool,
+) -> Result<Outcome, crate::driver::DriveError> {
+    let mut outcome = driver.execute(request.clone()).await?;
+    if !wait {
+        if matches!(outcome.state.phase, Phase::RollingBack { .. }) {
+            eprintln!(
+                "  {}; not waiting: the next steps need a driver (the cockpit, \
+                 `flightdeck run`, or this verb without --no-wait)",
+                crate::sanitize::clean(&outcome.state.describe())
+            );
+        }
+        return Ok(outcome);
+    }
+    let mut shown = outcome.state.describe();
+    while rolling_back(&outcome.state) {
+        tokio::time::sleep(FOLLOW).await;
+        // Another driver at the helm may take the steps: only the state says
+        // when stable has everything again.
+        driver.tick().await?;
+        outcome.state = driver.load().await?.rollout.state;
+        let now = outcome.state.describe();
+        if now != shown {
+            eprintln!("  {}", crate::sanitize::clean(&now));
+            shown = now;
+        }
+    }
+    Ok(outcome)
+}
+
+fn rolling_back(state: &RolloutState) -> bool {
+    matches!(state.phase, Phase::RollingBack { .. })
 }

@@ -72,6 +72,11 @@ impl Unacted {
         self.0.is_some()
     }
 
+    /// The kept alarm, for another try.
+    pub fn take(&mut self) -> Option<Event> {
+        self.0.take()
+    }
+
     /// Tries the kept alarm again; keeps it when that fails too.
     pub async fn retry(&mut self, driver: &Driver) -> Result<Option<Outcome>, DriveError> {
         let Some(event) = self.0.take() else {

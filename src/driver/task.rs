@@ -438,7 +438,10 @@ async fn run(
                         by: by.clone(),
                     }))
                     .await;
-                    let settle = !under_way.goes_back();
+                    // A hold leaves the traffic where the stored stage has it;
+                    // the way back moves it itself.
+                    let settle = !under_way.goes_back()
+                        && !Work::Finding(event.clone()).goes_back();
                     let cancels = Some((under_way.name(), by, settle));
                     in_flight = Some(begin(Work::Finding(event), cancels, last_view.as_ref()));
                 } else {
@@ -581,5 +584,112 @@ async fn restamp(driver: &Driver, last: &mut Option<RolloutView>, msgs: &mpsc::S
     if view.clock_skew != skew {
         view.clock_skew = skew;
         let _ = msgs.send(Msg::Rollout(Box::new(view.clone()))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::guards::{Alarm, GuardMetric};
+
+    fn abort() -> Command {
+        Command::Abort {
+            mode: Some(RollbackMode::Immediate),
+        }
+    }
+
+    fn rollback() -> Command {
+        Command::Abort {
+            mode: Some(RollbackMode::Gradual),
+        }
+    }
+
+    fn alarm(action: GuardAction) -> Event {
+        Event::GuardFired(Alarm {
+            guard: "checkout 5xx".into(),
+            metric: GuardMetric::ErrorRatio,
+            action,
+            value: 0.08,
+            threshold: 0.05,
+            since: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            held_for: Duration::from_secs(120),
+        })
+    }
+
+    #[test]
+    fn the_way_back_preempts_any_step_and_a_pause_waits_its_turn() {
+        for under_way in [
+            Work::Command(Command::Advance),
+            Work::Command(Command::PromoteFull),
+            Work::Command(Command::Start { image: None }),
+            Work::Tick,
+            Work::Finding(alarm(GuardAction::Hold)),
+        ] {
+            assert_eq!(
+                arrival(&under_way, &abort()),
+                Arrival::Preempts,
+                "{under_way:?}"
+            );
+            assert_eq!(
+                arrival(&under_way, &rollback()),
+                Arrival::Preempts,
+                "{under_way:?}"
+            );
+            assert_eq!(arrival(&under_way, &Command::Pause), Arrival::Queued);
+        }
+        let Arrival::Refused(why) = arrival(&Work::Command(Command::Advance), &Command::Resume)
+        else {
+            panic!("a second step is not refused");
+        };
+        assert_eq!(why, "advance is landing: wait for it to land, or abort");
+    }
+
+    #[test]
+    fn an_immediate_abort_overtakes_a_gradual_rollback_but_not_the_reverse() {
+        let gradual = Work::Command(rollback());
+        assert_eq!(arrival(&gradual, &abort()), Arrival::Preempts);
+        assert!(matches!(
+            arrival(&gradual, &rollback()),
+            Arrival::Refused(_)
+        ));
+        let immediate = Work::Command(abort());
+        assert!(matches!(
+            arrival(&immediate, &rollback()),
+            Arrival::Refused(_)
+        ));
+        let Arrival::Refused(why) = arrival(&immediate, &abort()) else {
+            panic!("a second abort restarts the first");
+        };
+        assert_eq!(why, "already going back: abort is under way");
+        let guard_back = Work::Finding(alarm(GuardAction::GradualRollback));
+        assert_eq!(arrival(&guard_back, &abort()), Arrival::Preempts);
+    }
+
+    #[test]
+    fn an_acting_alarm_cancels_a_step_but_a_notice_or_a_verdict_waits() {
+        let advance = Work::Command(Command::Advance);
+        assert!(finding_preempts(&advance, &alarm(GuardAction::Hold)));
+        assert!(finding_preempts(&advance, &alarm(GuardAction::Rollback)));
+        assert!(!finding_preempts(&advance, &alarm(GuardAction::Notify)));
+        let verdict = Event::Verdict {
+            stage: 0,
+            verdict: crate::rollout::Verdict::unreachable(
+                "Prometheus unreachable",
+                chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            ),
+        };
+        assert!(!finding_preempts(&advance, &verdict));
+        // A rollback guard does not wait for a gradual rollback to finish;
+        // a hold has nothing to add to an abort.
+        let gradual = Work::Command(rollback());
+        assert!(finding_preempts(&gradual, &alarm(GuardAction::Rollback)));
+        assert!(!finding_preempts(
+            &Work::Command(abort()),
+            &alarm(GuardAction::Rollback)
+        ));
+        assert!(!finding_preempts(
+            &gradual,
+            &alarm(GuardAction::GradualRollback)
+        ));
     }
 }

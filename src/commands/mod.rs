@@ -169,7 +169,23 @@ async fn carry(
     request: &Request,
     wait: bool,
 ) -> Result<Outcome, crate::driver::DriveError> {
-    let mut outcome = driver.execute(request.clone()).await?;
+    let mut outcome = match driver.execute(request.clone()).await {
+        // A rollback already under way with nobody driving it: follow it.
+        Err(crate::driver::DriveError::Refused(refusal))
+            if wait && matches!(request, Request::Abort { .. }) =>
+        {
+            let state = driver.load().await?.rollout.state;
+            if !rolling_back(&state) {
+                return Err(refusal.into());
+            }
+            eprintln!(
+                "  {}: following it down to stable",
+                crate::sanitize::clean(&state.describe())
+            );
+            Outcome { state, entry: None }
+        }
+        other => other?,
+    };
     if !wait {
         if matches!(outcome.state.phase, Phase::RollingBack { .. }) {
             eprintln!(

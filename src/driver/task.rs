@@ -207,8 +207,10 @@ pub enum Arrival {
 }
 
 /// The rule of who goes first: the way back never waits (unless the way
-/// back is already under way, at least as fast), a pause waits its turn,
-/// anything else is refused with what it would wait for.
+/// back is already under way, at least as fast), a pause waits its turn, as
+/// does any command behind a tick or a reaction to the guards; a second
+/// step while the captain's first is landing is refused with what it waits
+/// for.
 pub fn arrival(under_way: &Work, command: &Command) -> Arrival {
     match command {
         Command::Abort { .. } => {
@@ -223,6 +225,9 @@ pub fn arrival(under_way: &Work, command: &Command) -> Arrival {
             }
         }
         Command::Pause | Command::TakeHelm => Arrival::Queued,
+        // Time or the guards moving the machine on is no step of the
+        // captain's: the key goes right after it.
+        _ if !matches!(under_way, Work::Command(_)) => Arrival::Queued,
         _ => Arrival::Refused(format!(
             "{} is landing: wait for it to land, or abort",
             under_way.name()
@@ -642,6 +647,11 @@ mod tests {
             panic!("a second step is not refused");
         };
         assert_eq!(why, "advance is landing: wait for it to land, or abort");
+        assert_eq!(arrival(&Work::Tick, &Command::Advance), Arrival::Queued);
+        assert_eq!(
+            arrival(&Work::Finding(alarm(GuardAction::Hold)), &Command::Resume),
+            Arrival::Queued
+        );
     }
 
     #[test]

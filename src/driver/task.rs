@@ -260,6 +260,21 @@ struct InFlight<'a> {
     landing: Landing<'a>,
 }
 
+impl InFlight<'_> {
+    /// Whether `stored`, just read, shows another driver going back while
+    /// this work was under way. Only a captain's step forward can be
+    /// overtaken so: a tick or a reaction to the guards may be what wrote
+    /// the way back itself (a failed analysis aborts), and the way back
+    /// (abort, rollback, undo) is what it would be overtaken by.
+    fn overtaken_by(&self, stored: &RolloutState) -> bool {
+        let forward = matches!(
+            &self.work,
+            Work::Command(c) if !matches!(c, Command::Abort { .. } | Command::Undo { .. })
+        );
+        forward && !self.began_going_back && going_back(stored)
+    }
+}
+
 /// The future carrying out `work`, after recording (and, with `settle`,
 /// undoing) the work it cancels.
 fn carry<'a>(
@@ -472,7 +487,7 @@ async fn run(
                 let Some(view) = &last_view else { continue };
                 let overtaken = in_flight
                     .as_ref()
-                    .is_some_and(|f| !f.began_going_back && !f.work.goes_back() && going_back(&view.state));
+                    .is_some_and(|f| f.overtaken_by(&view.state));
                 if overtaken && let Some(f) = in_flight.take() {
                     // Another driver went back: its writes win, ours stop.
                     let by = format!("the stored state: {}", view.state.describe());
@@ -673,6 +688,40 @@ mod tests {
         assert_eq!(why, "already going back: abort is under way");
         let guard_back = Work::Finding(alarm(GuardAction::GradualRollback));
         assert_eq!(arrival(&guard_back, &abort()), Arrival::Preempts);
+    }
+
+    #[test]
+    fn only_a_step_forward_is_overtaken_by_a_way_back_stored_meanwhile() {
+        let plan = crate::rollout::fixtures::canary(r#"[{ weight = 10 }, { weight = 100 }]"#, "");
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let start = Event::Start {
+            image: None,
+            active_slot: None,
+        };
+        let running = crate::rollout::machine::step(&RolloutState::new(&plan, false), start, at)
+            .unwrap()
+            .state;
+        let aborted = crate::rollout::machine::step(
+            &running,
+            Event::Abort {
+                mode: None,
+                reason: "by bo".into(),
+            },
+            at,
+        )
+        .unwrap()
+        .state;
+        let flight = |work: Work, began_going_back: bool| InFlight {
+            work,
+            began_going_back,
+            landing: Box::pin(async { Ok(None) }),
+        };
+        assert!(flight(Work::Command(Command::Advance), false).overtaken_by(&aborted));
+        assert!(!flight(Work::Command(Command::Advance), false).overtaken_by(&running));
+        // Its own doing, or no news.
+        assert!(!flight(Work::Command(abort()), false).overtaken_by(&aborted));
+        assert!(!flight(Work::Finding(alarm(GuardAction::Hold)), false).overtaken_by(&aborted));
+        assert!(!flight(Work::Tick, true).overtaken_by(&aborted));
     }
 
     #[test]

@@ -159,6 +159,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// What every rollout verb takes.
 #[derive(Debug, Clone, Args)]
+#[allow(clippy::struct_excessive_bools)] // each is a flag of its own
 pub struct VerbArgs {
     /// The rollout plan (TOML)
     #[arg(long)]
@@ -180,6 +181,14 @@ pub struct VerbArgs {
     /// Take the helm from the cockpit holding it (recorded)
     #[arg(long)]
     pub take_over: bool,
+    /// Return once the change is written, without waiting for it to land
+    /// (or for a gradual rollback to reach stable)
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting after this long (e.g. 90s, 5m): exit non-zero with
+    /// where the rollout stands; the change already written stays
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -242,3 +242,55 @@ async fn a_held_helm_refuses_until_taken_over_and_the_take_over_is_recorded() {
     );
     assert_eq!(actions[1]["action"], "start");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_from_the_shell_returns_only_once_stable_carries_everything() {
+    let run = Run::start().await;
+    run.ok("start", &[]).await;
+    run.ok("advance", &[]).await;
+    run.ok("advance", &[]).await;
+    assert_eq!(run.canary_weight(), 50);
+
+    // --no-wait: the first step down is written and the verb returns.
+    let out = run.flightdeck("rollback", &["--yes", "--no-wait"]).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("rollback: rolling back, canary at 25%"),
+        "{said}"
+    );
+    assert!(err.contains("not waiting"), "{err}");
+    // With nobody driving, the next step does not come, and status says why
+    // (two seconds are a minute of the simulated cluster's time: two steps).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(run.canary_weight(), 25);
+    let status = run.ok("status", &[]).await;
+    assert!(
+        status.contains("waiting for a driver: open the cockpit or run `flightdeck run`"),
+        "{status}"
+    );
+
+    // Without it, the verb drives the steps itself until stable has it all.
+    let out = run.flightdeck("rollback", &["--yes"]).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("rolling back, canary at 10%"), "{err}");
+    assert_eq!(run.canary_weight(), 0);
+    let status = run.status().await;
+    assert_eq!(status["phase"], "aborted", "{status}");
+    assert_eq!(status["routed"]["stable"], 100);
+    assert!(status.get("waiting_for_driver").is_none(), "{status}");
+
+    // --timeout bounds the wait: an API server answering after 3 s cannot
+    // carry a start in 1 s; the verb fails and says where things stand.
+    run.host
+        .shared()
+        .faults
+        .update(|f| f.api_latency_ms = 3_000);
+    let out = run.flightdeck("retry", &["--timeout", "1s"]).await;
+    run.host.shared().faults.update(|f| f.api_latency_ms = 0);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("retry did not finish within 1s"), "{err}");
+}

@@ -848,3 +848,117 @@ kind = "istio"
         .unwrap();
     assert_eq!(warning["type"], "Warning");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_that_fires_while_a_promotion_cannot_land_rolls_back_at_once() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    use flightdeck::driver::guarded::GuardLink;
+    use flightdeck::rollout::guards::{Alarm, GuardAction, GuardMetric};
+    use flightdeck::workers::guard_watch::GuardFact;
+    let c = builtin("crashloop").await;
+    let ledger = plan(
+        r#"
+app = "ledger"
+namespace = "payments"
+strategy = "canary"
+auto = true
+[canary]
+stages = [{ weight = 10 }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+[analysis]
+window = "2m"
+interval = "15s"
+"#,
+    );
+    // The landing timeout is ten times the test's deadline: only the guard
+    // can end the wait in time.
+    let settings = Settings {
+        landing_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let d = c.driver_with(ledger, "ana", settings);
+    d.execute(Command::Start { image: None }).await.unwrap();
+    assert_eq!(c.vs_weights("payments", "ledger"), split(90, 10));
+
+    let (facts_tx, facts) = tokio::sync::mpsc::channel(8);
+    let (link, _stage) = GuardLink::fed(facts);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task = flightdeck::driver::task::spawn(d, tx, Some(link));
+    task.commands.send(Command::PromoteFull).await.unwrap();
+    // The canary crashes on start, so stable never rolls out its template:
+    // the promotion waits for a landing that does not come.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let promoting = c.deployment("payments", "ledger-stable");
+    assert_eq!(image(&promoting), "registry.local/payments/ledger:2.9.0");
+    // The canary carries everything while stable takes its template.
+    assert_eq!(c.vs_weights("payments", "ledger"), split(0, 100));
+
+    let store = c.host.shared().store.clone();
+    facts_tx
+        .send(GuardFact::Fired(Alarm {
+            guard: "ledger restarts".into(),
+            metric: GuardMetric::Restarts,
+            action: GuardAction::Rollback,
+            value: 2.0,
+            threshold: 0.0,
+            since: store.now(),
+            held_for: Duration::ZERO,
+        }))
+        .await
+        .unwrap();
+    let mut cancelled = None;
+    let mut done = None;
+    while done.is_none() {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the guard's rollback never finished")
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Cancelled { action, by }) => cancelled = Some((action, by)),
+            Msg::Drive(DriveReport::Done { action, to }) if action == "guard" => {
+                done = Some(to);
+            }
+            Msg::Drive(DriveReport::Failed { action, reason }) => {
+                panic!("{action} failed: {reason}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        cancelled,
+        Some(("promote".to_string(), "guard ledger restarts".to_string()))
+    );
+    assert!(done.unwrap().starts_with("aborted"));
+    assert_eq!(c.vs_weights("payments", "ledger"), split(100, 0));
+    // The half-done hand-over was taken back: stable runs what it ran.
+    assert_eq!(
+        image(&c.deployment("payments", "ledger-stable")),
+        "registry.local/payments/ledger:2.8.1"
+    );
+    let audit = c.audit();
+    let results: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|a| (a["action"].as_str().unwrap(), a["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("start", "done"),
+            ("promote", "cancelled"),
+            ("guard", "done")
+        ]
+    );
+    let reasons: Vec<String> = c
+        .events("payments")
+        .into_iter()
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r == "RolloutPromoteCancelled"),
+        "{reasons:?}"
+    );
+    drop(task);
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod requests;
+mod sim_dir;
 mod tmux;
 
 use std::io::{Read, Write};
@@ -235,5 +236,137 @@ fn at_rest_the_cockpit_only_watches_and_still_sees_a_step_taken_elsewhere() {
     s.keys(&["a"]);
     s.wait_for_text("stage 2/5 at 25%", WAIT);
     assert_eq!(canary_weight(&url), 25);
+    s.keys(&["q"]);
+}
+
+/// The crashloop cluster's ledger on two stages, driven by hand, with a
+/// restarts guard that only tells (its count climbs as the canary crashes).
+const LEDGER: &str = r#"
+app = "ledger"
+namespace = "payments"
+strategy = "canary"
+default_guards = false
+
+[canary]
+stable = "ledger-stable"
+canary = "ledger-canary"
+stages = [{ weight = 10 }, { weight = 100 }]
+
+[canary.router]
+kind = "istio"
+virtual_service = "ledger"
+destination_rule = "ledger"
+
+[[guards]]
+metric = "restarts"
+threshold = 1000
+action = "notify"
+"#;
+
+/// The screen's row for the restarts guard, if shown.
+fn restarts_row(screen: &str) -> Option<String> {
+    screen
+        .lines()
+        .find(|l| l.contains("restarts") && l.contains("notify"))
+        .map(|l| l.trim().to_string())
+}
+
+#[test]
+fn an_abort_during_a_promotion_that_cannot_land_is_asked_and_carried_out_at_once() {
+    if !tmux::available() {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime.block_on(sim_dir::SimDir::start("crashloop", 20.0));
+    let plan = sim.dir.path().join("ledger.toml");
+    std::fs::write(&plan, LEDGER).unwrap();
+    let cmd = format!(
+        "{} run --plan {} --kubeconfig {} --audit {}",
+        tmux::binary(),
+        plan.display(),
+        sim.kubeconfig().display(),
+        sim.audit().display()
+    );
+    let s = Session::start("abort-wait", &cmd, 200, 50, sim.dir.path());
+    s.wait_for_text("stage 1/2 at 10%", WAIT);
+    let store = sim.host.shared().store.clone();
+    let stable_image = || {
+        let d = store
+            .get(
+                flightdeck::sim::resources::kinds::deployments(),
+                "payments",
+                "ledger-stable",
+            )
+            .unwrap();
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(stable_image(), "registry.local/payments/ledger:2.8.1");
+
+    // The hand-over copies the crashing canary's template to stable, whose
+    // rollout then never completes: the promotion waits to land.
+    s.keys(&["!"]);
+    s.wait_for_text("Promote fully", WAIT);
+    s.keys(&["y"]);
+    s.wait_for("the promotion under way", WAIT, |_| {
+        stable_image() == "registry.local/payments/ledger:2.9.0"
+            && sim.canary_weight("payments", "ledger", false) == 100
+    });
+    // The guards keep reporting while the step waits.
+    let before = s.wait_for("the restarts guard", WAIT, |sc| restarts_row(sc).is_some());
+    let before = restarts_row(&before).unwrap();
+    let during = s.wait_for("the restarts guard's next reading", WAIT * 2, |sc| {
+        restarts_row(sc).is_some_and(|row| row != before)
+    });
+    assert!(
+        during.contains("⟳ promote:") && !during.contains("● promoted"),
+        "the promotion is no longer landing:\n{during}"
+    );
+
+    // The abort is asked at once, and goes first.
+    s.keys(&["x"]);
+    s.wait_for_text("Abort: send all traffic back to stable at once?", WAIT);
+    s.keys(&["y"]);
+    let screen = s.wait_for("stable at 100%", WAIT, |sc| {
+        sim.canary_weight("payments", "ledger", false) == 0 && sc.contains("● aborted")
+    });
+    assert!(screen.contains("abort by"), "{screen}");
+    // The history under the stages (zoomed) says the promotion was cancelled.
+    for _ in 0..6 {
+        if s.screen().contains("▶ Stages") {
+            break;
+        }
+        s.keys(&["Tab"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    s.keys(&["z"]);
+    s.wait_for_text("✗ cancelled: abort by", WAIT);
+    assert_eq!(stable_image(), "registry.local/payments/ledger:2.8.1");
+
+    let results: Vec<(String, String)> = sim
+        .audit_entries()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let has = |action: &str, result: &str| results.iter().any(|(a, r)| a == action && r == result);
+    assert!(has("promote", "cancelled"), "{results:?}");
+    assert!(has("abort", "done"), "{results:?}");
+    let reasons: Vec<String> = sim
+        .flightdeck_events("payments")
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect();
+    assert!(reasons.contains(&"RolloutAbort".to_string()), "{reasons:?}");
+    assert!(
+        reasons.contains(&"RolloutPromoteCancelled".to_string()),
+        "{reasons:?}"
+    );
     s.keys(&["q"]);
 }

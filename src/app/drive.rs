@@ -16,8 +16,11 @@ const LOG_LINES: usize = 50;
 /// What the driver is doing and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DriveLog {
-    /// The request under way.
+    /// The request under way (landing): abort, rollback and pause are still
+    /// taken, anything else is refused until it lands.
     pub busy: Option<String>,
+    /// The last step the request under way reported: what it waits for.
+    pub landing: Option<String>,
     /// Newest last.
     pub lines: VecDeque<String>,
     /// The last failure or refusal, until the next success.
@@ -39,18 +42,39 @@ impl DriveLog {
             DriveReport::Started { action } => {
                 self.push(format!("{action}…"));
                 self.busy = Some(action);
+                self.landing = None;
             }
-            DriveReport::Progress(line) => self.push(line),
+            DriveReport::Progress(line) => {
+                if self.busy.is_some() {
+                    self.landing = Some(line.clone());
+                }
+                self.push(line);
+            }
             DriveReport::Done { action, to } => {
                 self.push(format!("{action}: {to}"));
-                self.busy = None;
+                self.end(&action);
                 self.error = None;
             }
             DriveReport::Failed { action, reason } => {
                 self.push(format!("{action} failed: {reason}"));
-                self.busy = None;
+                self.end(&action);
                 self.error = Some(format!("{action}: {reason}"));
             }
+            DriveReport::Cancelled { action, by } => {
+                let line = format!("{action} cancelled: {by} went first");
+                self.push(line.clone());
+                self.end(&action);
+                self.error = Some(line);
+            }
+        }
+    }
+
+    /// `action` is over; a report about another (a refused second command)
+    /// leaves the one under way as it is.
+    fn end(&mut self, action: &str) {
+        if self.busy.as_deref() == Some(action) {
+            self.busy = None;
+            self.landing = None;
         }
     }
 
@@ -192,10 +216,21 @@ fn refusal(state: &State, request: Option<&Request>) -> Option<String> {
     if state.drive.read_only || state.header.helm == Helm::ReadOnly {
         return Some("read-only: this cockpit was started with --read-only".into());
     }
-    if state.drive.busy.is_some() {
+    // The way back and a pause never wait for a step to land: the driver
+    // cancels the step for the first, queues the second.
+    let goes_anyway = matches!(
+        request,
+        Some(Request::Abort { .. } | Request::Pause | Request::TakeHelm)
+    );
+    if let (Some(busy), false) = (&state.drive.busy, goes_anyway) {
+        let landing = state
+            .drive
+            .landing
+            .as_deref()
+            .map(|l| format!(": {}", l.trim_end_matches('…')))
+            .unwrap_or_default();
         return Some(format!(
-            "busy: {} is still under way",
-            state.drive.busy.as_deref().unwrap_or_default()
+            "{busy} is landing{landing}; wait for it to land, or abort"
         ));
     }
     if let (Helm::HeldBy(who), false) = (&state.header.helm, request == Some(&Request::TakeHelm)) {
@@ -346,6 +381,67 @@ mod tests {
             handle(&mut s, Action::DialogConfirm),
             Some(vec![Command::Drive(Request::TakeHelm)])
         );
+    }
+
+    #[test]
+    fn while_a_step_lands_the_way_back_is_taken_and_a_second_step_is_refused() {
+        let mut s = state();
+        s.drive.apply(DriveReport::Started {
+            action: "advance".into(),
+        });
+        s.drive.apply(DriveReport::Progress(
+            "set weights stable 75% / canary 25%…".into(),
+        ));
+        assert_eq!(handle(&mut s, Action::AdvanceStage), Some(vec![]));
+        assert_eq!(
+            s.drive.error.as_deref(),
+            Some(
+                "advance is landing: set weights stable 75% / canary 25%; \
+                 wait for it to land, or abort"
+            )
+        );
+        assert_eq!(handle(&mut s, Action::StartRollout), Some(vec![]));
+        assert!(s.dialog.is_none());
+        assert_eq!(
+            handle(&mut s, Action::Pause),
+            Some(vec![Command::Drive(Request::Pause)])
+        );
+        assert_eq!(handle(&mut s, Action::Abort), Some(vec![]));
+        assert_eq!(s.key_layer(), Layer::Dialog);
+        assert_eq!(
+            handle(&mut s, Action::DialogConfirm),
+            Some(vec![Command::Drive(Request::Abort {
+                mode: Some(RollbackMode::Immediate)
+            })])
+        );
+        handle(&mut s, Action::RollbackGradual);
+        assert_eq!(s.key_layer(), Layer::Dialog);
+    }
+
+    #[test]
+    fn a_cancelled_step_ends_the_busy_state_and_says_what_went_first() {
+        let mut log = DriveLog::default();
+        log.apply(DriveReport::Started {
+            action: "advance".into(),
+        });
+        log.apply(DriveReport::Failed {
+            action: "resume".into(),
+            reason: "advance is landing".into(),
+        });
+        assert_eq!(log.busy.as_deref(), Some("advance"));
+        log.apply(DriveReport::Cancelled {
+            action: "advance".into(),
+            by: "abort by ana".into(),
+        });
+        assert!(log.busy.is_none());
+        assert_eq!(
+            log.lines.back().map(String::as_str),
+            Some("advance cancelled: abort by ana went first")
+        );
+        log.apply(DriveReport::Started {
+            action: "abort".into(),
+        });
+        assert_eq!(log.busy.as_deref(), Some("abort"));
     }
 
     #[test]

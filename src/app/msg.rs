@@ -159,6 +159,12 @@ pub enum DriveReport {
         action: String,
         reason: String,
     },
+    /// Given up before it landed: `by` went first (an abort, a guard,
+    /// another driver).
+    Cancelled {
+        action: String,
+        by: String,
+    },
 }
 
 /// A fact from a worker.

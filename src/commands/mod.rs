@@ -4,6 +4,12 @@
 //! Progress goes to stderr; the result (text or JSON) to stdout; a failure
 //! is one line and an exit code ([`failure`]). Beside them: `info`, the
 //! completions and man pages ([`conventions`]) and the log file.
+//!
+//! A verb that changes traffic waits until the change has landed, and a
+//! gradual rollback until stable carries everything again, driving the
+//! steps itself on the cluster's clock: a rollback from a shell always
+//! finishes. `--no-wait` returns once the change is written; `--timeout`
+//! bounds the wait and fails with where the rollout stands.
 
 mod confirm;
 pub mod conventions;
@@ -14,6 +20,7 @@ mod print;
 pub mod run;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
 
@@ -21,9 +28,11 @@ use failure::{Kind, Stop};
 
 use crate::cli::{Command as Cli, Output, VerbArgs};
 use crate::cluster::client;
-use crate::driver::{Driver, Settings};
-use crate::rollout::Request;
+use crate::cluster::clock::Clock;
+use crate::driver::{Driver, Outcome, Settings};
 use crate::rollout::plan::{Plan, RollbackMode};
+use crate::rollout::state::Phase;
+use crate::rollout::{Request, RolloutState};
 use crate::workers::audit::{AuditLog, default_path};
 
 /// Runs a rollout verb; `None` when `command` is not one.
@@ -82,6 +91,10 @@ async fn driver(args: &VerbArgs) -> Result<Driver> {
     let settings = Settings {
         read_only: args.read_only,
         progress: Arc::new(|line| eprintln!("  {}", crate::sanitize::clean(&line))),
+        // The plan's times (a rollback's steps) are the cluster's, as in the
+        // cockpit and `flightdeck run`.
+        clock: Clock::of_cluster(&client).await,
+        wait: !args.no_wait,
         ..Settings::default()
     };
     Ok(Driver::new(client, plan, &info.user, audit, settings))
@@ -121,7 +134,29 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
     }
     // Renewed while the request runs, so a long wait never lets it lapse.
     let keeper = driver.helm().spawn_keeper();
-    let result = driver.execute(request.clone()).await;
+    let carried = carry(&driver, &request, !args.no_wait);
+    let finished = match args.timeout {
+        None => Some(carried.await),
+        Some(limit) => tokio::time::timeout(limit, carried).await.ok(),
+    };
+    let Some(result) = finished else {
+        keeper.abort();
+        if driver.helm().view().is_ours() {
+            driver.helm().release().await;
+        }
+        let now = driver.load().await?.rollout.state.describe();
+        return Err(Stop::new(
+            Kind::TimedOut,
+            format!(
+                "{} did not finish within {}: {}",
+                request.name(),
+                crate::units::format_duration(args.timeout.unwrap_or_default()),
+                crate::sanitize::clean(&now)
+            ),
+        )
+        .hint("what was written stays; the cockpit or `flightdeck run` carries on from there")
+        .into());
+    };
     keeper.abort();
     if driver.helm().view().is_ours() {
         driver.helm().release().await;
@@ -144,4 +179,61 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
         crate::sanitize::clean(&outcome.state.describe())
     );
     Ok(())
+}
+
+/// How often a gradual rollback followed from the shell looks again.
+const FOLLOW: Duration = Duration::from_secs(1);
+
+/// Carries out `request`; with `wait`, also follows a gradual rollback it
+/// began (or found under way) down to stable at 100%.
+async fn carry(
+    driver: &Driver,
+    request: &Request,
+    wait: bool,
+) -> Result<Outcome, crate::driver::DriveError> {
+    let mut outcome = match driver.execute(request.clone()).await {
+        // A rollback already under way with nobody driving it: follow it.
+        Err(crate::driver::DriveError::Refused(refusal))
+            if wait && matches!(request, Request::Abort { .. }) =>
+        {
+            let state = driver.load().await?.rollout.state;
+            if !rolling_back(&state) {
+                return Err(refusal.into());
+            }
+            eprintln!(
+                "  {}: following it down to stable",
+                crate::sanitize::clean(&state.describe())
+            );
+            Outcome { state, entry: None }
+        }
+        other => other?,
+    };
+    if !wait {
+        if matches!(outcome.state.phase, Phase::RollingBack { .. }) {
+            eprintln!(
+                "  {}; not waiting: the next steps need a driver (the cockpit, \
+                 `flightdeck run`, or this verb without --no-wait)",
+                crate::sanitize::clean(&outcome.state.describe())
+            );
+        }
+        return Ok(outcome);
+    }
+    let mut shown = outcome.state.describe();
+    while rolling_back(&outcome.state) {
+        tokio::time::sleep(FOLLOW).await;
+        // Another driver at the helm may take the steps: only the state says
+        // when stable has everything again.
+        driver.tick().await?;
+        outcome.state = driver.load().await?.rollout.state;
+        let now = outcome.state.describe();
+        if now != shown {
+            eprintln!("  {}", crate::sanitize::clean(&now));
+            shown = now;
+        }
+    }
+    Ok(outcome)
+}
+
+fn rolling_back(state: &RolloutState) -> bool {
+    matches!(state.phase, Phase::RollingBack { .. })
 }

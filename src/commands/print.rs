@@ -47,6 +47,9 @@ pub fn status(status: &Status, output: Output) -> Result<()> {
         Some(holder) => println!("helm: {} ({})", status.helm.state, clean(holder)),
         None => println!("helm: {}", status.helm.state),
     }
+    if let Some(waiting) = &status.waiting_for_driver {
+        println!("{}", clean(waiting));
+    }
     println!("pods:");
     for p in &status.pods {
         println!(

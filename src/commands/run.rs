@@ -5,6 +5,10 @@
 //! longer than `--hold-deadline` (exit 4). Progress lines go to stderr, each
 //! stamped with the cluster's time.
 //!
+//! The driving is the cockpit's own loop ([`crate::driver::task`]), fed the
+//! start and read through its reports; closing its command channel (dropping
+//! the [`DriverTask`]'s sender) is how a run tells it to stop.
+//!
 //! Without `--headless` the cockpit opens on the plan and starts it there.
 
 use std::collections::HashMap;
@@ -14,13 +18,14 @@ use chrono::{DateTime, Utc};
 use color_eyre::eyre::{Result, WrapErr, bail};
 use tokio::sync::mpsc;
 
+use crate::app::msg::{DriveReport, Msg};
 use crate::cli::RunArgs;
 use crate::cluster::client;
 use crate::cluster::clock::Clock;
 use crate::cockpit::{self, Driving, Options};
-use crate::driver::guarded::{self, GuardLink, Unacted};
+use crate::driver::guarded::{self, GuardLink};
+use crate::driver::task::{self, DriverTask};
 use crate::driver::{Command, Driver, Settings};
-use crate::rollout::machine::Event;
 use crate::rollout::plan::Plan;
 use crate::rollout::state::{PausedBy, Phase, RolloutState};
 use crate::sanitize::clean;
@@ -118,7 +123,6 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     if args.take_over {
         driver.execute(Command::TakeHelm).await?;
     }
-    let keeper = driver.helm().spawn_keeper();
     let target = Target {
         client,
         namespace: plan.namespace.clone(),
@@ -128,7 +132,7 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         .wrap_err("bad Prometheus URL")?;
     // The guards read the pods from a watch: one list, then events.
     let pods = workers::pods_only(&target);
-    let mut guards = GuardLink::spawn(GuardWatch::for_plan(
+    let guards = GuardLink::spawn(GuardWatch::for_plan(
         &plan,
         target,
         source,
@@ -136,16 +140,20 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         pods.pods(),
     ));
 
-    let result = drive(&driver, &mut guards, &mut reports, &args, &say).await;
+    let resuming = driver.load().await?.rollout.state;
+    let (msgs_tx, mut msgs) = mpsc::channel(256);
+    let DriverTask { commands, handle } = task::spawn(driver, msgs_tx, Some(guards));
+    let result = drive(resuming, &commands, &mut msgs, &mut reports, &args, &say).await;
 
-    drop(guards);
-    drop(pods);
-    keeper.abort();
-    if driver.helm().view().is_ours() {
-        driver.helm().release().await;
+    // The loop stops when its commands end; it lets go of the helm, and
+    // drops the driver and with it the notifier's queue.
+    drop(commands);
+    drop(msgs);
+    if let Err(e) = handle.await {
+        say.line(&format!("the driver loop ended badly: {e}"));
     }
+    drop(pods);
     // The last notices (the rollback, the promotion) are worth a short wait.
-    drop(driver);
     let flushed = tokio::time::timeout(FLUSH, futures::future::join_all(notify_tasks)).await;
     while let Ok(delivery) = reports.try_recv() {
         say.line(&delivery.to_string());
@@ -178,90 +186,76 @@ impl Say {
 }
 
 async fn drive(
-    driver: &Driver,
-    guards: &mut GuardLink,
+    mut state: RolloutState,
+    commands: &mpsc::Sender<Command>,
+    msgs: &mut mpsc::Receiver<Msg>,
     reports: &mut mpsc::Receiver<Delivery>,
     args: &RunArgs,
     say: &Say,
 ) -> Result<End> {
-    let loaded = driver.load().await?;
-    let mut state = loaded.rollout.state;
-    if state.stage().is_some() || matches!(state.phase, Phase::RollingBack { .. }) {
-        say.line(&format!("resuming: {}", state.describe()));
-    } else {
-        state = driver
-            .execute(Command::Start {
+    let mut starting =
+        !(state.stage().is_some() || matches!(state.phase, Phase::RollingBack { .. }));
+    if starting {
+        commands
+            .send(Command::Start {
                 image: args.image.clone(),
             })
-            .await?
-            .state;
-        say.line(&format!("started: {}", state.describe()));
+            .await
+            .wrap_err("the driver loop stopped")?;
+    } else {
+        say.line(&format!("resuming: {}", state.describe()));
     }
-    guards.follow(&state);
     let mut shown = state.describe();
     let mut guard_states: HashMap<String, &'static str> = HashMap::new();
-    let mut unacted = Unacted::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        if let Some(end) = end_of(&state, driver.now(), args.hold_deadline) {
+        if !starting && let Some(end) = end_of(&state, say.0.now(), args.hold_deadline) {
             return Ok(end);
         }
         tokio::select! {
-            fact = guards.facts.recv() => {
-                let Some(fact) = fact else {
-                    bail!("the guard watcher stopped");
+            msg = msgs.recv() => {
+                let Some(msg) = msg else {
+                    bail!("the driver loop stopped");
                 };
-                let event = match fact.into_event() {
-                    Ok(event) => event,
-                    Err(u) => {
+                match msg {
+                    Msg::Rollout(view) => {
+                        state = view.state;
+                        let now = state.describe();
+                        if now != shown && !starting {
+                            say.line(&now);
+                            shown = now;
+                        }
+                    }
+                    Msg::Drive(DriveReport::Done { action, to }) if starting && action == "start" => {
+                        starting = false;
+                        say.line(&format!("started: {to}"));
+                        shown = to;
+                    }
+                    Msg::Drive(DriveReport::Failed { action, reason }) if starting && action == "start" => {
+                        bail!("cannot start: {reason}");
+                    }
+                    Msg::Drive(DriveReport::Failed { action, reason }) => {
+                        say.line(&format!("cannot act on the {action}: {reason}"));
+                    }
+                    Msg::Drive(DriveReport::Cancelled { action, by }) => {
+                        say.line(&format!("{action} cancelled: {by} went first"));
+                    }
+                    Msg::Drive(DriveReport::Progress(line)) => say.line(&line),
+                    Msg::Guard(u) => {
                         let kind = u.state.word();
                         if guard_states.insert(u.guard.clone(), kind) != Some(kind) {
                             say.line(&format!("guard {}: {kind}, {}", u.guard, u.numbers()));
                         }
-                        continue;
-                    }
-                };
-                match &event {
-                    Event::GuardFired(alarm) => say.line(&format!("guard fired: {alarm}")),
-                    Event::Verdict { stage, verdict } => {
-                        say.line(&format!("analysis of stage {}: {verdict}", stage + 1));
                     }
                     _ => {}
                 }
-                if let Err(e) = driver.react(event.clone()).await {
-                    say.line(&format!("cannot act on the {}: {e}", event.name()));
-                    unacted.keep(event);
-                }
             }
-            _ = tick.tick() => {
-                if let Err(e) = unacted.retry(driver).await {
-                    say.line(&format!("still cannot act on the guard: {e}"));
-                }
-                if let Err(e) = driver.tick().await {
-                    say.line(&format!("tick: {e}"));
-                }
-            }
-            Some(delivery) = reports.recv() => {
-                say.line(&delivery.to_string());
-                continue;
-            }
+            _ = tick.tick() => {}
+            Some(delivery) = reports.recv() => say.line(&delivery.to_string()),
             _ = &mut ctrl_c => return Ok(End::Interrupted),
-        }
-        match driver.load().await {
-            Ok(loaded) => state = loaded.rollout.state,
-            Err(e) => {
-                say.line(&format!("cannot read the rollout's state: {e}"));
-                continue;
-            }
-        }
-        guards.follow(&state);
-        let now = state.describe();
-        if now != shown {
-            say.line(&now);
-            shown = now;
         }
     }
 }
@@ -310,7 +304,7 @@ pub fn end_of(state: &RolloutState, now: DateTime<Utc>, deadline: Duration) -> O
 mod tests {
     use super::*;
     use crate::rollout::fixtures;
-    use crate::rollout::machine::step;
+    use crate::rollout::machine::{Event, step};
     use crate::rollout::{Outcome, Verdict};
 
     fn at(s: i64) -> DateTime<Utc> {

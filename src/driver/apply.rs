@@ -2,6 +2,10 @@
 //! there now, write it on condition that nothing moved since the read (the
 //! resourceVersion rides in the patch), re-read and retry on a conflict, then
 //! watch the object until the change has landed.
+//!
+//! The helm is read again before every write: whoever held it when the
+//! command began may have lost it during a wait, and a write made without it
+//! would race the new holder's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +14,7 @@ use chrono::{DateTime, Utc};
 use kube::api::DynamicObject;
 use serde_json::{Value, json};
 
+use super::helm::HelmHandle;
 use super::rest::{self, Obj, REPLICASET};
 use super::targets::{Shape, Targets, router_objects};
 use crate::cluster::routers::{
@@ -49,6 +54,8 @@ pub enum ApplyError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error("{obj} not written: {why}")]
+    HelmLost { obj: String, why: String },
 }
 
 fn kube_err(obj: &Obj) -> impl Fn(kube::Error) -> ApplyError + '_ {
@@ -67,6 +74,12 @@ pub struct Applier<'a> {
     pub landing_timeout: Duration,
     pub before_write: Option<&'a WriteHook>,
     pub progress: &'a (dyn Fn(String) + Send + Sync),
+    /// The helm, read again before each write; `None` when nothing holds it
+    /// (tests of the applier alone).
+    pub helm: Option<&'a HelmHandle>,
+    /// Whether to watch a change until it lands; `--no-wait` writes the
+    /// last effect of a command and leaves its landing to whoever looks next.
+    pub wait: bool,
 }
 
 impl Applier<'_> {
@@ -144,6 +157,7 @@ impl Applier<'_> {
                 .unwrap_or_default()
                 .to_string();
             let patch = rest::with_precondition(patch, &rv);
+            self.still_at_helm(obj).await?;
             if let Some(hook) = self.before_write {
                 hook(obj);
             }
@@ -174,6 +188,24 @@ impl Applier<'_> {
         })
     }
 
+    /// The helm is still ours (the Lease is read, and renewed, now).
+    async fn still_at_helm(&self, obj: &Obj) -> Result<(), ApplyError> {
+        let Some(helm) = self.helm else {
+            return Ok(());
+        };
+        match helm.acquire().await {
+            Ok(view) if view.is_ours() => Ok(()),
+            Ok(view) => Err(ApplyError::HelmLost {
+                obj: obj.to_string(),
+                why: view.describe(),
+            }),
+            Err(e) => Err(ApplyError::HelmLost {
+                obj: obj.to_string(),
+                why: format!("the helm cannot be read: {e}"),
+            }),
+        }
+    }
+
     /// Watches the object until `landed` holds.
     async fn wait_for(
         &self,
@@ -181,6 +213,10 @@ impl Applier<'_> {
         what: &str,
         landed: impl Fn(&Value) -> bool + Send + 'static,
     ) -> Result<(), ApplyError> {
+        if !self.wait {
+            (self.progress)(format!("{obj}: written; not waiting for {what}"));
+            return Ok(());
+        }
         let api = obj.dynamic_api(self.client);
         let condition = move |o: Option<&DynamicObject>| {
             o.and_then(|o| serde_json::to_value(o).ok())
@@ -208,6 +244,9 @@ impl Applier<'_> {
     async fn canary_created(&self, obj: &Obj) -> Result<(), ApplyError> {
         self.wait_for(obj, "the canary's pods", canary_created)
             .await?;
+        if !self.wait {
+            return Ok(());
+        }
         (self.progress)(format!(
             "{obj}: pods created; the guards judge their health"
         ));
@@ -216,7 +255,9 @@ impl Applier<'_> {
 
     async fn rolled_out(&self, obj: &Obj) -> Result<(), ApplyError> {
         self.wait_for(obj, "the rollout", rolled_out).await?;
-        (self.progress)(format!("{obj} rolled out"));
+        if self.wait {
+            (self.progress)(format!("{obj} rolled out"));
+        }
         Ok(())
     }
 
@@ -418,7 +459,9 @@ impl Applier<'_> {
             read_weights(&router, main.as_ref(), object).is_ok_and(|w| same(&w, &want))
         })
         .await?;
-        (self.progress)(format!("{obj} routes {shown}"));
+        if self.wait {
+            (self.progress)(format!("{obj} routes {shown}"));
+        }
         Ok(())
     }
 

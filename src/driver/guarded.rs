@@ -41,6 +41,15 @@ impl GuardLink {
         Self { stage, facts, task }
     }
 
+    /// A link whose findings come from `facts` rather than a watcher of
+    /// its own (a recorded run replayed, a test); the stage goes to the
+    /// returned receiver.
+    pub fn fed(facts: mpsc::Receiver<GuardFact>) -> (Self, watch::Receiver<Option<StageWindow>>) {
+        let (stage, stage_rx) = watch::channel(None);
+        let task = tokio::spawn(std::future::pending());
+        (Self { stage, facts, task }, stage_rx)
+    }
+
     /// Tells the watcher where the rollout stands now.
     pub fn follow(&self, state: &RolloutState) {
         let window = stage_window(state);
@@ -70,6 +79,11 @@ impl Unacted {
 
     pub fn is_waiting(&self) -> bool {
         self.0.is_some()
+    }
+
+    /// The kept alarm, for another try.
+    pub fn take(&mut self) -> Option<Event> {
+        self.0.take()
     }
 
     /// Tries the kept alarm again; keeps it when that fails too.

@@ -11,8 +11,13 @@
 //! - A step that fails half-way is undone (the weights go back to what the
 //!   stored state says), stored as a failed entry of the history, written
 //!   to the audit file and raised as a Warning Event: never silent.
-//! - The cockpit runs it as a task fed over a channel ([`task`]); the CLI
-//!   calls [`Driver::execute`] once.
+//! - The helm is read again before every write: a wait may outlast it.
+//! - One loop ([`task`]) runs it for the cockpit and `flightdeck run`: a
+//!   command under way is a future the loop polls beside everything else,
+//!   so an abort, a guard's alarm or another driver's abort cancels it
+//!   ([`Driver::cancelled`] records that) instead of queueing behind it.
+//!   The CLI verbs call [`Driver::execute`] once and follow a gradual
+//!   rollback with [`Driver::tick`].
 
 pub mod apply;
 pub mod guarded;
@@ -94,6 +99,9 @@ pub struct Settings {
     pub auto: bool,
     /// Webhooks told about every step; sending never waits.
     pub notifier: Option<Notifier>,
+    /// Watch the last write of a command until it lands (`--no-wait` says no;
+    /// the writes before it are always watched, as the next depends on them).
+    pub wait: bool,
 }
 
 impl Default for Settings {
@@ -106,6 +114,7 @@ impl Default for Settings {
             progress: Arc::new(|line| tracing::info!("{line}")),
             auto: false,
             notifier: None,
+            wait: true,
         }
     }
 }
@@ -231,7 +240,11 @@ impl Driver {
         if !helm.is_ours() {
             return Err(DriveError::HelmHeld(helm));
         }
-        preflight::check(&self.client, &self.plan).await?;
+        if matches!(command, Command::Abort { .. }) {
+            preflight::check_way_back(&self.client, &self.plan).await?;
+        } else {
+            preflight::check(&self.client, &self.plan).await?;
+        }
         let loaded = self.load().await?;
         let mut rollout = loaded.rollout;
         let event = match &command {
@@ -418,7 +431,7 @@ impl Driver {
             .map_or("tick", |r| r.action.as_str())
             .to_string();
         let progress = self.settings.progress.clone();
-        let applier = Applier {
+        let mut applier = Applier {
             client: &self.client,
             targets: &self.targets,
             slots: transition.state.slots.or(old.slots),
@@ -426,13 +439,18 @@ impl Driver {
             landing_timeout: self.settings.landing_timeout,
             before_write: self.settings.before_write.as_ref(),
             progress: progress.as_ref(),
+            helm: Some(&self.helm),
+            wait: true,
         };
         let history_who = history::Actor {
             kube_user: who.kube_user.clone(),
             os_user: who.os_user.clone(),
         };
+        let last = transition.effects.len().saturating_sub(1);
         for (i, effect) in transition.effects.iter().enumerate() {
+            applier.wait = self.settings.wait || i < last;
             if let Err(source) = applier.apply(effect).await {
+                applier.wait = true;
                 let promoting = transition.effects[..=i].contains(&Effect::PromoteStable);
                 let undone = self.undo_half_way(&applier, &old, promoting).await;
                 let reason = source.to_string();
@@ -497,6 +515,83 @@ impl Driver {
             state: rollout.state,
             entry,
         })
+    }
+
+    /// Records that `action` was given up before it landed, because `by`
+    /// came first: in the stored history, the audit file and an Event.
+    /// Unless what came first moves the traffic itself (an abort), the
+    /// half-done writes are undone so the cluster is where the stored state
+    /// says; a promotion's copied template goes back whatever came.
+    pub async fn cancelled(&self, action: &str, by: &str, settle: bool) -> Result<(), DriveError> {
+        let loaded = self.load().await?;
+        let mut rollout = loaded.rollout;
+        let now = self.now();
+        let state = rollout.state.clone();
+        let applier = Applier {
+            client: &self.client,
+            targets: &self.targets,
+            slots: state.slots,
+            now,
+            landing_timeout: self.settings.landing_timeout,
+            before_write: self.settings.before_write.as_ref(),
+            progress: self.settings.progress.as_ref(),
+            helm: Some(&self.helm),
+            wait: true,
+        };
+        let promoting = action == Command::PromoteFull.name();
+        let mut undone = false;
+        if settle || promoting {
+            undone = self.undo_half_way(&applier, &state, promoting).await;
+        }
+        // A start given up leaves no stage to go back from: stable takes
+        // everything again, as before it.
+        if action == "start"
+            && state.weights.is_none()
+            && matches!(self.targets.shape, Shape::Canary { .. })
+        {
+            let all_stable = Effect::SetWeights {
+                weights: crate::rollout::effects::Weights::ALL_STABLE,
+            };
+            undone = applier.apply(&all_stable).await.is_ok();
+        }
+        let described = state.describe();
+        let reason = format!(
+            "cancelled before it landed: {by} goes first{}",
+            if undone {
+                "; its writes were undone"
+            } else {
+                ""
+            }
+        );
+        if loaded.resource_version.is_some() {
+            rollout.history.push(HistoryEntry {
+                at: now,
+                who: history::Actor {
+                    kube_user: self.actor.kube_user.clone(),
+                    os_user: self.actor.os_user.clone(),
+                },
+                action: action.to_string(),
+                from: described.clone(),
+                to: described.clone(),
+                detail: Some(reason.clone()),
+                result: ActionResult::Cancelled { by: by.to_string() },
+                verdict: None,
+            });
+            if let Err(e) = self
+                .store
+                .save(&self.client, &rollout, loaded.resource_version.as_deref())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot store the cancelled step in the history");
+            }
+        }
+        self.record(Entry {
+            result: "cancelled".into(),
+            reason: Some(reason),
+            ..self.entry(action, &described, &described, None, now)
+        })
+        .await?;
+        Ok(())
     }
 
     /// Puts the traffic back where the stored state says it is (and, for a

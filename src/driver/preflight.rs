@@ -1,6 +1,10 @@
 //! Before anything changes: every object the plan names must exist, and the
 //! router must know the versions the plan will weigh. A plan that fails here
 //! is refused with every problem listed, and the cluster is left as it was.
+//!
+//! Going back to stable checks less: only the objects the way back writes.
+//! An object it does not touch (a DestinationRule, a preview Service, the
+//! canary's Deployment) missing must never hold up an emergency abort.
 
 use std::fmt;
 
@@ -8,7 +12,7 @@ use serde_json::Value;
 
 use super::apply::read_weights;
 use super::rest::{self, Kind, Obj};
-use super::targets::{Targets, router_objects};
+use super::targets::{Shape, Targets, router_objects};
 use crate::rollout::plan::{Plan, Router, Strategy, Switch};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +40,53 @@ pub async fn check(client: &kube::Client, plan: &Plan) -> Result<(), Problems> {
             Ok(Some(_)) => {}
             Ok(None) => problems.push(format!("{reference} does not exist")),
             Err(e) => problems.push(format!("cannot read {reference}: {e}")),
+        }
+    }
+    if problems.is_empty()
+        && let Some(router) = targets.router()
+    {
+        problems.extend(router_problems(client, &targets, router).await);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Checks the objects an abort or a rollback writes; `Err` lists what is wrong.
+pub async fn check_way_back(client: &kube::Client, plan: &Plan) -> Result<(), Problems> {
+    let targets = Targets::of(plan);
+    let mut needed = match &targets.shape {
+        Shape::Canary { .. } => Vec::new(),
+        Shape::BlueGreen { active_service, .. } => {
+            let mut v = vec![targets.service(active_service)];
+            v.extend(targets.deployments());
+            v
+        }
+        Shape::Rolling { .. } => vec![targets.primary()],
+    };
+    match targets.router() {
+        Some(Router::ReplicaRatio { .. }) => needed.extend(targets.deployments()),
+        // The DestinationRule names the subsets; the weights live in the
+        // VirtualService alone.
+        Some(router @ Router::Istio { .. }) => {
+            needed.extend(
+                router_objects(&targets.namespace, router)
+                    .into_iter()
+                    .take(1),
+            );
+        }
+        Some(router) => needed.extend(router_objects(&targets.namespace, router)),
+        None => {}
+    }
+    needed.dedup();
+    let mut problems = Vec::new();
+    for obj in needed {
+        match rest::get_opt(client, &obj).await {
+            Ok(Some(_)) => {}
+            Ok(None) => problems.push(format!("{obj} does not exist")),
+            Err(e) => problems.push(format!("cannot read {obj}: {e}")),
         }
     }
     if problems.is_empty()

@@ -51,6 +51,7 @@ impl Entry {
         match self.result.as_str() {
             "failed" => camel.push_str("Failed"),
             "refused" => camel.push_str("Refused"),
+            "cancelled" => camel.push_str("Cancelled"),
             _ => {}
         }
         camel

@@ -16,6 +16,7 @@ use crate::cluster::pod_status::{pod_status, ready_counts};
 use crate::cluster::routers::{self, service_selector};
 use crate::rollout::effects::Weights;
 use crate::rollout::history::HistoryEntry;
+use crate::rollout::machine::{Event, step};
 use crate::rollout::plan::Router;
 use crate::rollout::state::{Phase, RolloutState};
 
@@ -82,6 +83,10 @@ pub struct Status {
     pub paused_for_secs: Option<u64>,
     pub time_left_secs: Option<u64>,
     pub helm: HelmRow,
+    /// A step is due (a timed stage, a gradual rollback's next weight) and
+    /// nobody holds the helm to take it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for_driver: Option<String>,
     pub pods: Vec<PodRow>,
     pub revisions: Vec<RevisionRow>,
     pub history: Vec<HistoryEntry>,
@@ -103,6 +108,22 @@ pub fn phase_name(phase: &Phase) -> &'static str {
         Phase::RollingBack { .. } => "rolling-back",
         Phase::Aborted { .. } => "aborted",
     }
+}
+
+/// What to say when a step is due and no driver is there to take it.
+pub fn waiting_for_driver(
+    state: &RolloutState,
+    helm: &HelmView,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if matches!(helm, HelmView::Ours { .. } | HelmView::Theirs { .. }) {
+        return None;
+    }
+    let due = step(state, Event::Tick, now).ok()?.record?;
+    Some(format!(
+        "{} is due ({}): waiting for a driver: open the cockpit or run `flightdeck run`",
+        due.action, due.to
+    ))
 }
 
 impl Driver {
@@ -182,6 +203,7 @@ impl Driver {
             paused_for_secs: state.paused_for(now).map(|d| d.as_secs()),
             time_left_secs: state.time_left(now).map(|d| d.as_secs()),
             helm: HelmRow::from(helm),
+            waiting_for_driver: waiting_for_driver(&state, helm, now),
             pods,
             revisions: revision_rows,
             history,

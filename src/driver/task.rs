@@ -1,12 +1,31 @@
-//! The driver as the cockpit runs it: a task fed [`Command`]s over a channel
-//! that reports into the UI's [`Msg`] queue. While a command runs it keeps
-//! reporting where the rollout stands, so the screen follows every step.
+//! The one driver loop, run by the cockpit and by `flightdeck run
+//! --headless`: fed [`Command`]s over a channel, it reports into a [`Msg`]
+//! queue (the cockpit's, or the headless run's printer).
+//!
+//! It never awaits a long operation inline. A command, a tick that moves a
+//! timed stage on, or a reaction to the guards is work under way: a future
+//! the loop polls beside everything else, as a controller requeues rather
+//! than blocks. So within one tick the loop answers
+//!
+//! - an abort or rollback: the work under way is cancelled (recorded as
+//!   such: screen, history, audit, Event) and the way back goes first;
+//! - a guard's alarm: it cancels the work under way too, and is acted on;
+//! - another driver's abort, seen through the state watch: what this loop
+//!   was doing is cancelled and left to it;
+//! - the helm passing to someone else: what this loop was doing stops;
+//! - a pause: it waits for the work under way to land, then pauses;
+//! - any other command: refused with what is under way, never queued for
+//!   an unknown time.
+//!
 //! Between commands it shows the rollout again whenever its state ConfigMap
-//! changes (a watch, so another cockpit's step shows at once), ticks the
-//! machine (only at the helm) when something is due, and acts on what the
-//! guards find: their states go to the screen, their alarms and verdicts to
-//! the stage machine. At rest it reads nothing but that watch.
+//! changes, ticks the machine (only at the helm) when something is due, and
+//! passes the guards' states to the screen. At rest it reads nothing but
+//! that watch.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -23,7 +42,12 @@ use super::status::RevisionRow;
 use super::{Command, DriveError, Driver, Outcome};
 use crate::app::msg::{DriveReport, Msg, RolloutView};
 use crate::app::state::Helm;
+use crate::rollout::RolloutState;
+use crate::rollout::guards::GuardAction;
 use crate::rollout::history::{ActionResult, StoredRollout};
+use crate::rollout::machine::Event;
+use crate::rollout::plan::RollbackMode;
+use crate::rollout::state::Phase;
 use crate::workers::guard_watch::GuardFact;
 use crate::workers::watch::relisting;
 
@@ -40,9 +64,13 @@ pub struct DriverTask {
 }
 
 /// Starts the driver; with `guards`, it also acts on their findings.
-pub fn spawn(driver: Driver, msgs: mpsc::Sender<Msg>, guards: Option<GuardLink>) -> DriverTask {
+pub fn spawn(
+    driver: impl Into<Arc<Driver>>,
+    msgs: mpsc::Sender<Msg>,
+    guards: Option<GuardLink>,
+) -> DriverTask {
     let (commands, rx) = mpsc::channel(QUEUE);
-    let handle = tokio::spawn(run(driver, rx, msgs, guards));
+    let handle = tokio::spawn(run(driver.into(), rx, msgs, guards));
     DriverTask { commands, handle }
 }
 
@@ -71,6 +99,7 @@ pub fn view_of(
             let result = match &e.result {
                 ActionResult::Done => String::new(),
                 ActionResult::Failed { reason } => format!(" ✗ {reason}"),
+                ActionResult::Cancelled { by } => format!(" ✗ cancelled: {by} went first"),
             };
             format!(
                 "{} {} by {}: {}{result}",
@@ -125,12 +154,174 @@ async fn next_fact(guards: &mut Option<GuardLink>) -> Option<GuardFact> {
     }
 }
 
+/// What the loop is carrying out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    Command(Command),
+    /// Time moving the machine on.
+    Tick,
+    /// Acting on a guard's finding.
+    Finding(Event),
+}
+
+impl Work {
+    pub fn name(&self) -> String {
+        match self {
+            Work::Command(c) => c.name().to_string(),
+            Work::Tick => "tick".into(),
+            Work::Finding(Event::GuardFired(_)) => "guard-fired".into(),
+            Work::Finding(e) => e.name().to_string(),
+        }
+    }
+
+    /// Whether it takes the traffic back to stable.
+    fn goes_back(&self) -> bool {
+        match self {
+            Work::Command(c) => matches!(c, Command::Abort { .. }),
+            Work::Finding(Event::GuardFired(alarm)) => matches!(
+                alarm.action,
+                GuardAction::Rollback | GuardAction::GradualRollback
+            ),
+            _ => false,
+        }
+    }
+
+    fn immediate(&self) -> bool {
+        match self {
+            Work::Command(Command::Abort { mode }) => mode != &Some(RollbackMode::Gradual),
+            Work::Finding(Event::GuardFired(alarm)) => alarm.action == GuardAction::Rollback,
+            _ => false,
+        }
+    }
+}
+
+/// What becomes of a command that comes while `under_way` is being carried
+/// out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// It cancels the work under way and goes first.
+    Preempts,
+    /// It goes next, once the work under way has landed.
+    Queued,
+    Refused(String),
+}
+
+/// The rule of who goes first: the way back never waits (unless the way
+/// back is already under way, at least as fast), a pause waits its turn, as
+/// does any command behind a tick or a reaction to the guards; a second
+/// step while the captain's first is landing is refused with what it waits
+/// for.
+pub fn arrival(under_way: &Work, command: &Command) -> Arrival {
+    match command {
+        Command::Abort { .. } => {
+            let new = Work::Command(command.clone());
+            if under_way.goes_back() && (under_way.immediate() || !new.immediate()) {
+                Arrival::Refused(format!(
+                    "already going back: {} is under way",
+                    under_way.name()
+                ))
+            } else {
+                Arrival::Preempts
+            }
+        }
+        Command::Pause | Command::TakeHelm => Arrival::Queued,
+        // Time or the guards moving the machine on is no step of the
+        // captain's: the key goes right after it.
+        _ if !matches!(under_way, Work::Command(_)) => Arrival::Queued,
+        _ => Arrival::Refused(format!(
+            "{} is landing: wait for it to land, or abort",
+            under_way.name()
+        )),
+    }
+}
+
+/// Whether a guard's finding that comes while `under_way` is being carried
+/// out cancels it. An alarm that can act (hold or roll back) does, unless
+/// the way back is already under way; a notice or a verdict waits.
+pub fn finding_preempts(under_way: &Work, event: &Event) -> bool {
+    let Event::GuardFired(alarm) = event else {
+        return false;
+    };
+    if alarm.action == GuardAction::Notify {
+        return false;
+    }
+    let new = Work::Finding(event.clone());
+    !(under_way.goes_back() && (under_way.immediate() || !new.immediate()))
+}
+
+type Landing<'a> = Pin<Box<dyn Future<Output = Result<Option<Outcome>, DriveError>> + Send + 'a>>;
+
+/// The work under way and the future carrying it out.
+struct InFlight<'a> {
+    work: Work,
+    /// The stored state was already going back when it began (a gradual
+    /// rollback's next step), so seeing it go back is no news.
+    began_going_back: bool,
+    landing: Landing<'a>,
+}
+
+impl InFlight<'_> {
+    /// Whether `stored`, just read, shows another driver going back while
+    /// this work was under way. Only a captain's step forward can be
+    /// overtaken so: a tick or a reaction to the guards may be what wrote
+    /// the way back itself (a failed analysis aborts), and the way back
+    /// (abort, rollback, undo) is what it would be overtaken by.
+    fn overtaken_by(&self, stored: &RolloutState) -> bool {
+        let forward = matches!(
+            &self.work,
+            Work::Command(c) if !matches!(c, Command::Abort { .. } | Command::Undo { .. })
+        );
+        forward && !self.began_going_back && going_back(stored)
+    }
+}
+
+/// The future carrying out `work`, after recording (and, with `settle`,
+/// undoing) the work it cancels.
+fn carry<'a>(
+    driver: &'a Driver,
+    work: &Work,
+    cancels: Option<(String, String, bool)>,
+) -> Landing<'a> {
+    let work = work.clone();
+    Box::pin(async move {
+        if let Some((action, by, settle)) = cancels
+            && let Err(e) = driver.cancelled(&action, &by, settle).await
+        {
+            tracing::warn!(error = %e, %action, "cannot record the cancelled step");
+        }
+        match work {
+            Work::Command(command) => driver.execute(command).await.map(Some),
+            Work::Tick => driver.tick().await,
+            Work::Finding(event) => driver.react(event).await,
+        }
+    })
+}
+
+/// Whether `state` takes the traffic back.
+fn going_back(state: &RolloutState) -> bool {
+    matches!(
+        state.phase,
+        Phase::RollingBack { .. } | Phase::Aborted { .. }
+    )
+}
+
+/// The loop's own state beside the work under way.
+#[derive(Default)]
+struct Waiting {
+    /// Commands that go once the work under way has landed.
+    queued: VecDeque<Command>,
+    /// Findings that go once the work under way has landed.
+    findings: VecDeque<Event>,
+}
+
+#[allow(clippy::too_many_lines)]
 async fn run(
-    driver: Driver,
+    driver: Arc<Driver>,
     mut commands: mpsc::Receiver<Command>,
     msgs: mpsc::Sender<Msg>,
     mut guards: Option<GuardLink>,
 ) {
+    let driver: &Driver = &driver;
     let read_only = driver.read_only();
     let helm = driver.helm().clone();
     let keeper = if read_only {
@@ -142,36 +333,90 @@ async fn run(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_view: Option<RolloutView> = None;
-    let mut changes = std::pin::pin!(state_changes(&driver));
+    let mut changes = std::pin::pin!(state_changes(driver));
     let mut unacted = Unacted::default();
+    let mut waiting = Waiting::default();
+    let mut in_flight: Option<InFlight<'_>> = None;
     let send = |msg: Msg| {
         let msgs = msgs.clone();
         async move { msgs.send(msg).await.is_ok() }
     };
+    let begin =
+        |work: Work, cancels: Option<(String, String, bool)>, last: Option<&RolloutView>| {
+            InFlight {
+                landing: carry(driver, &work, cancels),
+                began_going_back: last.is_some_and(|v| going_back(&v.state)),
+                work,
+            }
+        };
     loop {
         tokio::select! {
+            result = async {
+                match in_flight.as_mut() {
+                    Some(f) => f.landing.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let Some(done) = in_flight.take() else { continue };
+                match done.work {
+                    Work::Command(command) => {
+                        let action = command.name().to_string();
+                        let report = match result {
+                            Ok(outcome) => DriveReport::Done {
+                                action,
+                                to: outcome.map(|o| o.state.describe()).unwrap_or_default(),
+                            },
+                            Err(e) => DriveReport::Failed { action, reason: e.to_string() },
+                        };
+                        send(Msg::Drive(report)).await;
+                    }
+                    work => {
+                        if result.is_err()
+                            && let Work::Finding(event) = &work
+                        {
+                            unacted.keep(event.clone());
+                        }
+                        report(result, &work.name(), &msgs).await;
+                    }
+                }
+                refresh(driver, &mut last_view, &msgs).await;
+                in_flight = next(&mut waiting, &send, &begin, last_view.as_ref()).await;
+            }
             command = commands.recv() => {
                 let Some(command) = command else { break };
                 let action = command.name().to_string();
-                send(Msg::Drive(DriveReport::Started { action: action.clone() })).await;
-                let result = {
-                    let exec = driver.execute(command);
-                    tokio::pin!(exec);
-                    loop {
-                        tokio::select! {
-                            r = &mut exec => break r,
-                            _ = tick.tick() => {
-                                refresh(&driver, &mut last_view, &msgs).await;
-                            }
-                        }
+                let Some(under_way) = in_flight.as_ref().map(|f| f.work.clone()) else {
+                    send(Msg::Drive(DriveReport::Started { action })).await;
+                    in_flight = Some(begin(Work::Command(command), None, last_view.as_ref()));
+                    continue;
+                };
+                match arrival(&under_way, &command) {
+                    Arrival::Preempts => {
+                        // Dropping the future cancels its landing wait here.
+                        drop(in_flight.take());
+                        let by = format!("{action} by {}", driver.actor().os_user);
+                        send(Msg::Drive(DriveReport::Cancelled {
+                            action: under_way.name(),
+                            by: by.clone(),
+                        }))
+                        .await;
+                        send(Msg::Drive(DriveReport::Started { action })).await;
+                        waiting.queued.clear();
+                        let cancels = Some((under_way.name(), by, false));
+                        in_flight = Some(begin(Work::Command(command), cancels, last_view.as_ref()));
                     }
-                };
-                let report = match result {
-                    Ok(outcome) => DriveReport::Done { action, to: outcome.state.describe() },
-                    Err(e) => DriveReport::Failed { action, reason: e.to_string() },
-                };
-                send(Msg::Drive(report)).await;
-                refresh(&driver, &mut last_view, &msgs).await;
+                    Arrival::Queued => {
+                        send(Msg::Drive(DriveReport::Progress(format!(
+                            "{action} goes next, once {} has landed",
+                            under_way.name()
+                        ))))
+                        .await;
+                        waiting.queued.push_back(command);
+                    }
+                    Arrival::Refused(reason) => {
+                        send(Msg::Drive(DriveReport::Failed { action, reason })).await;
+                    }
+                }
             }
             fact = next_fact(&mut guards) => {
                 let Some(fact) = fact else {
@@ -185,25 +430,81 @@ async fn run(
                         continue;
                     }
                 };
-                let action = event.name();
-                let result = driver.react(event.clone()).await;
-                if result.is_err() {
-                    unacted.keep(event);
+                match &event {
+                    Event::GuardFired(alarm) => {
+                        send(Msg::Drive(DriveReport::Progress(format!("guard fired: {alarm}")))).await;
+                    }
+                    Event::Verdict { stage, verdict } => {
+                        send(Msg::Drive(DriveReport::Progress(format!(
+                            "analysis of stage {}: {verdict}",
+                            stage + 1
+                        ))))
+                        .await;
+                    }
+                    _ => {}
                 }
-                report(result, action, &msgs).await;
-                refresh(&driver, &mut last_view, &msgs).await;
+                let Some(under_way) = in_flight.as_ref().map(|f| f.work.clone()) else {
+                    in_flight = Some(begin(Work::Finding(event), None, last_view.as_ref()));
+                    continue;
+                };
+                if finding_preempts(&under_way, &event) {
+                    drop(in_flight.take());
+                    let by = match &event {
+                        Event::GuardFired(alarm) => format!("guard {}", alarm.guard),
+                        other => other.name().to_string(),
+                    };
+                    send(Msg::Drive(DriveReport::Cancelled {
+                        action: under_way.name(),
+                        by: by.clone(),
+                    }))
+                    .await;
+                    // A hold leaves the traffic where the stored stage has it;
+                    // the way back moves it itself.
+                    let settle = !under_way.goes_back()
+                        && !Work::Finding(event.clone()).goes_back();
+                    let cancels = Some((under_way.name(), by, settle));
+                    in_flight = Some(begin(Work::Finding(event), cancels, last_view.as_ref()));
+                } else {
+                    waiting.findings.push_back(event);
+                }
             }
             changed = helm_rx.changed() => {
                 if changed.is_err() { break; }
                 let view = helm_rx.borrow_and_update().clone();
                 send(Msg::Helm(helm_for_header(&view, read_only))).await;
+                if let (Some(f), HelmView::Theirs { .. }) = (&in_flight, &view) {
+                    let action = f.work.name();
+                    in_flight = None;
+                    send(Msg::Drive(DriveReport::Cancelled {
+                        action,
+                        by: view.describe(),
+                    }))
+                    .await;
+                }
             }
             Some(()) = changes.next() => {
-                refresh(&driver, &mut last_view, &msgs).await;
+                refresh(driver, &mut last_view, &msgs).await;
+                let Some(view) = &last_view else { continue };
+                let overtaken = in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.overtaken_by(&view.state));
+                if overtaken && let Some(f) = in_flight.take() {
+                    // Another driver went back: its writes win, ours stop.
+                    let by = format!("the stored state: {}", view.state.describe());
+                    send(Msg::Drive(DriveReport::Cancelled { action: f.work.name(), by: by.clone() })).await;
+                    if let Err(e) = driver.cancelled(&f.work.name(), &by, false).await {
+                        tracing::warn!(error = %e, "cannot record the cancelled step");
+                    }
+                }
             }
             _ = tick.tick() => {
-                if unacted.is_waiting() {
-                    report(unacted.retry(&driver).await, "guard-fired", &msgs).await;
+                if in_flight.is_some() {
+                    restamp(driver, &mut last_view, &msgs).await;
+                    continue;
+                }
+                if let Some(event) = unacted.take() {
+                    in_flight = Some(begin(Work::Finding(event), None, last_view.as_ref()));
+                    continue;
                 }
                 let due = match &last_view {
                     Some(view) => driver.tick_due(&view.state),
@@ -211,14 +512,16 @@ async fn run(
                     None => true,
                 };
                 if !due {
-                    restamp(&driver, &mut last_view, &msgs).await;
+                    restamp(driver, &mut last_view, &msgs).await;
                     continue;
                 }
-                report(driver.tick().await, "tick", &msgs).await;
-                refresh(&driver, &mut last_view, &msgs).await;
+                if last_view.is_none() {
+                    refresh(driver, &mut last_view, &msgs).await;
+                }
+                in_flight = Some(begin(Work::Tick, None, last_view.as_ref()));
             }
         }
-        if let (Some(link), Some(view)) = (&guards, &last_view) {
+        if let (Some(link), Some(view)) = (&guards, last_view.as_ref()) {
             link.follow(&view.state);
         }
     }
@@ -226,6 +529,29 @@ async fn run(
     if !read_only && helm.view().is_ours() {
         helm.release().await;
     }
+}
+
+/// The work that goes once the last has landed: a queued command first,
+/// then a finding that waited.
+async fn next<'a, S, F>(
+    waiting: &mut Waiting,
+    send: &S,
+    begin: &impl Fn(Work, Option<(String, String, bool)>, Option<&RolloutView>) -> InFlight<'a>,
+    last: Option<&RolloutView>,
+) -> Option<InFlight<'a>>
+where
+    S: Fn(Msg) -> F,
+    F: Future<Output = bool>,
+{
+    if let Some(command) = waiting.queued.pop_front() {
+        send(Msg::Drive(DriveReport::Started {
+            action: command.name().to_string(),
+        }))
+        .await;
+        return Some(begin(Work::Command(command), None, last));
+    }
+    let event = waiting.findings.pop_front()?;
+    Some(begin(Work::Finding(event), None, last))
 }
 
 /// Tells the screen what a tick or a reaction to the guards did, if anything.
@@ -278,5 +604,151 @@ async fn restamp(driver: &Driver, last: &mut Option<RolloutView>, msgs: &mpsc::S
     if view.clock_skew != skew {
         view.clock_skew = skew;
         let _ = msgs.send(Msg::Rollout(Box::new(view.clone()))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::guards::{Alarm, GuardMetric};
+
+    fn abort() -> Command {
+        Command::Abort {
+            mode: Some(RollbackMode::Immediate),
+        }
+    }
+
+    fn rollback() -> Command {
+        Command::Abort {
+            mode: Some(RollbackMode::Gradual),
+        }
+    }
+
+    fn alarm(action: GuardAction) -> Event {
+        Event::GuardFired(Alarm {
+            guard: "checkout 5xx".into(),
+            metric: GuardMetric::ErrorRatio,
+            action,
+            value: 0.08,
+            threshold: 0.05,
+            since: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            held_for: Duration::from_secs(120),
+        })
+    }
+
+    #[test]
+    fn the_way_back_preempts_any_step_and_a_pause_waits_its_turn() {
+        for under_way in [
+            Work::Command(Command::Advance),
+            Work::Command(Command::PromoteFull),
+            Work::Command(Command::Start { image: None }),
+            Work::Tick,
+            Work::Finding(alarm(GuardAction::Hold)),
+        ] {
+            assert_eq!(
+                arrival(&under_way, &abort()),
+                Arrival::Preempts,
+                "{under_way:?}"
+            );
+            assert_eq!(
+                arrival(&under_way, &rollback()),
+                Arrival::Preempts,
+                "{under_way:?}"
+            );
+            assert_eq!(arrival(&under_way, &Command::Pause), Arrival::Queued);
+        }
+        let Arrival::Refused(why) = arrival(&Work::Command(Command::Advance), &Command::Resume)
+        else {
+            panic!("a second step is not refused");
+        };
+        assert_eq!(why, "advance is landing: wait for it to land, or abort");
+        assert_eq!(arrival(&Work::Tick, &Command::Advance), Arrival::Queued);
+        assert_eq!(
+            arrival(&Work::Finding(alarm(GuardAction::Hold)), &Command::Resume),
+            Arrival::Queued
+        );
+    }
+
+    #[test]
+    fn an_immediate_abort_overtakes_a_gradual_rollback_but_not_the_reverse() {
+        let gradual = Work::Command(rollback());
+        assert_eq!(arrival(&gradual, &abort()), Arrival::Preempts);
+        assert!(matches!(
+            arrival(&gradual, &rollback()),
+            Arrival::Refused(_)
+        ));
+        let immediate = Work::Command(abort());
+        assert!(matches!(
+            arrival(&immediate, &rollback()),
+            Arrival::Refused(_)
+        ));
+        let Arrival::Refused(why) = arrival(&immediate, &abort()) else {
+            panic!("a second abort restarts the first");
+        };
+        assert_eq!(why, "already going back: abort is under way");
+        let guard_back = Work::Finding(alarm(GuardAction::GradualRollback));
+        assert_eq!(arrival(&guard_back, &abort()), Arrival::Preempts);
+    }
+
+    #[test]
+    fn only_a_step_forward_is_overtaken_by_a_way_back_stored_meanwhile() {
+        let plan = crate::rollout::fixtures::canary(r#"[{ weight = 10 }, { weight = 100 }]"#, "");
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let start = Event::Start {
+            image: None,
+            active_slot: None,
+        };
+        let running = crate::rollout::machine::step(&RolloutState::new(&plan, false), start, at)
+            .unwrap()
+            .state;
+        let aborted = crate::rollout::machine::step(
+            &running,
+            Event::Abort {
+                mode: None,
+                reason: "by bo".into(),
+            },
+            at,
+        )
+        .unwrap()
+        .state;
+        let flight = |work: Work, began_going_back: bool| InFlight {
+            work,
+            began_going_back,
+            landing: Box::pin(async { Ok(None) }),
+        };
+        assert!(flight(Work::Command(Command::Advance), false).overtaken_by(&aborted));
+        assert!(!flight(Work::Command(Command::Advance), false).overtaken_by(&running));
+        // Its own doing, or no news.
+        assert!(!flight(Work::Command(abort()), false).overtaken_by(&aborted));
+        assert!(!flight(Work::Finding(alarm(GuardAction::Hold)), false).overtaken_by(&aborted));
+        assert!(!flight(Work::Tick, true).overtaken_by(&aborted));
+    }
+
+    #[test]
+    fn an_acting_alarm_cancels_a_step_but_a_notice_or_a_verdict_waits() {
+        let advance = Work::Command(Command::Advance);
+        assert!(finding_preempts(&advance, &alarm(GuardAction::Hold)));
+        assert!(finding_preempts(&advance, &alarm(GuardAction::Rollback)));
+        assert!(!finding_preempts(&advance, &alarm(GuardAction::Notify)));
+        let verdict = Event::Verdict {
+            stage: 0,
+            verdict: crate::rollout::Verdict::unreachable(
+                "Prometheus unreachable",
+                chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            ),
+        };
+        assert!(!finding_preempts(&advance, &verdict));
+        // A rollback guard does not wait for a gradual rollback to finish;
+        // a hold has nothing to add to an abort.
+        let gradual = Work::Command(rollback());
+        assert!(finding_preempts(&gradual, &alarm(GuardAction::Rollback)));
+        assert!(!finding_preempts(
+            &Work::Command(abort()),
+            &alarm(GuardAction::Rollback)
+        ));
+        assert!(!finding_preempts(
+            &gradual,
+            &alarm(GuardAction::GradualRollback)
+        ));
     }
 }

@@ -54,7 +54,14 @@ impl Actor {
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum ActionResult {
     Done,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
+    /// Given up before it landed, because something that goes first came
+    /// (an abort, a guard, another driver).
+    Cancelled {
+        by: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,9 +9,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sim::rng::SimRng;
 use chrono::{DateTime, Utc};
 use rand::SeedableRng;
+use rand::rngs::SmallRng;
 
 use super::controllers;
 use super::seed::{SeedError, seed_cluster};
@@ -34,7 +34,7 @@ pub struct TickCtx<'a> {
     /// Sim time since the previous tick (always [`TICK`]).
     pub dt: Duration,
     /// The world's seeded random source: draw from it in a deterministic order.
-    pub rng: &'a mut SimRng,
+    pub rng: &'a mut SmallRng,
 }
 
 /// A control loop run once per tick. The built-in controllers run first; the
@@ -45,7 +45,7 @@ pub trait Controller: Send {
 
 pub struct World {
     shared: Shared,
-    rng: SimRng,
+    rng: SmallRng,
     start: DateTime<Utc>,
     ticks: u64,
     controllers: Vec<Box<dyn Controller>>,
@@ -64,7 +64,7 @@ impl World {
         seed_cluster(&shared)?;
         Ok(World {
             shared,
-            rng: SimRng::seed_from_u64(mix(seed, 0x5EED)),
+            rng: SmallRng::seed_from_u64(mix(seed, 0x5EED)),
             start,
             ticks: 0,
             controllers: controllers::standard(),

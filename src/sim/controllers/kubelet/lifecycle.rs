@@ -118,7 +118,7 @@ pub(super) fn advance(
     shared: &Shared,
     now: DateTime<Utc>,
     since_start: Duration,
-    rng: &mut crate::sim::rng::SimRng,
+    rng: &mut rand::rngs::SmallRng,
     images: &mut BTreeMap<String, BTreeSet<String>>,
     run: &mut PodRun,
 ) {
@@ -226,7 +226,7 @@ pub(super) fn running(
     shared: &Shared,
     now: DateTime<Utc>,
     since_start: Duration,
-    rng: &mut crate::sim::rng::SimRng,
+    rng: &mut rand::rngs::SmallRng,
     run: &mut PodRun,
     started: DateTime<Utc>,
 ) {

@@ -610,3 +610,85 @@ fn sim_requests_never_panic_and_errors_are_status() {
     assert!(seen[2] > 0, "no request was accepted: {seen:?}");
     assert!(seen[4] > 0, "no request was refused: {seen:?}");
 }
+
+/// The status and `Retry-After` a case's webhook answers.
+type WebhookAnswer = Arc<Mutex<(u16, Option<String>)>>;
+
+/// A loopback webhook answering whatever status and `Retry-After` the case sets.
+fn answering_webhook(runtime: &tokio::runtime::Runtime) -> (String, WebhookAnswer) {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+    let answer = Arc::new(Mutex::new((200, None)));
+    let app = axum::Router::new()
+        .fallback(|State(a): State<WebhookAnswer>| async move {
+            let (status, retry_after) = a.lock().unwrap().clone();
+            let mut headers = HeaderMap::new();
+            if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+            (StatusCode::from_u16(status).unwrap(), headers)
+        })
+        .with_state(answer.clone());
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/hook/s3cr3t", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (url, answer)
+}
+
+#[test]
+fn webhook_answers_never_panic_and_are_judged_by_status() {
+    use flightdeck::rollout::plan::WebhookKind;
+    use flightdeck::workers::notify::{
+        Delivery, Notice, NoticeKind, Notifier, NotifyOptions, Webhook,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, answer) = answering_webhook(&runtime);
+    let options = NotifyOptions {
+        queue: 4,
+        attempts: 2,
+        first_retry: Duration::from_millis(5),
+        max_retry: Duration::from_millis(10),
+        timeout: Duration::from_secs(10),
+        open_after: 1000,
+        cool_down: Duration::from_millis(1),
+        max_retry_after: Duration::from_millis(30),
+    };
+    let strategy = (200u16..600, prop::option::of(odd_text()));
+    let mut runner = proptest::test_runner::TestRunner::new(config(64));
+    runner
+        .run(&strategy, |(status, retry_after)| {
+            *answer.lock().unwrap() = (status, retry_after);
+            let verdict = runtime.block_on(async {
+                let (reports_tx, mut reports) = tokio::sync::mpsc::channel(8);
+                let hooks = vec![Webhook {
+                    kind: WebhookKind::Generic,
+                    url: url.clone(),
+                }];
+                let (notifier, tasks) = Notifier::spawn(hooks, &options, reports_tx);
+                notifier.send(&Notice::new(NoticeKind::Started, "checkout", "shop", ""));
+                drop(notifier);
+                // The task ends once its queue is empty: every report is in.
+                for task in tasks {
+                    task.await.unwrap();
+                }
+                reports.try_recv().ok()
+            });
+            let refused = (400..500).contains(&status) && status != 408 && status != 429;
+            match verdict {
+                None => prop_assert!((200..300).contains(&status), "{status} went unreported"),
+                Some(Delivery::Refused { status: s, .. }) => {
+                    prop_assert!(refused, "{status} was refused");
+                    prop_assert_eq!(s, status);
+                }
+                Some(Delivery::Failed { attempts, .. }) => {
+                    prop_assert!(!refused && status >= 300, "{status} was retried");
+                    prop_assert_eq!(attempts, 2);
+                }
+                Some(other) => prop_assert!(false, "{status}: {other:?}"),
+            }
+            Ok(())
+        })
+        .unwrap();
+}

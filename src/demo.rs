@@ -8,7 +8,7 @@ use color_eyre::eyre::{Result, WrapErr};
 
 use crate::cli::DemoArgs;
 use crate::cockpit::{self, Options};
-use crate::rollout::plan::Plan;
+use crate::rollout::plan::{Plan, UrlSource, WebhookKind};
 use crate::sim::Scenario;
 use crate::sim::host::{HostOptions, SimHost};
 
@@ -63,6 +63,33 @@ pub fn plan_for(scenario: &str) -> Result<Option<Plan>> {
         .transpose()
 }
 
+/// Points each webhook whose variable is not set at the sim's webhook sink,
+/// so the demo's notices are received and shown (as Events) instead of
+/// skipped. A webhook the user did set keeps its URL.
+pub fn webhooks_to_sink(
+    mut plan: Plan,
+    sim_url: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Plan {
+    for n in &mut plan.notifications {
+        let set = match &n.url {
+            UrlSource::Env(var) => env(var).is_some_and(|v| !v.trim().is_empty()),
+            UrlSource::Literal(_) => true,
+        };
+        if !set {
+            let name = match n.kind {
+                WebhookKind::Slack => "slack",
+                WebhookKind::Generic => "generic",
+            };
+            n.url = UrlSource::Literal(format!(
+                "{sim_url}{}/{name}",
+                crate::sim::server::WEBHOOK_SINK_PATH
+            ));
+        }
+    }
+    plan
+}
+
 /// The simulated cluster's clock, so timed stages and guards' `for` pass at
 /// the demo's speed.
 fn sim_clock(host: &SimHost, speed: f64) -> crate::cluster::clock::Clock {
@@ -87,7 +114,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let kubeconfig = dir.join("kubeconfig");
     host.write_kubeconfig(&kubeconfig)?;
 
-    let plan = plan_for(&name)?;
+    let plan =
+        plan_for(&name)?.map(|p| webhooks_to_sink(p, &host.url(), |var| std::env::var(var).ok()));
     let (namespace, app) = match (&plan, first_app) {
         (Some(p), _) => (Some(p.namespace.clone()), Some(p.app.clone())),
         (None, Some((ns, app))) => (Some(ns), Some(app)),

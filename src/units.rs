@@ -113,7 +113,12 @@ pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
         "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => return Err(err()),
     };
-    Ok((value * factor).round() as u64)
+    let bytes = (value * factor).round();
+    // `as` would silently clamp a huge value to u64::MAX.
+    if !bytes.is_finite() || bytes > u64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(bytes as u64)
 }
 
 /// Parses a CPU quantity (`250m`, `1.5`, `2`) into millicores.
@@ -127,10 +132,12 @@ pub fn parse_millicores(text: &str) -> Result<u64, UnitError> {
         return n.parse::<u64>().map(|n| n / 1_000_000).map_err(|_| err());
     }
     let cores: f64 = s.parse().map_err(|_| err())?;
-    if cores < 0.0 {
+    let millis = (cores * 1000.0).round();
+    // `inf`, `NaN` and values past u64 parse as floats but are no quantity.
+    if !millis.is_finite() || millis < 0.0 || millis > u64::MAX as f64 {
         return Err(err());
     }
-    Ok((cores * 1000.0).round() as u64)
+    Ok(millis as u64)
 }
 
 /// Bytes the way `kubectl top` writes them (`Mi` granularity, `Ki` when small).
@@ -204,6 +211,12 @@ mod tests {
     }
 
     #[test]
+    fn durations_whose_parts_overflow_are_errors() {
+        assert!(parse_duration("9999999999999999999s9999999999999999999s").is_err());
+        assert!(parse_duration("1e400s").is_err());
+    }
+
+    #[test]
     fn durations_format() {
         assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
         assert_eq!(format_duration(Duration::from_secs(42)), "42s");
@@ -218,6 +231,9 @@ mod tests {
         assert_eq!(parse_millicores("250m"), Ok(250));
         assert_eq!(parse_millicores("1.5"), Ok(1500));
         assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999999999999999Ti").is_err());
+        assert!(parse_millicores("inf").is_err());
+        assert!(parse_millicores("NaN").is_err());
         assert_eq!(format_bytes(300 * 1024 * 1024), "300Mi");
     }
 }

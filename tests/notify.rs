@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 mod webhook;
 
-use webhook::{receiver, wait_for_bodies};
+use webhook::{receiver, scripted, wait_for_bodies};
 
 async fn next_report(rx: &mut mpsc::Receiver<Delivery>) -> Delivery {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
@@ -44,6 +44,7 @@ fn quick() -> NotifyOptions {
         timeout: Duration::from_secs(2),
         open_after: 2,
         cool_down: Duration::from_millis(400),
+        max_retry_after: Duration::from_secs(3),
     }
 }
 
@@ -210,4 +211,113 @@ async fn an_open_circuit_half_opens_and_closes_when_the_webhook_is_back() {
     notifier.send(&notice("closed again"));
     let bodies = wait_for_bodies(&r, 2).await;
     assert_eq!(bodies[1]["reason"], "closed again");
+}
+
+fn generic(url: String) -> Vec<Webhook> {
+    vec![Webhook {
+        kind: WebhookKind::Generic,
+        url,
+    }]
+}
+
+#[tokio::test]
+async fn a_client_error_is_refused_once_and_does_not_open_the_circuit() {
+    // More refusals in a row than `open_after`: were they counted as
+    // failures, the third notice would meet an open circuit.
+    let (r, url) = scripted(0, vec![(400, None), (404, None), (410, None)]).await;
+    let (reports_tx, mut reports) = mpsc::channel(64);
+    let (notifier, _tasks) = Notifier::spawn(generic(url), &quick(), reports_tx);
+    let notice = |reason: &str| Notice::new(NoticeKind::Stage, "checkout", "shop", reason);
+    for reason in ["one", "two", "three", "four"] {
+        notifier.send(&notice(reason));
+    }
+
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        match next_report(&mut reports).await {
+            Delivery::Refused {
+                webhook,
+                event,
+                status,
+            } => {
+                assert_eq!(event, NoticeKind::Stage);
+                assert!(!webhook.contains("s3cr3t"), "{webhook}");
+                statuses.push(status);
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(statuses, [400, 404, 410]);
+    assert!(matches!(
+        next_report(&mut reports).await,
+        Delivery::Recovered { .. }
+    ));
+    let bodies = wait_for_bodies(&r, 1).await;
+    assert_eq!(bodies[0]["reason"], "four");
+    // One request per notice: no refused body was sent twice.
+    let reasons: Vec<_> = r
+        .requests()
+        .iter()
+        .map(|(_, body)| body["reason"].clone())
+        .collect();
+    assert_eq!(reasons, ["one", "two", "three", "four"]);
+}
+
+#[tokio::test]
+async fn a_refusal_reads_as_refused_with_its_status() {
+    let (_r, url) = scripted(0, vec![(403, None)]).await;
+    let (reports_tx, mut reports) = mpsc::channel(8);
+    let (notifier, _tasks) = Notifier::spawn(generic(url.clone()), &quick(), reports_tx);
+    notifier.send(&Notice::new(NoticeKind::Promoted, "checkout", "shop", ""));
+    let text = next_report(&mut reports).await.to_string();
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/hook/s3cr3t");
+    assert_eq!(
+        text,
+        format!("generic webhook at {host}: promoted notice refused with HTTP 403")
+    );
+}
+
+/// The gap between the first request and the one after it.
+async fn gap_after_first_answer(answer: (u16, Option<String>)) -> Duration {
+    let (r, url) = scripted(0, vec![answer]).await;
+    let (reports_tx, _reports) = mpsc::channel(8);
+    let (notifier, _tasks) = Notifier::spawn(generic(url), &quick(), reports_tx);
+    notifier.send(&Notice::new(NoticeKind::Started, "checkout", "shop", ""));
+    wait_for_bodies(&r, 1).await;
+    let requests = r.requests();
+    assert_eq!(requests.len(), 2, "one retry");
+    requests[1].0 - requests[0].0
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_the_seconds_retry_after_asks() {
+    // The back-off alone would retry after 20 ms.
+    let gap = gap_after_first_answer((429, Some("2".into()))).await;
+    assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_until_the_date_retry_after_names() {
+    // An HTTP date has whole seconds: 3 s from now is at least 2 s away.
+    let at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let gap = gap_after_first_answer((429, Some(date))).await;
+    assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_bound_is_cut_to_it() {
+    // An hour asked, 3 s allowed (`quick().max_retry_after`): the retry
+    // comes after the bound, and the notice gets through.
+    let gap = gap_after_first_answer((429, Some("3600".into()))).await;
+    assert!(gap >= Duration::from_secs(3), "retried after {gap:?}");
+    assert!(gap < Duration::from_secs(60), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn request_timeout_is_retried() {
+    let gap = gap_after_first_answer((408, None)).await;
+    assert!(gap < Duration::from_secs(60), "retried after {gap:?}");
 }

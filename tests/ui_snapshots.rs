@@ -785,7 +785,7 @@ fn degraded_screen_says_what_is_wrong_in_words() {
 #[test]
 fn guards_verdicts_and_webhooks() {
     let s = guarded();
-    for (w, h) in [(80, 24), (200, 50)] {
+    for (w, h) in [(80, 24), (120, 35), (160, 45), (200, 50)] {
         insta::assert_snapshot!(format!("screen_guarded_{w}x{h}"), screen(&s, w, h));
     }
     insta::assert_snapshot!("pane_stages_guarded", pane(&s, Pane::Stages, 100, 22));
@@ -794,6 +794,25 @@ fn guards_verdicts_and_webhooks() {
     handle_action(&mut zoomed, Action::FocusStages);
     handle_action(&mut zoomed, Action::Zoom);
     insta::assert_snapshot!("stages_zoomed_guarded_80x24", screen(&zoomed, 80, 24));
+}
+
+#[test]
+fn the_metrics_charts_stay_in_view_beside_the_guards_from_120x35() {
+    let s = guarded();
+    for (w, h) in [(120, 35), (140, 40), (160, 45), (200, 50)] {
+        let text = screen(&s, w, h);
+        for words in [
+            "error % (guard 2.0%)",
+            "p99 s (guard 2.00s)",
+            "-5m",
+            "guards: ✗ FIRING latency-p99",
+        ] {
+            assert!(
+                text.contains(words),
+                "{w}x{h}: missing {words:?} in\n{text}"
+            );
+        }
+    }
 }
 
 #[test]

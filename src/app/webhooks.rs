@@ -30,7 +30,8 @@ impl Webhooks {
             }
             Delivery::Failed { webhook, .. }
             | Delivery::CircuitOpen { webhook, .. }
-            | Delivery::Dropped { webhook, .. } => webhook,
+            | Delivery::Dropped { webhook, .. }
+            | Delivery::Refused { webhook, .. } => webhook,
         };
         self.troubles
             .entry(webhook)

@@ -46,8 +46,19 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         return;
     };
     let table_rows = latest.versions.len() as u16 + 1;
-    let guards = guard_lines(state, theme, usize::from(area.width));
-    let guard_rows = (guards.len() as u16).min(area.height.saturating_sub(table_rows));
+    let mut guards = guard_lines(state, theme, usize::from(area.width));
+    // The charts are what people watch: when the full guard list would push
+    // them out, it shrinks to one line (the Stages pane has every guard).
+    let room = area.height.saturating_sub(table_rows);
+    let spare = room.saturating_sub(CHART_ROWS);
+    if room >= CHART_ROWS && guards.len() as u16 > spare {
+        guards = if spare == 0 {
+            Vec::new()
+        } else {
+            guard_summary(state, theme, usize::from(area.width))
+        };
+    }
+    let guard_rows = (guards.len() as u16).min(room);
     let [numbers, guard_area, charts] = Layout::vertical([
         Constraint::Length(table_rows),
         Constraint::Length(guard_rows),
@@ -56,7 +67,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     .areas(area);
     render_numbers(frame, numbers, &latest.versions, state, theme);
     frame.render_widget(Paragraph::new(guards), guard_area);
-    if charts.height >= 6 {
+    if charts.height >= CHART_ROWS {
         let halves = if charts.width >= 60 {
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .split(charts)
@@ -69,6 +80,45 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
             render_chart(frame, *right, state, theme, Series::P99);
         }
     }
+}
+
+/// Rows a chart needs to say anything: title, three of plot, axis, labels.
+pub const CHART_ROWS: u16 = 6;
+
+/// The worst guard in full, the others counted by state:
+/// `guards: ✗ FIRING latency-p99 2.60s (limit 2.00s) for 5m · +1 pending · +1 ok`.
+fn guard_summary<'a>(state: &State, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let worst = state.guard_states.worst_first();
+    let Some((first, rest)) = worst.split_first() else {
+        return Vec::new();
+    };
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for update in rest {
+        let word = guards::mark(&update.state).1;
+        match counts.iter_mut().find(|(w, _)| *w == word) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((word, 1)),
+        }
+    }
+    let counts: Vec<String> = counts
+        .into_iter()
+        .map(|(word, n)| format!("+{n} {word}"))
+        .collect();
+    // The counts always show; the worst guard's numbers give way to them.
+    let tail: usize = counts.iter().map(|c| c.chars().count() + 3).sum();
+    let room = width.saturating_sub("guards: ".len() + tail);
+    let first_text = super::format::truncate(&guards::item(first), room);
+    let mut items = vec![(first_text, guards::item_style(first, theme))];
+    items.extend(counts.into_iter().map(|c| (c, theme.style("muted"))));
+    let mut lines = guards::pack(
+        "guards: ",
+        items,
+        width,
+        theme.style("muted"),
+        theme.style("muted"),
+    );
+    lines.truncate(1);
+    lines
 }
 
 /// Each guard's state against these numbers, worst first so a short line

@@ -71,16 +71,29 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, theme: &Theme) {
 /// Pods and the rollout's shape (traffic, stages) on top, numbers and events in
 /// the middle, logs across the bottom where long lines have room.
 pub fn layout(area: Rect, state: &State) -> Vec<(Pane, Rect)> {
-    let [top, middle, bottom] = Layout::vertical([
+    let [mut top, mut middle, mut bottom] = Layout::vertical([
         Constraint::Percentage(35),
         Constraint::Percentage(30),
         Constraint::Fill(1),
     ])
     .areas(area);
+    let versions = state.traffic.as_ref().map_or(2, |t| t.desired.len().max(1)) as u16;
+    // The Metrics pane's charts need their rows (borders, the numbers, a guard
+    // line, the charts): when 30% falls short they come out of the logs, as
+    // long as the logs keep a readable height.
+    let metrics_rows = 2 + (versions + 1) + 1 + metrics::CHART_ROWS;
+    if middle.height < metrics_rows && bottom.height + middle.height >= metrics_rows + MIN_LOG_ROWS
+    {
+        [top, middle, bottom] = Layout::vertical([
+            Constraint::Length(top.height),
+            Constraint::Length(metrics_rows),
+            Constraint::Fill(1),
+        ])
+        .areas(area);
+    }
     let columns = [Constraint::Percentage(60), Constraint::Percentage(40)];
     let [pods, right] = Layout::horizontal(columns).areas(top);
     let [metrics, events] = Layout::horizontal(columns).areas(middle);
-    let versions = state.traffic.as_ref().map_or(2, |t| t.desired.len().max(1)) as u16;
     let traffic_rows = (versions + 3).min(right.height.saturating_sub(3)).max(3);
     let [traffic, stages] =
         Layout::vertical([Constraint::Length(traffic_rows), Constraint::Fill(1)]).areas(right);
@@ -93,6 +106,9 @@ pub fn layout(area: Rect, state: &State) -> Vec<(Pane, Rect)> {
         (Pane::Logs, bottom),
     ]
 }
+
+/// The fewest rows the Logs pane keeps when the Metrics pane grows.
+const MIN_LOG_ROWS: u16 = 8;
 
 /// Draws one pane into `area`, bordered and titled, with its trouble on top.
 pub fn draw_pane(frame: &mut Frame<'_>, area: Rect, pane: Pane, state: &State, theme: &Theme) {

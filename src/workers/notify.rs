@@ -284,6 +284,8 @@ pub struct NotifyOptions {
     /// Failed tries in a row that open the circuit.
     pub open_after: u32,
     pub cool_down: Duration,
+    /// The longest a 429's `Retry-After` may hold a webhook's queue.
+    pub max_retry_after: Duration,
 }
 
 impl Default for NotifyOptions {
@@ -296,6 +298,7 @@ impl Default for NotifyOptions {
             timeout: Duration::from_secs(5),
             open_after: 3,
             cool_down: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
@@ -314,6 +317,13 @@ pub enum Delivery {
     CircuitOpen { webhook: String, event: NoticeKind },
     /// The webhook's queue was full: the notice was not sent.
     Dropped { webhook: String, event: NoticeKind },
+    /// The webhook answered a client error (4xx other than 408 and 429):
+    /// sending the same body again would be refused again, so it was not.
+    Refused {
+        webhook: String,
+        event: NoticeKind,
+        status: u16,
+    },
     /// A delivery succeeded after failures: the webhook works again.
     Recovered { webhook: String },
 }
@@ -336,6 +346,11 @@ impl fmt::Display for Delivery {
             Delivery::Dropped { webhook, event } => {
                 write!(f, "{webhook}: queue full, {event} notice dropped")
             }
+            Delivery::Refused {
+                webhook,
+                event,
+                status,
+            } => write!(f, "{webhook}: {event} notice refused with HTTP {status}"),
             Delivery::Recovered { webhook } => write!(f, "{webhook}: delivering again"),
         }
     }
@@ -447,6 +462,7 @@ async fn deliver(
                 break;
             }
             tries += 1;
+            let mut delay = backoff.next_delay();
             match post(&http, &hook.url, &body).await {
                 Ok(()) => {
                     breaker.success();
@@ -461,7 +477,29 @@ async fn deliver(
                     }
                     break;
                 }
-                Err(reason) => {
+                // The endpoint is up and said no to this body: it answers, so
+                // the circuit (which is about reaching it) closes, and the
+                // next notice may well be accepted.
+                Err(PostError::Refused(status)) => {
+                    breaker.success();
+                    failing = true;
+                    report(
+                        &reports,
+                        Delivery::Refused {
+                            webhook: label.clone(),
+                            event: notice.event,
+                            status,
+                        },
+                    );
+                    break;
+                }
+                Err(PostError::Failed {
+                    reason,
+                    retry_after,
+                }) => {
+                    if let Some(asked) = retry_after {
+                        delay = delay.max(asked.min(options.max_retry_after));
+                    }
                     breaker.failure(Instant::now());
                     if tries >= options.attempts || breaker.is_open() {
                         failing = true;
@@ -478,24 +516,75 @@ async fn deliver(
                     }
                 }
             }
-            tokio::time::sleep(backoff.next_delay()).await;
+            tokio::time::sleep(delay).await;
         }
     }
 }
 
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), String> {
+/// Why a post did not deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PostError {
+    /// A client error that trying again will not change.
+    Refused(u16),
+    /// Worth another try, after `retry_after` if the webhook asked for it.
+    Failed {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), PostError> {
     let response = http
         .post(url)
         .json(body)
         .send()
         .await
-        .map_err(|e| without_url(&e))?;
-    let status = response.status();
+        .map_err(|e| PostError::Failed {
+            reason: without_url(&e),
+            retry_after: None,
+        })?;
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after(v, Utc::now()));
+    judge(response.status(), retry_after)
+}
+
+/// What an answer's status means for the notice: delivered, refused for
+/// good, or worth another try (408 and 429 are the client errors that are).
+fn judge(status: reqwest::StatusCode, retry_after: Option<Duration>) -> Result<(), PostError> {
+    use reqwest::StatusCode;
     if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("HTTP {status}"))
+        return Ok(());
     }
+    let again = matches!(
+        status,
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+    );
+    if status.is_client_error() && !again {
+        return Err(PostError::Refused(status.as_u16()));
+    }
+    Err(PostError::Failed {
+        reason: format!("HTTP {status}"),
+        retry_after,
+    })
+}
+
+/// A `Retry-After` header's wait: delay-seconds or an HTTP date (a date in
+/// the past is no wait). `None` when the value is neither.
+pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for u64 is still "a very long time"; the caller bounds it.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// reqwest's errors quote the URL, and a Slack URL is a secret.
@@ -568,6 +657,43 @@ mod tests {
              held_for_seconds: 121, threshold: 0.05, value: 0.081"
         );
         assert_eq!(body["blocks"][0]["type"], "section");
+    }
+
+    #[test]
+    fn client_errors_are_refused_except_timeout_and_too_many_requests() {
+        let status = |code| reqwest::StatusCode::from_u16(code).unwrap();
+        assert_eq!(judge(status(204), None), Ok(()));
+        assert_eq!(judge(status(400), None), Err(PostError::Refused(400)));
+        assert_eq!(judge(status(404), None), Err(PostError::Refused(404)));
+        for code in [408, 429, 500, 503] {
+            assert!(
+                matches!(judge(status(code), None), Err(PostError::Failed { .. })),
+                "{code} is retried"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        // 2023-11-14T22:13:20Z is `now`; the header says 30 s later.
+        assert_eq!(
+            retry_after("Tue, 14 Nov 2023 22:13:50 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("-5", now), None);
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("", now), None);
     }
 
     #[test]

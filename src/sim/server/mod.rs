@@ -25,6 +25,7 @@ mod status;
 mod strategic;
 mod table;
 mod watch;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub use kubeconfig::{USER as KUBECONFIG_USER, kubeconfig};
 pub use proxy::{ProxyBackend, ProxyKind, ProxyRequest, ProxyResponse};
 pub use requests::PATH as REQUEST_COUNTS_PATH;
 pub use status::ApiError;
+pub use webhooks::{PATH as WEBHOOK_SINK_PATH, Received as ReceivedNotice};
 
 /// How the API server behaves.
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ struct Api {
     requests: Arc<AtomicU64>,
     /// Requests served per verb and resource.
     counts: Arc<requests::RequestCounts>,
+    /// Notices posted to the webhook sink.
+    sink: Arc<webhooks::Sink>,
 }
 
 /// The API server's routes, with authentication and fault injection applied
@@ -86,6 +90,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
         proxy,
         requests: Arc::new(AtomicU64::new(0)),
         counts: Arc::default(),
+        sink: Arc::default(),
     };
     Router::new()
         .route("/version", get(discovery::version))
@@ -105,6 +110,11 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
             faults_layer::guard,
         ))
         .route(requests::PATH, get(requests::serve))
+        .route(webhooks::PATH, get(webhooks::list))
+        .route(
+            &format!("{}/{{name}}", webhooks::PATH),
+            axum::routing::post(webhooks::receive),
+        )
         .with_state(api)
 }
 

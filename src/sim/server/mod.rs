@@ -9,6 +9,7 @@
 
 mod crud;
 mod discovery;
+mod encoded;
 mod faults_layer;
 mod kubeconfig;
 mod list;
@@ -74,6 +75,8 @@ struct Api {
     requests: Arc<AtomicU64>,
     /// Requests served per verb and resource.
     counts: Arc<requests::RequestCounts>,
+    /// Objects as JSON, once per version for every list and watch.
+    encoded: Arc<encoded::Encoded>,
 }
 
 /// The API server's routes, with authentication and fault injection applied
@@ -85,6 +88,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
         proxy,
         requests: Arc::new(AtomicU64::new(0)),
         counts: Arc::default(),
+        encoded: Arc::default(),
     };
     Router::new()
         .route("/version", get(discovery::version))

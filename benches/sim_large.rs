@@ -11,92 +11,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flightdeck::sim::World;
 use flightdeck::sim::resources::kinds;
-use flightdeck::sim::traffic::Traffic;
-use flightdeck::sim::{Controller, Scenario, Shared, TickCtx, World};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::runtime::watcher;
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod support;
 
-const NS: &str = "fleet";
-const PODS: usize = 5_000;
-/// Deployments given a new image in each measured rollout (100 pods each).
-const ROLLED: usize = 5;
-
-/// The traffic model as one of the world's controllers, as `SimHost` runs it.
-struct TrafficController(Traffic);
-
-impl Controller for TrafficController {
-    fn tick(&mut self, ctx: &mut TickCtx<'_>) {
-        self.0
-            .tick(ctx.shared, ctx.now, ctx.since_start, ctx.dt, ctx.rng);
-    }
-}
-
-/// Resident memory of this process, in MiB.
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-fn ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
-}
-
-/// Whether every Deployment named has rolled its current template out.
-fn rolled_out(shared: &Shared, names: &[String]) -> bool {
-    names.iter().all(|n| {
-        let d = shared.store.get(kinds::deployments(), NS, n).unwrap();
-        let s = &d["status"];
-        s["observedGeneration"] == d["metadata"]["generation"]
-            && s["updatedReplicas"] == d["spec"]["replicas"]
-            && s["availableReplicas"] == d["spec"]["replicas"]
-            && s["replicas"] == d["spec"]["replicas"]
-    })
-}
-
-/// The `large` world with every pod running and ready.
-fn steady_world() -> World {
-    let scenario = Scenario::load("large").unwrap();
-    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let mut world = World::new(scenario, 1, start).unwrap();
-    let shared = world.shared();
-    world.add_controller(Box::new(TrafficController(Traffic::new(&shared))));
-    let began = Instant::now();
-    for _ in 0..600 {
-        world.step_for(Duration::from_secs(1));
-        let (pods, _) = shared.store.list(kinds::pods(), Some(NS));
-        if pods.len() == PODS && pods.iter().all(|p| ready(p)) {
-            break;
-        }
-    }
-    let (pods, _) = shared.store.list(kinds::pods(), Some(NS));
-    assert_eq!(pods.iter().filter(|p| ready(p)).count(), PODS);
-    // Let the first metrics window and the endpoints settle.
-    world.step_for(Duration::from_secs(30));
-    eprintln!(
-        "sim_large: seeded {PODS} ready pods in {:.1}s ({:?} of sim time); RSS {:.0} MiB",
-        began.elapsed().as_secs_f64(),
-        world.since_start(),
-        rss_mib()
-    );
-    world
-}
+use support::large::{NS, PODS, ROLLED, rolled_out, rss_mib, start_rollout, steady_world};
 
 /// Gives `ROLLED` Deployments a new image, steps the world until they have
 /// rolled out, and waits for the watcher to see a marker written after that.
@@ -145,19 +71,7 @@ fn rollout(
     runtime.block_on(listed_rx).unwrap();
 
     let began = Instant::now();
-    let rolled: Vec<String> = (0..ROLLED)
-        .map(|i| format!("svc-{:02}", (round as usize * ROLLED + i) % 49))
-        .collect();
-    for name in &rolled {
-        shared
-            .store
-            .modify::<()>(kinds::deployments(), NS, name, |d| {
-                d["spec"]["template"]["spec"]["containers"][0]["image"] =
-                    json!(format!("registry.local/{NS}/{name}:2.0.{round}"));
-                Ok(())
-            })
-            .unwrap();
-    }
+    let rolled = start_rollout(&shared, round);
     let sim_began = world.since_start();
     while !rolled_out(&shared, &rolled) {
         world.step_for(Duration::from_secs(1));

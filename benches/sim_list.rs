@@ -1,5 +1,6 @@
 //! The simulated API server under the `large` scenario's load: listing 5,000
-//! pods over HTTP as JSON and as a Table, and the throughput of watch events.
+//! pods over HTTP as JSON and as a Table, and the throughput of watch events
+//! to one watcher and fanned out to ten.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,6 +18,8 @@ mod support;
 
 const PODS: usize = 5_000;
 const WATCH_EVENTS: usize = 1_000;
+/// Watchers of all pods that each event fans out to.
+const WATCHERS: usize = 10;
 
 fn pod(i: usize) -> serde_json::Value {
     let app = format!("app-{}", i % 50);
@@ -84,19 +87,7 @@ fn bench(c: &mut Criterion) {
                 .send()
                 .await
                 .unwrap();
-            for i in 0..WATCH_EVENTS {
-                let name = format!("app-{}-{i:05}", i % 50);
-                store
-                    .modify::<()>(kinds::pods(), "large", &name, |p| {
-                        let n: u64 = p["metadata"]["labels"]["bench"]
-                            .as_str()
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(0);
-                        p["metadata"]["labels"]["bench"] = json!((n + 1).to_string());
-                        Ok(())
-                    })
-                    .unwrap();
-            }
+            touch_pods(&store);
             let mut response = response;
             let mut lines = 0;
             while lines < WATCH_EVENTS {
@@ -106,7 +97,48 @@ fn bench(c: &mut Criterion) {
             black_box(lines)
         });
     });
+    group.throughput(Throughput::Elements((WATCH_EVENTS * WATCHERS) as u64));
+    group.bench_function("1000 watch events to 10 watchers of all pods", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let from = store.current_resource_version();
+            let all_pods = format!("{url}/api/v1/pods?watch=true&resourceVersion={from}");
+            let mut watchers = Vec::with_capacity(WATCHERS);
+            for _ in 0..WATCHERS {
+                watchers.push(client.get(&all_pods).send().await.unwrap());
+            }
+            touch_pods(&store);
+            // Every watcher must get every event: a dropped one never ends its count.
+            let reads = watchers.into_iter().map(|mut response| async move {
+                let mut lines = 0;
+                while lines < WATCH_EVENTS {
+                    let chunk = response.chunk().await.unwrap().unwrap();
+                    lines += chunk.split(|b| *b == b'\n').count() - 1;
+                }
+                lines
+            });
+            let lines: usize = futures::future::join_all(reads).await.into_iter().sum();
+            assert_eq!(lines, WATCH_EVENTS * WATCHERS);
+            black_box(lines)
+        });
+    });
     group.finish();
+}
+
+/// Changes a label on `WATCH_EVENTS` pods, one event each.
+fn touch_pods(store: &Store) {
+    for i in 0..WATCH_EVENTS {
+        let name = format!("app-{}-{i:05}", i % 50);
+        store
+            .modify::<()>(kinds::pods(), "large", &name, |p| {
+                let n: u64 = p["metadata"]["labels"]["bench"]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                p["metadata"]["labels"]["bench"] = json!((n + 1).to_string());
+                Ok(())
+            })
+            .unwrap();
+    }
 }
 
 criterion_group!(benches, bench);

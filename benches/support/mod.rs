@@ -9,6 +9,8 @@ use criterion::measurement::WallTime;
 use flightdeck::sim::Shared;
 use flightdeck::sim::server::{self, ServerOptions};
 
+pub mod large;
+
 /// What kubectl asks for to print a list: a server-side Table.
 pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 

@@ -6,7 +6,7 @@
 //! about a kind. Stored objects are immutable `Arc`s: an update swaps the `Arc`, so
 //! a list or a watch event costs a pointer copy, not a deep clone.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::resources::{Resource, kinds};
+use super::resources::{RESOURCES, Resource, kinds};
 
 /// Changes kept for watches that resume from an older resourceVersion. Older
 /// versions answer 410 Gone, and clients re-list, as against a real API server.
@@ -117,9 +117,18 @@ impl StoreError {
 
 type Key = (String, String);
 
+/// An object named by an owner reference: its kind (an index into
+/// [`RESOURCES`]), namespace and name. Ordered as the garbage collector
+/// visits them: by kind, then namespace, then name.
+type Dependent = (usize, String, String);
+
 struct State {
     resource_version: u64,
     objects: HashMap<(&'static str, &'static str), BTreeMap<Key, Arc<Value>>>,
+    /// Every object by the uid of each owner its `ownerReferences` name, so
+    /// that a delete finds what it takes with it, and a controller its pods,
+    /// without reading every object in the store.
+    dependents: HashMap<String, BTreeSet<Dependent>>,
     history: VecDeque<Arc<Change>>,
     history_capacity: usize,
     /// The oldest resourceVersion a watch may still resume from.
@@ -161,6 +170,7 @@ impl Store {
             state: Mutex::new(State {
                 resource_version: 1,
                 objects: HashMap::new(),
+                dependents: HashMap::new(),
                 history: VecDeque::new(),
                 history_capacity: history_capacity.max(1),
                 oldest_resumable: 1,
@@ -239,6 +249,22 @@ impl Store {
         map.range((ns.clone(), prefix.to_string())..)
             .take_while(|((n, name), _)| *n == ns && name.starts_with(prefix))
             .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Objects of a kind that name `owner_uid` in their `ownerReferences`,
+    /// ordered by namespace then name; costs the dependents, not the kind.
+    pub fn dependents(&self, res: &Resource, owner_uid: &str) -> Vec<Arc<Value>> {
+        let st = self.lock();
+        let Some(kind) = resource_index(res) else {
+            return Vec::new();
+        };
+        st.dependents
+            .get(owner_uid)
+            .into_iter()
+            .flatten()
+            .filter(|(i, _, _)| *i == kind)
+            .filter_map(|(_, ns, n)| get_locked(&st, res, ns, n))
             .collect()
     }
 
@@ -346,6 +372,7 @@ impl Store {
             }
         }
         let object = Arc::new(object);
+        index_owners(&mut st, res, &ns, &name, None, Some(object.as_ref()));
         st.objects
             .entry((res.group, res.plural))
             .or_default()
@@ -485,6 +512,14 @@ impl Store {
         let rv = st.resource_version;
         set_meta(&mut next, "resourceVersion", Value::String(rv.to_string()));
         let object = Arc::new(next);
+        index_owners(
+            st,
+            res,
+            ns,
+            name,
+            Some(current.as_ref()),
+            Some(object.as_ref()),
+        );
         st.objects
             .entry((res.group, res.plural))
             .or_default()
@@ -525,28 +560,18 @@ impl Store {
             if owner.is_empty() {
                 continue;
             }
-            let dependents: Vec<(&'static Resource, String, String, String)> =
-                super::resources::RESOURCES
-                    .iter()
-                    .filter(|r| !r.read_only)
-                    .flat_map(|r| {
-                        let st = &st;
-                        let owner = owner.clone();
-                        st.objects
-                            .get(&(r.group, r.plural))
-                            .into_iter()
-                            .flat_map(|m| m.iter())
-                            .filter(move |(_, o)| owned_by(o, &owner))
-                            .map(move |((ns, n), o)| {
-                                (
-                                    r,
-                                    ns.clone(),
-                                    n.clone(),
-                                    meta_str(o, "uid").unwrap_or("").to_string(),
-                                )
-                            })
-                    })
-                    .collect();
+            let dependents: Vec<(&'static Resource, String, String, String)> = st
+                .dependents
+                .get(&owner)
+                .into_iter()
+                .flatten()
+                .filter_map(|(i, ns, n)| {
+                    let r = RESOURCES.get(*i).filter(|r| !r.read_only)?;
+                    let o = get_locked(&st, r, ns, n)?;
+                    let uid = meta_str(&o, "uid").unwrap_or("").to_string();
+                    Some((r, ns.clone(), n.clone(), uid))
+                })
+                .collect();
             for (r, ns, n, uid) in dependents {
                 if self.delete_locked(&mut st, r, &ns, &n).is_ok() {
                     owners.push(uid);
@@ -572,6 +597,7 @@ impl Store {
                 plural: res.plural,
                 name: name.to_string(),
             })?;
+        index_owners(st, res, ns, name, Some(removed.as_ref()), None);
         st.resource_version += 1;
         let rv = st.resource_version;
         let mut gone = (*removed).clone();
@@ -701,14 +727,57 @@ fn set_meta(object: &mut Value, field: &str, value: Value) {
     }
 }
 
-fn owned_by(object: &Value, owner_uid: &str) -> bool {
+/// The uids an object's `ownerReferences` name.
+fn owner_uids(object: &Value) -> BTreeSet<&str> {
     object
-        .pointer("/metadata/ownerReferences")
+        .get("metadata")
+        .and_then(|m| m.get("ownerReferences"))
         .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("uid").and_then(Value::as_str) == Some(owner_uid))
-        })
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
+        .collect()
+}
+
+fn resource_index(res: &Resource) -> Option<usize> {
+    RESOURCES
+        .iter()
+        .position(|r| r.group == res.group && r.plural == res.plural)
+}
+
+/// Moves an object's entries in the owner index from what `before` named to
+/// what `after` names (`None`: the object did not exist, or no longer does).
+fn index_owners(
+    st: &mut State,
+    res: &Resource,
+    ns: &str,
+    name: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+) {
+    let old = before.map(owner_uids).unwrap_or_default();
+    let new = after.map(owner_uids).unwrap_or_default();
+    if old == new {
+        return;
+    }
+    let Some(kind) = resource_index(res) else {
+        return;
+    };
+    let entry = || (kind, ns.to_string(), name.to_string());
+    for gone in old.difference(&new) {
+        if let Some(set) = st.dependents.get_mut(*gone) {
+            set.remove(&entry());
+            if set.is_empty() {
+                st.dependents.remove(*gone);
+            }
+        }
+    }
+    for added in new.difference(&old) {
+        st.dependents
+            .entry((*added).to_string())
+            .or_default()
+            .insert(entry());
+    }
 }
 
 /// Kinds whose `metadata.generation` counts spec changes (what controllers and

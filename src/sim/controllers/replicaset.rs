@@ -6,7 +6,7 @@
 //! It picks the pods that cost least first: unscheduled, then pending, then
 //! not ready, then the most restarted, then the newest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use super::events::{self, Event, EventType, Source};
 use super::feed::{Changes, Feed};
 use super::{
-    by_controller, controller_ref, controller_uid, creation, find_condition, int_at,
-    is_terminating, label_selector_matches, labels, name, namespace, put, timestamp,
+    controller_ref, controller_uid, creation, find_condition, int_at, is_terminating,
+    label_selector_matches, labels, name, namespace, put, timestamp,
 };
 use crate::sim::resources::kinds;
 use crate::sim::world::{Controller, TickCtx};
@@ -65,21 +65,20 @@ impl Controller for ReplicaSetController {
             .into_iter()
             .filter(|rs| dirty.as_ref().is_none_or(|d| d.contains(super::uid(rs))))
             .collect();
-        let mut owned: BTreeMap<String, Vec<Arc<Value>>> = BTreeMap::new();
-        let namespaces: BTreeSet<&str> = replicasets.iter().map(|rs| namespace(rs)).collect();
-        for ns in namespaces {
-            owned.extend(by_controller(&store.list(kinds::pods(), Some(ns)).0));
-        }
         for rs in &replicasets {
-            let mut pods: Vec<Arc<Value>> = owned
-                .get(super::uid(rs))
-                .map(|p| {
-                    p.iter()
-                        .filter(|p| !is_terminating(p) && !is_finished(p))
-                        .cloned()
-                        .collect()
+            // The store's owner index answers an RS's pods without reading the
+            // thousands of others in its namespace.
+            let id = super::uid(rs);
+            let mut pods: Vec<Arc<Value>> = store
+                .dependents(kinds::pods(), id)
+                .into_iter()
+                .filter(|p| {
+                    controller_uid(p) == Some(id)
+                        && namespace(p) == namespace(rs)
+                        && !is_terminating(p)
+                        && !is_finished(p)
                 })
-                .unwrap_or_default();
+                .collect();
             manage(ctx, rs, &mut pods);
             if write_status(ctx, rs, &pods) {
                 self.maturing.insert(super::uid(rs).to_string());

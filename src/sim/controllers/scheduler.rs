@@ -4,7 +4,7 @@
 //! allocatable `pods`; a pod that fits nowhere is marked Unschedulable and
 //! tried again when a pod goes away or a node changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -24,6 +24,40 @@ const COMPONENT: &str = "default-scheduler";
 pub struct Scheduler {
     feed: Feed,
     unschedulable: BTreeSet<(String, String)>,
+    placed: Placed,
+}
+
+/// The node of every bound pod in the store, kept from the change feed, so
+/// that finding room does not read all pods on each tick of a rollout.
+#[derive(Default)]
+struct Placed {
+    node_of: HashMap<String, String>,
+    per_node: HashMap<String, usize>,
+}
+
+impl Placed {
+    fn rebuild(&mut self, pods: &[Arc<Value>]) {
+        *self = Placed::default();
+        for p in pods {
+            self.set(uid(p), node_of(p));
+        }
+    }
+
+    /// Records where the pod with `id` is bound now (`None`: nowhere, or gone).
+    fn set(&mut self, id: &str, node: Option<&str>) {
+        if self.node_of.get(id).map(String::as_str) == node {
+            return;
+        }
+        if let Some(old) = self.node_of.remove(id)
+            && let Some(n) = self.per_node.get_mut(&old)
+        {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(node) = node {
+            self.node_of.insert(id.to_string(), node.to_string());
+            *self.per_node.entry(node.to_string()).or_default() += 1;
+        }
+    }
 }
 
 fn node_of(pod: &Value) -> Option<&str> {
@@ -42,8 +76,22 @@ impl Controller for Scheduler {
     fn tick(&mut self, ctx: &mut TickCtx<'_>) {
         let store = &ctx.shared.store;
         let mut candidates: Vec<Arc<Value>> = match self.feed.drain(store) {
-            Changes::All => store.list(kinds::pods(), None).0,
+            Changes::All => {
+                let (pods, _) = store.list(kinds::pods(), None);
+                self.placed.rebuild(&pods);
+                pods
+            }
             Changes::Some(changes) => {
+                for c in changes
+                    .iter()
+                    .filter(|c| std::ptr::eq(c.resource, kinds::pods()))
+                {
+                    let node = match c.kind {
+                        ChangeKind::Deleted => None,
+                        _ => node_of(&c.object),
+                    };
+                    self.placed.set(uid(&c.object), node);
+                }
                 let room_freed = changes.iter().any(|c| {
                     (std::ptr::eq(c.resource, kinds::pods()) && c.kind == ChangeKind::Deleted)
                         || std::ptr::eq(c.resource, kinds::nodes())
@@ -71,7 +119,7 @@ impl Controller for Scheduler {
         if candidates.is_empty() {
             return;
         }
-        let mut rooms = rooms(ctx);
+        let mut rooms = rooms(ctx, &self.placed);
         let stamp = timestamp(ctx.now);
         for pod in &candidates {
             let key = (namespace(pod).to_string(), name(pod).to_string());
@@ -123,10 +171,10 @@ impl Controller for Scheduler {
     }
 }
 
-fn rooms(ctx: &TickCtx<'_>) -> BTreeMap<String, Room> {
+fn rooms(ctx: &TickCtx<'_>, placed: &Placed) -> BTreeMap<String, Room> {
     let store = &ctx.shared.store;
     let (nodes, _) = store.list(kinds::nodes(), None);
-    let mut rooms: BTreeMap<String, Room> = nodes
+    nodes
         .iter()
         .filter(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true))
         .map(|n| {
@@ -138,17 +186,10 @@ fn rooms(ctx: &TickCtx<'_>) -> BTreeMap<String, Room> {
                         .or_else(|| p.as_u64())
                 })
                 .map_or(110, |p| usize::try_from(p).unwrap_or(usize::MAX));
-            (name(n).to_string(), Room { used: 0, capacity })
+            let used = placed.per_node.get(name(n)).copied().unwrap_or(0);
+            (name(n).to_string(), Room { used, capacity })
         })
-        .collect();
-    for p in &store.list(kinds::pods(), None).0 {
-        if let Some(n) = node_of(p)
-            && let Some(room) = rooms.get_mut(n)
-        {
-            room.used += 1;
-        }
-    }
-    rooms
+        .collect()
 }
 
 fn mark_unschedulable(ctx: &TickCtx<'_>, pod: &Value, rooms: &BTreeMap<String, Room>, stamp: &str) {

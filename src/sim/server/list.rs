@@ -9,6 +9,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::crud::present;
+use super::encoded::Encoded;
 use super::routes::{Request, Target};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, json_response};
@@ -169,20 +170,28 @@ pub fn list(req: &Request) -> Result<Response, ApiError> {
     if let Some(include) = req.table {
         let now = req.api.shared.store.now();
         // Only whole objects carry their apiVersion; cells and metadata do not.
-        let body = if include == table::IncludeObject::Object {
-            let presented: Vec<Value> = items.iter().map(|o| present(o, t)).collect();
-            table::table(t.res, &presented, include, now, &meta)
-        } else {
-            table::table(t.res, items.iter().map(AsRef::as_ref), include, now, &meta)
-        };
-        return Ok(json_response(StatusCode::OK, body.to_string().into_bytes()));
+        let api_version = t.api_version();
+        let mut cache = req.api.encoded.lock();
+        let body = table::table_json(t.res, &items, include, now, &meta, |o, out| {
+            if o.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str()) {
+                out.extend_from_slice(&cache.json(o));
+            } else if serde_json::to_writer(&mut *out, &present(o, t)).is_err() {
+                out.extend_from_slice(b"null");
+            }
+        });
+        return Ok(json_response(StatusCode::OK, body));
     }
-    Ok(json_response(StatusCode::OK, list_json(t, &items, &meta)))
+    Ok(json_response(
+        StatusCode::OK,
+        list_json(t, &items, &meta, &req.api.encoded),
+    ))
 }
 
-/// Writes a `<Kind>List` without copying objects already at the asked version.
-pub fn list_json(t: &Target, items: &[Arc<Value>], meta: &Value) -> Vec<u8> {
+/// Writes a `<Kind>List`. Objects already at the asked version are copied from
+/// their one encoding; others are presented at that version and written here.
+pub fn list_json(t: &Target, items: &[Arc<Value>], meta: &Value, encoded: &Encoded) -> Vec<u8> {
     let api_version = t.api_version();
+    let mut cache = encoded.lock();
     let mut out = Vec::with_capacity(items.len() * 1024 + 128);
     out.extend_from_slice(
         format!(
@@ -197,7 +206,8 @@ pub fn list_json(t: &Target, items: &[Arc<Value>], meta: &Value) -> Vec<u8> {
         }
         let written =
             if item.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str()) {
-                serde_json::to_writer(&mut out, item.as_ref())
+                out.extend_from_slice(&cache.json(item));
+                Ok(())
             } else {
                 serde_json::to_writer(&mut out, &present(item, t))
             };
@@ -223,7 +233,10 @@ pub fn delete_collection(req: &Request) -> Result<Response, ApiError> {
         }
     }
     let meta = json!({ "resourceVersion": store.current_resource_version().to_string() });
-    Ok(json_response(StatusCode::OK, list_json(t, &removed, &meta)))
+    Ok(json_response(
+        StatusCode::OK,
+        list_json(t, &removed, &meta, &req.api.encoded),
+    ))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 mod crud;
 mod discovery;
+mod encoded;
 mod faults_layer;
 mod identity;
 mod kubeconfig;
@@ -79,6 +80,8 @@ struct Api {
     counts: Arc<requests::RequestCounts>,
     /// Notices posted to the webhook sink.
     sink: Arc<webhooks::Sink>,
+    /// Objects as JSON, once per version for every list and watch.
+    encoded: Arc<encoded::Encoded>,
 }
 
 /// The API server's routes, with authentication and fault injection applied
@@ -91,6 +94,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
         requests: Arc::new(AtomicU64::new(0)),
         counts: Arc::default(),
         sink: Arc::default(),
+        encoded: Arc::default(),
     };
     Router::new()
         .route("/version", get(discovery::version))

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::crud::present;
+use super::encoded::Encoded;
 use super::list::Filter;
 use super::routes::{Request, Target};
 use super::status::ApiError;
@@ -34,12 +35,29 @@ enum Start {
 
 struct Encoder {
     target: Target,
+    /// The version the client asked for, e.g. `apps/v1`.
+    api_version: String,
     table: Option<IncludeObject>,
     shared: Shared,
+    encoded: Arc<Encoded>,
 }
 
 impl Encoder {
-    fn event(&self, kind: &str, object: &Value) -> Bytes {
+    fn event(&self, kind: &str, object: &Arc<Value>) -> Bytes {
+        if self.table.is_none()
+            && object.get("apiVersion").and_then(Value::as_str) == Some(self.api_version.as_str())
+        {
+            // Every watcher of this object shares its one encoding; the
+            // envelope is written as `line` writes it (keys in order).
+            let json = self.encoded.lock().json(object);
+            let mut out = Vec::with_capacity(json.len() + kind.len() + 24);
+            out.extend_from_slice(b"{\"object\":");
+            out.extend_from_slice(&json);
+            out.extend_from_slice(b",\"type\":\"");
+            out.extend_from_slice(kind.as_bytes());
+            out.extend_from_slice(b"\"}\n");
+            return Bytes::from(out);
+        }
         let object = present(object, &self.target);
         let object = match self.table {
             Some(include) => table::table(
@@ -165,6 +183,8 @@ fn open(req: &Request) -> Result<Response, ApiError> {
     let store = req.api.shared.store.clone();
     let t = req.target.clone();
     let encoder = Encoder {
+        api_version: t.api_version(),
+        encoded: req.api.encoded.clone(),
         target: t.clone(),
         table: req.table,
         shared: req.api.shared.clone(),

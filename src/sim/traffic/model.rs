@@ -2,7 +2,7 @@
 //! in the data path, served by the ready pods of each version with that
 //! version's behaviour at this moment.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::f64::consts::TAU;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use super::pod_metrics::{self, WINDOW_SECONDS};
 use super::routing;
 use super::schedule::Schedule;
 use crate::sim::Shared;
+use crate::sim::controllers::feed::{Changes, Feed};
 use crate::sim::faults::FaultState;
 use crate::sim::logs::ContainerKey;
 use crate::sim::resources::kinds;
@@ -37,8 +38,10 @@ pub struct Traffic {
     handle: Arc<TrafficHandle>,
     schedule: Schedule,
     last_report: Option<DateTime<Utc>>,
-    /// Counts ticks, to find the pods a tick did not see.
+    /// Counts full syncs, to find the pods one did not see.
     generation: u64,
+    /// Pod changes since the last tick: only those pods are read again.
+    feed: Feed,
     /// Phases of each app's two wobble waves, from the seed.
     wobble: Vec<(f64, f64)>,
 }
@@ -60,6 +63,7 @@ impl Traffic {
             schedule: Schedule::new(&shared.scenario.faults),
             last_report: None,
             generation: 0,
+            feed: Feed::default(),
             wobble,
         }
     }
@@ -82,8 +86,29 @@ impl Traffic {
         let faults = shared.faults.current();
         let handle = self.handle.clone();
         let mut pods = handle.pods();
-        sync_pods(shared, &mut pods, self.generation);
-        self.generation += 1;
+        match self.feed.drain(&shared.store) {
+            Changes::All => {
+                sync_pods(shared, &mut pods, self.generation);
+                self.generation += 1;
+            }
+            Changes::Some(changes) => {
+                let touched: BTreeSet<(&str, &str)> = changes
+                    .iter()
+                    .filter(|c| std::ptr::eq(c.resource, kinds::pods()))
+                    .map(|c| (c.namespace.as_str(), c.name.as_str()))
+                    .collect();
+                for (ns, name) in touched {
+                    let key = (ns.to_string(), name.to_string());
+                    let tracked = shared
+                        .store
+                        .get(kinds::pods(), ns, name)
+                        .is_some_and(|object| track(shared, &mut pods, &key, object));
+                    if !tracked {
+                        pods.remove(&key);
+                    }
+                }
+            }
+        }
         // First what each version of each app gets, then one pass over the pods,
         // so the cost grows with the pods, not with pods × apps.
         let apps = &shared.scenario.apps;
@@ -207,50 +232,65 @@ impl Traffic {
 }
 
 /// Brings the tracked pods in line with the store: new pods and restarted
-/// containers start from zero, gone pods are dropped. A stored pod is an
-/// immutable `Arc`, so an unchanged one is recognised without reading it.
+/// containers start from zero, gone pods are dropped. Run on the first tick
+/// and whenever the change feed was missed; otherwise only changed pods are
+/// looked at again ([`track`]).
 fn sync_pods(
     shared: &Shared,
     pods: &mut std::collections::BTreeMap<(String, String), PodState>,
     generation: u64,
 ) {
     let (objects, _) = shared.store.list(kinds::pods(), None);
-    let apps = &shared.scenario.apps;
     for object in objects {
         let (Some(ns), Some(name)) = (meta_str(&object, "namespace"), meta_str(&object, "name"))
         else {
             continue;
         };
         let key = (ns.to_string(), name.to_string());
-        if let Some(state) = pods.get_mut(&key)
-            && Arc::ptr_eq(&state.source, &object)
+        if track(shared, pods, &key, object)
+            && let Some(state) = pods.get_mut(&key)
         {
             state.seen = generation;
-            continue;
-        }
-        let Some(view) = PodView::read(&object) else {
-            continue;
-        };
-        let Some(app_index) = apps
-            .iter()
-            .position(|a| a.namespace == view.namespace && a.name == view.app)
-        else {
-            continue;
-        };
-        match pods.get_mut(&key) {
-            Some(state) if state.view.same_container(&view) => {
-                state.view = view;
-                state.source = object;
-                state.seen = generation;
-            }
-            _ => {
-                let mut state = PodState::new(view, object, app_index);
-                state.seen = generation;
-                pods.insert(key, state);
-            }
         }
     }
     pods.retain(|_, p| p.seen == generation);
+}
+
+/// Brings one tracked pod in line with its stored object. A stored pod is an
+/// immutable `Arc`, so an unchanged one is recognised without reading it.
+/// Answers whether the pod is tracked; when not, the caller drops its state.
+fn track(
+    shared: &Shared,
+    pods: &mut std::collections::BTreeMap<(String, String), PodState>,
+    key: &(String, String),
+    object: Arc<serde_json::Value>,
+) -> bool {
+    if let Some(state) = pods.get_mut(key)
+        && Arc::ptr_eq(&state.source, &object)
+    {
+        return true;
+    }
+    let Some(view) = PodView::read(&object) else {
+        return false;
+    };
+    let Some(app_index) = shared
+        .scenario
+        .apps
+        .iter()
+        .position(|a| a.namespace == view.namespace && a.name == view.app)
+    else {
+        return false;
+    };
+    match pods.get_mut(key) {
+        Some(state) if state.view.same_container(&view) => {
+            state.view = view;
+            state.source = object;
+        }
+        _ => {
+            pods.insert(key.clone(), PodState::new(view, object, app_index));
+        }
+    }
+    true
 }
 
 /// One version's numbers for one tick.

@@ -4,7 +4,8 @@
 //! server-side tables, and the faults in force, over plain HTTP.
 //!
 //! The router serves `/version`, `/api…`, `/apis…` and `/openapi…`, plus its
-//! request counts at [`REQUEST_COUNTS_PATH`], so that the caller can merge its
+//! request counts at [`REQUEST_COUNTS_PATH`] and its last writes at
+//! [`WRITES_PATH`], so that the caller can merge its
 //! own routes (`/metrics`, `/sim/faults`) beside it.
 
 mod crud;
@@ -24,6 +25,7 @@ mod status;
 mod strategic;
 mod table;
 mod watch;
+mod writes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub use kubeconfig::kubeconfig;
 pub use proxy::{ProxyBackend, ProxyKind, ProxyRequest, ProxyResponse};
 pub use requests::PATH as REQUEST_COUNTS_PATH;
 pub use status::ApiError;
+pub use writes::PATH as WRITES_PATH;
 
 /// How the API server behaves.
 #[derive(Debug, Clone)]
@@ -74,6 +77,8 @@ struct Api {
     requests: Arc<AtomicU64>,
     /// Requests served per verb and resource.
     counts: Arc<requests::RequestCounts>,
+    /// The last writes, with their arrival times.
+    writes: Arc<writes::WriteLog>,
 }
 
 /// The API server's routes, with authentication and fault injection applied
@@ -85,6 +90,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
         proxy,
         requests: Arc::new(AtomicU64::new(0)),
         counts: Arc::default(),
+        writes: Arc::default(),
     };
     Router::new()
         .route("/version", get(discovery::version))
@@ -98,6 +104,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
             faults_layer::guard,
         ))
         .route(requests::PATH, get(requests::serve))
+        .route(writes::PATH, get(writes::serve))
         .with_state(api)
 }
 

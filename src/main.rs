@@ -54,6 +54,7 @@ fn main() -> Result<()> {
                     clock: None,
                 },
                 auto: c.auto,
+                log_lines: c.log_lines,
                 first: None,
             }))
         }

@@ -4,7 +4,7 @@
 # release binary. The simulated cluster (`flightdeck sim serve`) runs in one
 # process and answers at once (no injected latency); the cockpit, with the
 # canary plan, runs in a 200x50 tmux window in another. The rollout is
-# started, advanced through its manual stages, then paused and resumed in
+# started, advanced past its manual first stage, then paused and resumed in
 # turn, each press making one write. Each press is stamped just before
 # `tmux send-keys` and just after it returns; the API server stamps each
 # write's arrival (`GET /sim/apiserver/writes`). The first write after a
@@ -34,7 +34,7 @@ cleanup() {
 sim=$!
 trap cleanup EXIT
 while [ ! -s "$dir/kubeconfig" ]; do sleep 0.2; done
-url=$(awk '/server:/ {print $2; exit}' "$dir/kubeconfig")
+url=$(awk '/server:/ {print $2; exit}' "$dir/kubeconfig" | tr -d '"')
 
 tmux -S "$sock" -f /dev/null new-session -d -s keys -x 200 -y 50 \
   "exec '$bin' --kubeconfig '$dir/kubeconfig' --plan '$plan' --audit '$dir/audit.jsonl'"
@@ -97,11 +97,11 @@ wait_for "stage 1/5 at 10%"
 sleep 1
 
 : >"$dir/advance"
-for stage in "2/5 at 25%" "3/5 at 50%" "4/5 at 75%"; do
-  press a >>"$dir/advance"
-  wait_for "stage $stage"
-  sleep 0.5
-done
+# Past the first (manual) stage, into a timed hold: a pause there is a
+# person's and a resume gives the hold back, each one write.
+press a >>"$dir/advance"
+wait_for "stage 2/5 at 25%"
+sleep 0.5
 
 : >"$dir/toggle"
 for n in $(seq 1 "$presses"); do
@@ -127,5 +127,7 @@ summary() {
       printf "from after send-keys p50 %.1f ms p99 %.1f ms max %.1f ms; send-keys itself p50 %.1f ms\n", q(from_after, n, 0.5), q(from_after, n, 0.99), from_after[n], q(send, n, 0.5)
     }' "$2"
 }
+# RAW=FILE keeps each pause/resume press's three stamps.
+if [ -n "${RAW:-}" ]; then cp "$dir/toggle" "$RAW"; fi
 summary "pause/resume" "$dir/toggle"
 summary "advance" "$dir/advance"

@@ -12,6 +12,15 @@
 #   WARMUP=540 benches/idle.sh target/release/flightdeck large-full-ring 10
 #     (large, with svc-00 serving 3,000 requests/s: its 100 pods log 200
 #     lines/s, the simulator's most, so the cockpit's ring fills in 9 minutes)
+#   SPEED=20 LOG_LINES=1000000 FILL=1000000 benches/idle.sh target/release/flightdeck large-full-ring 10
+#     (a ring of a million lines, `--log-lines 1000000`; the simulated
+#     cluster 20 times faster logs 4,000 lines/s, so it fills in about 4
+#     minutes; FILL waits until the Logs pane counts that many lines)
+#
+# Besides CPU and memory it reports what does not depend on the machine's
+# load: frames the cockpit wrote to the terminal and renders it made (from
+# FLIGHTDECK_FRAME_STATS), and the process's context switches (every
+# thread's wake-ups), per minute of the window.
 #
 # Budget: the cockpit under 1% of a core; under 100 MB with the large scenario.
 set -eu
@@ -45,22 +54,35 @@ sim=$!
 trap cleanup EXIT
 while [ ! -s "$dir/kubeconfig" ]; do sleep 0.2; done
 
+lines_flag=${LOG_LINES:+--log-lines $LOG_LINES}
+stats="$dir/frames"
 tmux -S "$sock" -f /dev/null new-session -d -s idle -x 200 -y 50 \
-  "exec '$bin' --kubeconfig '$dir/kubeconfig' $target"
+  "FLIGHTDECK_FRAME_STATS='$stats' exec '$bin' --kubeconfig '$dir/kubeconfig' $target $lines_flag"
 cockpit=$(tmux -S "$sock" list-panes -t idle -F '#{pane_pid}')
 sleep "$warmup"
+ring_lines() { tmux -S "$sock" capture-pane -p -t idle | grep -o '[0-9,]* lines' | head -1 | tr -d ', lines'; }
+if [ -n "${FILL:-}" ]; then
+  until [ "$(ring_lines)" -ge "$FILL" ] 2>/dev/null; do sleep 5; done
+fi
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
-c0=$(ticks "$cockpit"); s0=$(ticks "$sim")
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches:/ {n += $2} END {print n}'; }
+frame_stat() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' "$stats"; }
+c0=$(ticks "$cockpit"); s0=$(ticks "$sim"); w0=$(switches "$cockpit")
+f0=$(frame_stat frames); r0=$(frame_stat renders); l0=$(frame_stat wakeups)
 sleep "$secs"
-c1=$(ticks "$cockpit"); s1=$(ticks "$sim")
+c1=$(ticks "$cockpit"); s1=$(ticks "$sim"); w1=$(switches "$cockpit")
+f1=$(frame_stat frames); r1=$(frame_stat renders); l1=$(frame_stat wakeups)
 
 pct() { awk -v a="$1" -v b="$2" -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.2f", (b - a) / hz / s * 100}'; }
 echo "scenario $scenario at ${speed}x, ${secs}s idle after ${warmup}s warm-up"
 echo "cockpit: $(pct "$c0" "$c1")% of a core, $(rss_mib "$cockpit") MiB resident"
 echo "sim:     $(pct "$s0" "$s1")% of a core, $(rss_mib "$sim") MiB resident"
+per_min() { awk -v a="$1" -v b="$2" -v s="$secs" 'BEGIN {printf "%.1f", (b - a) * 60 / s}'; }
+echo "cockpit per minute: $(per_min "$f0" "$f1") frames written, $(per_min "$r0" "$r1") renders, $(per_min "$l0" "$l1") loop wake-ups, $(per_min "$w0" "$w1") context switches (all threads)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 screen=$(tmux -S "$sock" capture-pane -p -t idle)
 echo "$screen" | head -3
 # The Logs pane's title counts the lines in the ring.

@@ -12,10 +12,10 @@
 #   WARMUP=540 benches/idle.sh target/release/flightdeck large-full-ring 10
 #     (large, with svc-00 serving 3,000 requests/s: its 100 pods log 200
 #     lines/s, the simulator's most, so the cockpit's ring fills in 9 minutes)
-#   SPEED=20 LOG_LINES=1000000 FILL=1000000 benches/idle.sh target/release/flightdeck large-full-ring 10
-#     (a ring of a million lines, `--log-lines 1000000`; the simulated
-#     cluster 20 times faster logs 4,000 lines/s, so it fills in about 4
-#     minutes; FILL waits until the Logs pane counts that many lines)
+#   SPEED=5 LOG_LINES=1000000 FILL=1000000 benches/idle.sh target/release/flightdeck ring-fill 10
+#     (a ring of a million lines, `--log-lines 1000000`: one app of 1,000
+#     pods logging 2,000 lines/s, 10,000 at speed 5 when the simulator keeps
+#     up; FILL waits until the Logs pane counts that many lines)
 #
 # Besides CPU and memory it reports what does not depend on the machine's
 # load: frames the cockpit wrote to the terminal and renders it made (from
@@ -33,7 +33,7 @@ speed=${SPEED:-1}
 case ${TARGET:+set}$scenario in
   set*) target=$TARGET ;;
   healthy-canary) target="--plan $(realpath assets/plans/canary-istio.toml)" ;;
-  large|large-full-ring) target="--namespace fleet --app svc-00" ;;
+  large|large-full-ring|ring-fill) target="--namespace fleet --app svc-00" ;;
   *) target="--plan $(realpath "assets/plans/$scenario.toml")" ;;
 esac
 
@@ -43,6 +43,31 @@ if [ "$scenario" = large-full-ring ]; then
   sed '0,/requests_per_second = 20.0/s//requests_per_second = 3000.0/' \
     assets/scenarios/large.toml > "$dir/large-full-ring.toml"
   scenario="$dir/large-full-ring.toml"
+fi
+if [ "$scenario" = ring-fill ]; then
+  # One app of 1,000 pods, each logging the simulator's most (2 lines/s):
+  # 2,000 lines/s at speed 1, enough to fill a million-line ring.
+  cat >"$dir/ring-fill.toml" <<TOML
+name = "ring-fill"
+description = "svc-00: 1,000 pods logging 2,000 lines/s, to fill a large log ring."
+
+[cluster]
+namespaces = ["fleet"]
+nodes = 100
+
+[[apps]]
+name = "svc-00"
+namespace = "fleet"
+strategy = "rolling"
+requests_per_second = 3000.0
+
+[[apps.versions]]
+name = "stable"
+image = "registry.local/fleet/svc-00:1.0.0"
+replicas = 1000
+ready_after = "2s"
+TOML
+  scenario="$dir/ring-fill.toml"
 fi
 cleanup() {
   tmux -S "$sock" kill-server 2>/dev/null || true

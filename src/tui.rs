@@ -184,12 +184,12 @@ struct Screen {
 impl Screen {
     /// Renders the state and writes it when it differs from the screen.
     /// Returns whether a frame was written.
-    fn draw(
+    fn draw<B: ratatui::backend::Backend>(
         &mut self,
-        terminal: &mut ratatui::DefaultTerminal,
+        terminal: &mut ratatui::Terminal<B>,
         state: &State,
         theme: &Theme,
-    ) -> std::io::Result<bool> {
+    ) -> Result<bool, B::Error> {
         terminal.autoresize()?;
         let mut frame = terminal.get_frame();
         crate::ui::draw(&mut frame, state, theme);
@@ -340,6 +340,78 @@ mod tests {
         assert_eq!(
             to_key(KeyEvent::new(K::BackTab, KeyModifiers::SHIFT)),
             Some("<S-Tab>".parse().unwrap())
+        );
+    }
+
+    /// Draws through [`Screen`] into a test terminal; whether a frame was written.
+    fn frame_written(
+        screen: &mut Screen,
+        terminal: &mut ratatui::Terminal<ratatui::backend::TestBackend>,
+        state: &State,
+    ) -> bool {
+        let theme = Theme::preset("default", false).unwrap();
+        match screen.draw(terminal, state, &theme) {
+            Ok(written) => written,
+            Err(never) => match never {},
+        }
+    }
+
+    #[test]
+    fn a_tick_that_changes_no_visible_text_writes_no_frame() {
+        use crate::app::msg::PodInfo;
+        let start = chrono::DateTime::parse_from_rfc3339("2026-03-14T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut state = State::new(start);
+        app::update(
+            &mut state,
+            Msg::PodsReset(vec![PodInfo {
+                name: "checkout-stable-1".into(),
+                version: "stable".into(),
+                status: "Running".into(),
+                ready: 1,
+                containers: 1,
+                restarts: 0,
+                // Old enough to read in whole minutes.
+                created: Some(start - chrono::Duration::minutes(15)),
+                node: "node-1".into(),
+                cpu_millicores: None,
+                memory_bytes: None,
+                memory_limit_bytes: None,
+            }]),
+        );
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+        let mut screen = Screen::default();
+        assert!(frame_written(&mut screen, &mut terminal, &state));
+        assert!(terminal.backend().to_string().contains("15m"));
+        // Ten ticks inside the same minute: the age still reads "15m".
+        for secs in 1..=10 {
+            state.now = start + chrono::Duration::seconds(secs);
+            assert!(
+                !frame_written(&mut screen, &mut terminal, &state),
+                "a frame at +{secs}s"
+            );
+        }
+        // The minute turns: the age changes, so a frame is written and shows it.
+        state.now = start + chrono::Duration::seconds(60);
+        assert!(frame_written(&mut screen, &mut terminal, &state));
+        let shown = terminal.backend().to_string();
+        assert!(shown.contains("16m"), "{shown}");
+        // A key that changes what is shown writes one too.
+        handle_key(&mut state, 'z');
+        assert!(frame_written(&mut screen, &mut terminal, &state));
+        assert!(!frame_written(&mut screen, &mut terminal, &state));
+    }
+
+    fn handle_key(state: &mut State, c: char) {
+        let keymap = Keymap::preset("default").unwrap();
+        let mut matcher = KeyMatcher::default();
+        on_key(
+            state,
+            &mut matcher,
+            &keymap,
+            KeyEvent::new(K::Char(c), KeyModifiers::NONE),
         );
     }
 

@@ -47,6 +47,9 @@ pub struct CockpitArgs {
     /// guards roll back by themselves (also `auto = true` in the plan)
     #[arg(long)]
     pub auto: bool,
+    /// Log lines kept in the cockpit's ring (about 150 bytes each)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub log_lines: Option<u64>,
     #[command(flatten)]
     pub look: LookArgs,
     /// Keep flightdeck's own log in this file too (default:
@@ -229,6 +232,9 @@ pub struct DemoArgs {
     /// guards roll back by themselves
     #[arg(long)]
     pub auto: bool,
+    /// Log lines kept in the cockpit's ring (about 150 bytes each)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub log_lines: Option<u64>,
     #[command(flatten)]
     pub look: LookArgs,
     /// Keep flightdeck's own log in this file too (filter with FLIGHTDECK_LOG)

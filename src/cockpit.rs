@@ -10,6 +10,7 @@ use color_eyre::eyre::{Result, WrapErr, bail};
 use tokio::sync::mpsc;
 
 use crate::app::State;
+use crate::app::logs::Logs;
 use crate::app::state::{Guards, Helm, StageRow, StagesView};
 use crate::cluster::client;
 use crate::cluster::clock::Clock;
@@ -43,6 +44,8 @@ pub struct Options {
     pub driving: Driving,
     /// Automatic mode for a rollout started from this cockpit.
     pub auto: bool,
+    /// Lines the log ring keeps (default [`crate::app::logs::DEFAULT_CAPACITY`]).
+    pub log_lines: Option<u64>,
     /// A command the driver carries out as soon as the cockpit opens
     /// (`flightdeck run` without `--headless` starts the rollout).
     pub first: Option<crate::driver::Command>,
@@ -99,6 +102,9 @@ pub async fn run(opts: Options) -> Result<()> {
     };
 
     let mut state = State::new(Utc::now());
+    if let Some(lines) = opts.log_lines {
+        state.logs = Logs::with_capacity(usize::try_from(lines).unwrap_or(usize::MAX));
+    }
     state.header.context = info.context;
     state.header.namespace = namespace;
     state.header.app = app;

@@ -147,6 +147,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             clock: Some(sim_clock(&host, args.sim.speed)),
         },
         auto: args.auto,
+        log_lines: args.log_lines,
         first: None,
     })
     .await;

@@ -124,6 +124,7 @@ fn run(cli: Cli) -> Result<u8> {
                     clock: None,
                 },
                 auto: c.auto,
+                log_lines: c.log_lines,
                 first: None,
             }))?;
             Ok(0)

@@ -1,5 +1,6 @@
 //! The terminal loop: owns the screen, turns keys into actions and worker
-//! messages into state, and redraws at most once a frame when something changed.
+//! messages into state, and redraws at most once a frame when something changed
+//! on screen: a render that changes no cell writes nothing to the terminal.
 //!
 //! One `select!` over keys, worker messages and a one-second tick. Everything
 //! queued is applied before the next frame; drawing is capped at [`FRAME`] so a
@@ -11,6 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyEvent, KeyEventKind, KeyModifiers};
 use futures::StreamExt;
+use ratatui::buffer::Buffer;
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -107,15 +109,23 @@ async fn event_loop(
     state.screen_rows = terminal.size()?.height;
     tracing::info!("cockpit started");
 
+    let mut screen = Screen::default();
+    let mut stats = FrameStats::from_env();
+
     loop {
         if dirty && last_frame.elapsed() >= FRAME {
-            // The one-second tick makes a frame at least that often, so the
+            // The one-second tick renders at least that often, so the
             // diagnostics' hot buffer (1,000 lines) is emptied in time.
             tui_logger::move_events();
-            terminal.draw(|frame| crate::ui::draw(frame, state, theme))?;
+            if screen.draw(terminal, state, theme)? {
+                stats.frames += 1;
+            }
+            stats.renders += 1;
             last_frame = Instant::now();
             dirty = false;
         }
+        stats.wakeups += 1;
+        stats.write();
         let next_frame = last_frame + FRAME;
         tokio::select! {
             biased;
@@ -159,6 +169,79 @@ async fn event_loop(
             }
             () = tokio::time::sleep_until(next_frame), if dirty => {}
         }
+    }
+}
+
+/// What the terminal shows, so that a render which changes no cell (a tick
+/// where every age still reads "5m", a lease renewed by the same holder)
+/// writes nothing. Comparing cells is the exact test of "visible": no list of
+/// fields to keep in step with the panes.
+#[derive(Default)]
+struct Screen {
+    shown: Buffer,
+}
+
+impl Screen {
+    /// Renders the state and writes it when it differs from the screen.
+    /// Returns whether a frame was written.
+    fn draw<B: ratatui::backend::Backend>(
+        &mut self,
+        terminal: &mut ratatui::Terminal<B>,
+        state: &State,
+        theme: &Theme,
+    ) -> Result<bool, B::Error> {
+        terminal.autoresize()?;
+        let mut frame = terminal.get_frame();
+        crate::ui::draw(&mut frame, state, theme);
+        let rendered = terminal.current_buffer_mut();
+        if *rendered == self.shown {
+            // Left as it was, the next render would paint over this one.
+            rendered.reset();
+            return Ok(false);
+        }
+        // Field by field, so the cells' storage is reused from frame to frame.
+        self.shown.area = rendered.area;
+        self.shown.content.clone_from(&rendered.content);
+        terminal.apply_buffer()?;
+        Ok(true)
+    }
+}
+
+/// Counts of the loop's work, for the idle benchmark: written to the file
+/// named by `FLIGHTDECK_FRAME_STATS` after each wake-up, nowhere otherwise.
+#[derive(Default)]
+struct FrameStats {
+    /// Frames written to the terminal.
+    frames: u64,
+    /// Renders into memory, written or not.
+    renders: u64,
+    /// Times the loop woke (a key, a message batch, a tick, a frame timer).
+    wakeups: u64,
+    file: Option<std::fs::File>,
+}
+
+impl FrameStats {
+    fn from_env() -> Self {
+        let file = std::env::var_os("FLIGHTDECK_FRAME_STATS").and_then(|path| {
+            std::fs::File::create(&path)
+                .inspect_err(|e| tracing::warn!("frame stats: {}: {e}", path.display()))
+                .ok()
+        });
+        Self {
+            file,
+            ..Self::default()
+        }
+    }
+
+    fn write(&self) {
+        use std::os::unix::fs::FileExt as _;
+        let Some(file) = &self.file else { return };
+        // Fixed width, written in place: a reader never sees half a line.
+        let line = format!(
+            "frames {:>12} renders {:>12} wakeups {:>12}\n",
+            self.frames, self.renders, self.wakeups
+        );
+        let _ = file.write_at(line.as_bytes(), 0);
     }
 }
 
@@ -257,6 +340,78 @@ mod tests {
         assert_eq!(
             to_key(KeyEvent::new(K::BackTab, KeyModifiers::SHIFT)),
             Some("<S-Tab>".parse().unwrap())
+        );
+    }
+
+    /// Draws through [`Screen`] into a test terminal; whether a frame was written.
+    fn frame_written(
+        screen: &mut Screen,
+        terminal: &mut ratatui::Terminal<ratatui::backend::TestBackend>,
+        state: &State,
+    ) -> bool {
+        let theme = Theme::preset("default", false).unwrap();
+        match screen.draw(terminal, state, &theme) {
+            Ok(written) => written,
+            Err(never) => match never {},
+        }
+    }
+
+    #[test]
+    fn a_tick_that_changes_no_visible_text_writes_no_frame() {
+        use crate::app::msg::PodInfo;
+        let start = chrono::DateTime::parse_from_rfc3339("2026-03-14T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut state = State::new(start);
+        app::update(
+            &mut state,
+            Msg::PodsReset(vec![PodInfo {
+                name: "checkout-stable-1".into(),
+                version: "stable".into(),
+                status: "Running".into(),
+                ready: 1,
+                containers: 1,
+                restarts: 0,
+                // Old enough to read in whole minutes.
+                created: Some(start - chrono::Duration::minutes(15)),
+                node: "node-1".into(),
+                cpu_millicores: None,
+                memory_bytes: None,
+                memory_limit_bytes: None,
+            }]),
+        );
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+        let mut screen = Screen::default();
+        assert!(frame_written(&mut screen, &mut terminal, &state));
+        assert!(terminal.backend().to_string().contains("15m"));
+        // Ten ticks inside the same minute: the age still reads "15m".
+        for secs in 1..=10 {
+            state.now = start + chrono::Duration::seconds(secs);
+            assert!(
+                !frame_written(&mut screen, &mut terminal, &state),
+                "a frame at +{secs}s"
+            );
+        }
+        // The minute turns: the age changes, so a frame is written and shows it.
+        state.now = start + chrono::Duration::seconds(60);
+        assert!(frame_written(&mut screen, &mut terminal, &state));
+        let shown = terminal.backend().to_string();
+        assert!(shown.contains("16m"), "{shown}");
+        // A key that changes what is shown writes one too.
+        handle_key(&mut state, 'z');
+        assert!(frame_written(&mut screen, &mut terminal, &state));
+        assert!(!frame_written(&mut screen, &mut terminal, &state));
+    }
+
+    fn handle_key(state: &mut State, c: char) {
+        let keymap = Keymap::preset("default").unwrap();
+        let mut matcher = KeyMatcher::default();
+        on_key(
+            state,
+            &mut matcher,
+            &keymap,
+            KeyEvent::new(K::Char(c), KeyModifiers::NONE),
         );
     }
 

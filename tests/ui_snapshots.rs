@@ -128,7 +128,13 @@ fn logs(s: &mut State, errors: bool) {
             t,
             "checkout-stable-6f7c9d8b4-k2x7p",
             "stable",
-            &format!("GET /cart/{} status=200 took={}ms", 1000 + i, 30 + i % 7),
+            // The app stamps its own lines, as most do: the pane shows the time once.
+            &format!(
+                "{} GET /cart/{} status=200 took={}ms",
+                ago(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                1000 + i,
+                30 + i % 7
+            ),
         ));
         if i % 3 == 0 {
             let text = if errors && i % 2 == 0 {
@@ -668,6 +674,23 @@ fn logs_zoomed_with_search_and_filter() {
     handle_action(&mut s, Action::LogFilterVersion);
     handle_action(&mut s, Action::LogFilterVersion);
     insta::assert_snapshot!("logs_zoomed_search_canary_80x24", screen(&s, 80, 24));
+}
+
+/// The app's own time at the start of a line repeats the time column, so it
+/// is shown once: in the column. With the column hidden (`t`), the line keeps
+/// its own.
+#[test]
+fn a_line_shows_its_time_once() {
+    let mut s = healthy();
+    let shown = pane(&s, Pane::Logs, 100, 10);
+    let own_time = ago(3).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let column = ago(3).format("%H:%M:%S%.3f").to_string();
+    assert!(shown.contains(&column), "{shown}");
+    assert!(!shown.contains(&own_time), "{shown}");
+    handle_action(&mut s, Action::LogTimestamps);
+    let shown = pane(&s, Pane::Logs, 100, 10);
+    assert!(shown.contains(&own_time), "{shown}");
+    insta::assert_snapshot!("pane_logs_healthy_without_time_column", shown);
 }
 
 #[test]

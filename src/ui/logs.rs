@@ -152,9 +152,14 @@ impl Formatter<'_> {
         (if self.timestamps { TIMESTAMP_WIDTH } else { 0 }) + self.pod_width + 3
     }
 
-    fn message(entry: &Entry) -> Cow<'_, str> {
+    /// The line as shown: JSON made readable, and with the time column on,
+    /// without a leading timestamp that repeats it.
+    fn message<'e>(&self, entry: &'e Entry) -> Cow<'e, str> {
         match logtext::readable(&entry.text) {
             Some(text) => Cow::Owned(text),
+            None if self.timestamps => {
+                Cow::Borrowed(logtext::without_leading_time(&entry.text, entry.at_ms))
+            }
             None => Cow::Borrowed(&entry.text),
         }
     }
@@ -164,7 +169,7 @@ impl Formatter<'_> {
             + if entry.is_marker() {
                 30
             } else {
-                Self::message(entry).width()
+                self.message(entry).width()
             }
     }
 
@@ -217,7 +222,7 @@ impl Formatter<'_> {
             )
         };
         spans.push(gutter);
-        let message = Self::message(entry);
+        let message = self.message(entry);
         let hit_style = if current {
             theme.style("search.current")
         } else {

@@ -4,7 +4,8 @@
 //! server-side tables, and the faults in force, over plain HTTP.
 //!
 //! The router serves `/version`, `/api…`, `/apis…` and `/openapi…`, plus its
-//! request counts at [`REQUEST_COUNTS_PATH`], so that the caller can merge its
+//! request counts at [`REQUEST_COUNTS_PATH`] and its last writes at
+//! [`WRITES_PATH`], so that the caller can merge its
 //! own routes (`/metrics`, `/sim/faults`) beside it.
 
 mod crud;
@@ -27,6 +28,7 @@ mod strategic;
 mod table;
 mod watch;
 mod webhooks;
+mod writes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +45,7 @@ pub use proxy::{ProxyBackend, ProxyKind, ProxyRequest, ProxyResponse};
 pub use requests::PATH as REQUEST_COUNTS_PATH;
 pub use status::ApiError;
 pub use webhooks::{PATH as WEBHOOK_SINK_PATH, Received as ReceivedNotice};
+pub use writes::PATH as WRITES_PATH;
 
 /// How the API server behaves.
 #[derive(Debug, Clone)]
@@ -82,6 +85,8 @@ struct Api {
     sink: Arc<webhooks::Sink>,
     /// Objects as JSON, once per version for every list and watch.
     encoded: Arc<encoded::Encoded>,
+    /// The last writes, with their arrival times.
+    writes: Arc<writes::WriteLog>,
 }
 
 /// The API server's routes, with authentication and fault injection applied
@@ -95,6 +100,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
         counts: Arc::default(),
         sink: Arc::default(),
         encoded: Arc::default(),
+        writes: Arc::default(),
     };
     Router::new()
         .route("/version", get(discovery::version))
@@ -119,6 +125,7 @@ pub fn router(shared: Shared, opts: ServerOptions, proxy: Option<Arc<dyn ProxyBa
             &format!("{}/{{name}}", webhooks::PATH),
             axum::routing::post(webhooks::receive),
         )
+        .route(writes::PATH, get(writes::serve))
         .with_state(api)
 }
 

@@ -219,6 +219,7 @@ impl Request {
 async fn dispatch(req: Request) -> Result<Response, ApiError> {
     let verb = req.verb();
     req.api.counts.record(verb, req.target.res);
+    req.api.writes.record(verb, &req.target);
     if let Some(ns) = &req.target.namespace {
         let faults = req.api.shared.faults.current();
         if faults.forbidden_namespaces.iter().any(|f| f == ns) {

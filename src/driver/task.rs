@@ -692,7 +692,7 @@ mod tests {
 
     #[test]
     fn only_a_step_forward_is_overtaken_by_a_way_back_stored_meanwhile() {
-        let plan = crate::rollout::fixtures::canary(r#"[{ weight = 10 }, { weight = 100 }]"#, "");
+        let plan = crate::rollout::fixtures::canary(r"[{ weight = 10 }, { weight = 100 }]", "");
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let start = Event::Start {
             image: None,

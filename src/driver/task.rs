@@ -53,6 +53,9 @@ use crate::workers::watch::relisting;
 
 /// Commands waiting for the driver; the UI never blocks on a full queue.
 const QUEUE: usize = 16;
+/// How long the step under way may take to finish when the loop is told
+/// to stop.
+const FINISH: Duration = Duration::from_secs(10);
 /// How often the stored state is read again and time moves the machine on.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -383,7 +386,15 @@ async fn run(
                 in_flight = next(&mut waiting, &send, &begin, last_view.as_ref()).await;
             }
             command = commands.recv() => {
-                let Some(command) = command else { break };
+                let Some(command) = command else {
+                    // Told to stop: the step under way gets a short while to
+                    // finish its record (a run ends as soon as the stored
+                    // state says so, before the audit line and the Event).
+                    if let Some(f) = in_flight.take() {
+                        let _ = tokio::time::timeout(FINISH, f.landing).await;
+                    }
+                    break;
+                };
                 let action = command.name().to_string();
                 let Some(under_way) = in_flight.as_ref().map(|f| f.work.clone()) else {
                     send(Msg::Drive(DriveReport::Started { action })).await;
@@ -692,7 +703,7 @@ mod tests {
 
     #[test]
     fn only_a_step_forward_is_overtaken_by_a_way_back_stored_meanwhile() {
-        let plan = crate::rollout::fixtures::canary(r#"[{ weight = 10 }, { weight = 100 }]"#, "");
+        let plan = crate::rollout::fixtures::canary(r"[{ weight = 10 }, { weight = 100 }]", "");
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let start = Event::Start {
             image: None,

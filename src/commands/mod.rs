@@ -76,8 +76,7 @@ async fn driver(args: &VerbArgs) -> Result<Driver> {
 
 async fn status(args: VerbArgs) -> Result<()> {
     let driver = driver(&args).await?;
-    let helm =
-        crate::driver::helm::observed(read_lease(&driver).await.as_ref(), chrono::Utc::now());
+    let helm = crate::driver::helm::observed(read_lease(&driver).await.as_ref());
     let status = driver.status(&helm).await?;
     print::status(&status, args.output)
 }

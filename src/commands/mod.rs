@@ -6,6 +6,7 @@
 mod confirm;
 mod print;
 pub mod run;
+pub mod signals;
 
 use std::sync::Arc;
 

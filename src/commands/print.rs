@@ -46,7 +46,7 @@ pub fn status(status: &Status, output: Output) -> Result<()> {
     match (&status.helm.holder, status.helm.renewed) {
         // The renewal is stamped by the holder's clock: shown, never judged.
         (Some(holder), Some(renewed)) => println!(
-            "helm: {} ({}, last renewed {} by its own clock)",
+            "helm: {} ({}, last renewed {} by the holder's clock)",
             status.helm.state,
             clean(holder),
             renewed.format("%Y-%m-%d %H:%M:%S UTC")

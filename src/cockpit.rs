@@ -145,7 +145,8 @@ pub async fn run(opts: Options) -> Result<()> {
         None => Clock::of_cluster(&driver_client).await,
     };
     // Versions are read off the pods' labels, so a rolling app shows its one.
-    let workers = workers::spawn(&target, router, metrics, Vec::new(), &tx);
+    let mut workers = workers::spawn(&target, router, metrics, Vec::new(), &tx);
+    let deaths = workers.deaths();
     let guards = match &opts.plan {
         Some(plan) => {
             let source = crate::driver::guarded::source(opts.prometheus.as_deref(), plan, &clock)
@@ -171,12 +172,15 @@ pub async fn run(opts: Options) -> Result<()> {
         spawn_driver(parts, &opts, &tx, &mut state)
     });
     drop(tx);
-    let commands = driver.as_ref().map(|d| d.commands.clone());
+    let commands = driver.map(|task| {
+        workers.supervisor().watch("driver", task.handle);
+        task.commands
+    });
     if let (Some(commands), Some(first)) = (&commands, opts.first.clone()) {
         // The queue is empty at this point, so this never waits or fails.
         let _ = commands.try_send(first);
     }
-    crate::tui::run_driving(state, rx, themes.theme, keymaps.keymap, commands).await
+    crate::tui::run_driving(state, rx, themes.theme, keymaps.keymap, commands, deaths).await
 }
 
 /// What the driver is made of.

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod rollout;
 pub mod sanitize;
 pub mod sim;
+pub mod terminal;
 pub mod tui;
 pub mod ui;
 pub mod units;

@@ -13,13 +13,14 @@ use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyEvent, KeyEventKind, KeyModifiers};
 use futures::StreamExt;
 use ratatui::buffer::Buffer;
-use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::app::{self, Command, Layer, Msg, State};
 use crate::config::keymap::{Key, KeyCode, KeyMatcher, Keymap, Matched};
 use crate::config::theme::Theme;
 use crate::rollout::Request;
+use crate::workers::supervise::Death;
 
 /// The shortest time between two frames (about 30 per second).
 pub const FRAME: Duration = Duration::from_millis(33);
@@ -60,28 +61,49 @@ pub async fn run(
     theme: Theme,
     keymap: Keymap,
 ) -> color_eyre::Result<()> {
-    run_driving(state, msgs, theme, keymap, None).await
+    run_driving(state, msgs, theme, keymap, None, None).await
 }
 
-/// [`run`], with the driver's queue: requests made by keys go there.
+/// [`run`], with the driver's queue: requests made by keys go there. A
+/// worker reported on `deaths` ends the cockpit with an error naming it.
 pub async fn run_driving(
     mut state: State,
     mut msgs: Receiver<Msg>,
     theme: Theme,
     keymap: Keymap,
     driver: Option<Sender<Request>>,
+    mut deaths: Option<UnboundedReceiver<Death>>,
 ) -> color_eyre::Result<()> {
     init_tracing();
     state.keys = keymap.help();
-    // ratatui::init installs a panic hook that restores the terminal first.
-    let mut terminal = ratatui::init();
+    // Restored exactly once: below, or by the panic hook if this thread panics.
+    let mut terminal = crate::terminal::enter()?;
     let keys = Keys {
         keymap: &keymap,
         driver: driver.as_ref(),
     };
-    let result = event_loop(&mut terminal, &mut state, &mut msgs, &theme, keys).await;
-    ratatui::restore();
+    let result = event_loop(
+        &mut terminal,
+        &mut state,
+        &mut msgs,
+        &theme,
+        keys,
+        &mut deaths,
+    )
+    .await;
+    crate::terminal::leave();
     result
+}
+
+/// The next worker to die, or never.
+async fn next_death(deaths: &mut Option<UnboundedReceiver<Death>>) -> Death {
+    match deaths {
+        Some(rx) => match rx.recv().await {
+            Some(death) => death,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// Where keys go: the keymap that reads them and the driver that carries
@@ -98,6 +120,7 @@ async fn event_loop(
     msgs: &mut Receiver<Msg>,
     theme: &Theme,
     keys: Keys<'_>,
+    deaths: &mut Option<UnboundedReceiver<Death>>,
 ) -> color_eyre::Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -129,6 +152,8 @@ async fn event_loop(
         let next_frame = last_frame + FRAME;
         tokio::select! {
             biased;
+            // A dead worker's pane would only go stale: end, saying which.
+            death = next_death(deaths) => return Err(death.into()),
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     for command in key_commands(state, &mut matcher, keys.keymap, key) {

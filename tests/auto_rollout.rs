@@ -438,3 +438,80 @@ async fn prometheus_stopped_mid_rollout_holds_it_and_it_goes_on_when_back() {
     drop(server);
     cluster.host.shutdown().await;
 }
+
+impl Running {
+    /// Sends `signal` (`TERM`, `INT`) to the run, as a CI runner or Ctrl-C would.
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// Who holds the app's Lease on the simulator, if anyone.
+fn lease_holder(cluster: &SimDir) -> Option<String> {
+    let lease = cluster
+        .host
+        .shared()
+        .store
+        .get(kinds::leases(), "shop", "flightdeck-checkout")?;
+    lease["spec"]["holderIdentity"]
+        .as_str()
+        .filter(|h| !h.is_empty())
+        .map(String::from)
+}
+
+/// A run stopped by `signal` mid-rollout lets go of the helm, delivers what
+/// it had queued, and exits with `code`; the rollout stays where it is.
+async fn a_signal_mid_rollout_releases_the_helm(signal: &str, code: i32) {
+    let cluster = cluster("healthy-canary").await;
+    let (hook, url) = webhook::receiver(0).await;
+    let mut run = cluster.run("healthy-canary-auto.toml", Some(&url), &[]);
+    run.line(60, "started:").await;
+    let holder = lease_holder(&cluster).expect("the run holds the helm while it drives");
+    assert!(holder.starts_with("pipeline@"), "{holder}");
+    let weight = cluster.canary_weight("shop", "checkout", false);
+    assert!(weight > 0, "the canary takes traffic");
+
+    run.signal(signal);
+    let exit = run.exit(60).await;
+    let stderr = run.stderr();
+    assert_eq!(exit, code, "{stderr}");
+    assert!(
+        stderr.contains(&format!("stopped by SIG{signal}")),
+        "{stderr}"
+    );
+    assert_eq!(lease_holder(&cluster), None, "the helm is released");
+    // The notice of the start went out before the run ended.
+    let kinds: Vec<String> = hook
+        .bodies()
+        .iter()
+        .filter_map(|b| b["event"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("started"),
+        "{kinds:?}"
+    );
+    // Nothing moved the rollout back or on: it stays where it stood.
+    let entries = cluster.audit_entries();
+    assert!(
+        entries.iter().all(|e| e["action"] != "abort"),
+        "{entries:#?}"
+    );
+    assert!(cluster.canary_weight("shop", "checkout", false) > 0);
+    cluster.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_rollout_releases_the_helm_and_exits_143() {
+    a_signal_mid_rollout_releases_the_helm("TERM", 143).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_mid_rollout_releases_the_helm_and_exits_130() {
+    a_signal_mid_rollout_releases_the_helm("INT", 130).await;
+}

@@ -487,7 +487,7 @@ async fn two_cockpits_one_helm_and_an_explicit_recorded_take_over() {
     let bo = c.driver(shipped("canary-istio.toml"), "bo");
     ana.execute(Command::Start { image: None }).await.unwrap();
     let err = bo.execute(Command::Advance).await.unwrap_err();
-    let DriveError::HelmHeld(HelmView::Theirs { holder, since }) = &err else {
+    let DriveError::HelmHeld(HelmView::Theirs { holder, since, .. }) = &err else {
         panic!("{err}");
     };
     assert!(holder.starts_with("ana@test#"), "{holder}");

@@ -2,14 +2,26 @@
 //! `coordination.k8s.io/v1` Lease that it renews while it drives. The rule is
 //! a pure function; the client applies it with optimistic concurrency, so two
 //! cockpits racing for a free Lease cannot both win.
+//!
+//! Whether another cockpit's Lease has lapsed is judged by watching it, never
+//! by reading its `renewTime` against this machine's clock: two laptops whose
+//! clocks disagree by more than the Lease's duration would otherwise take it
+//! too early or never. A Lease is free once its record (holder, renewal,
+//! transitions, resourceVersion) has stood unchanged for its duration, as
+//! this process measures on its monotonic clock since it last saw it change.
+//! So a cockpit that has just started waits one duration before taking a
+//! Lease it has never seen move, unless the Lease is released (no holder).
 
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
+
+use crate::cluster::clock::Clock;
 
 /// How long a Lease stays ours without renewal; renewed at a third of it.
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
@@ -19,27 +31,77 @@ pub const LEASE_DURATION: Duration = Duration::from_secs(15);
 pub enum Helm {
     /// This cockpit drives.
     Ours { since: DateTime<Utc> },
-    /// Another cockpit drives; this one is read-only until it lets go or expires.
+    /// Another cockpit drives; this one is read-only until it lets go or
+    /// stops renewing. The times are the holder's clock's, for information.
     Theirs {
         holder: String,
         since: Option<DateTime<Utc>>,
+        renewed: Option<DateTime<Utc>>,
     },
 }
 
 /// What to do with the Lease as it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Free, expired, or already ours: write ourselves in (keeping `since` when ours).
+    /// Free, lapsed, or already ours: write ourselves in (keeping `since` when ours).
     Take { transition: bool },
-    /// Someone else holds a live Lease.
+    /// Someone else holds a Lease that is still being renewed.
     Respect {
         holder: String,
         since: Option<DateTime<Utc>>,
+        renewed: Option<DateTime<Utc>>,
     },
 }
 
-/// Decides from the Lease's spec whether `me` may drive at `now`.
-pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: DateTime<Utc>) -> Decision {
+/// The parts of a Lease whose change shows that its holder is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    holder: Option<String>,
+    renewed: Option<MicroTime>,
+    transitions: Option<i32>,
+    version: Option<String>,
+}
+
+impl Record {
+    fn of(lease: &Lease) -> Self {
+        let spec = lease.spec.as_ref();
+        Self {
+            holder: spec.and_then(|s| s.holder_identity.clone()),
+            renewed: spec.and_then(|s| s.renew_time.clone()),
+            transitions: spec.and_then(|s| s.lease_transitions),
+            version: lease.metadata.resource_version.clone(),
+        }
+    }
+}
+
+/// What this process last saw of a Lease and when, on its monotonic clock.
+#[derive(Debug, Default)]
+pub struct Observer {
+    last: Option<(Record, Instant)>,
+}
+
+impl Observer {
+    /// Notes the Lease as read at `now`; how long it has stood unchanged
+    /// since this process first saw it as it is (zero on a change or a first
+    /// sight).
+    pub fn observe(&mut self, lease: Option<&Lease>, now: Instant) -> Duration {
+        let Some(record) = lease.map(Record::of) else {
+            self.last = None;
+            return Duration::ZERO;
+        };
+        match &self.last {
+            Some((seen, at)) if *seen == record => now.saturating_duration_since(*at),
+            _ => {
+                self.last = Some((record, now));
+                Duration::ZERO
+            }
+        }
+    }
+}
+
+/// Decides from the Lease's spec whether `me` may drive, the Lease having
+/// stood unchanged for `unchanged_for` as this process watched it.
+pub fn decide(spec: Option<&LeaseSpec>, me: &str, unchanged_for: Duration) -> Decision {
     let Some(spec) = spec else {
         return Decision::Take { transition: false };
     };
@@ -50,21 +112,34 @@ pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: DateTime<Utc>) -> Decisio
     if holder == me {
         return Decision::Take { transition: false };
     }
-    let duration = spec
-        .lease_duration_seconds
-        .map_or(LEASE_DURATION, |s| Duration::from_secs(s.max(0) as u64));
-    let renewed = spec.renew_time.as_ref().and_then(|t| to_chrono(&t.0));
-    let expired = renewed.is_none_or(|r| {
-        r + chrono::Duration::from_std(duration).unwrap_or(chrono::TimeDelta::MAX) < now
-    });
-    if expired {
+    if unchanged_for >= duration_of(spec) {
         Decision::Take { transition: true }
     } else {
         Decision::Respect {
             holder: holder.to_string(),
             since: spec.acquire_time.as_ref().and_then(|t| to_chrono(&t.0)),
+            renewed: spec.renew_time.as_ref().and_then(|t| to_chrono(&t.0)),
         }
     }
+}
+
+/// The duration the holder wrote into the Lease, or ours when it wrote none.
+fn duration_of(spec: &LeaseSpec) -> Duration {
+    spec.lease_duration_seconds.map_or(LEASE_DURATION, |s| {
+        Duration::from_secs(u64::try_from(s).unwrap_or(0))
+    })
+}
+
+/// Who holds a Lease as one reading shows it, without judging whether the
+/// holder still renews it: that takes watching it for a while.
+pub fn holder_of(lease: Option<&Lease>) -> Option<Helm> {
+    let spec = lease?.spec.as_ref()?;
+    let holder = spec.holder_identity.as_deref().filter(|h| !h.is_empty())?;
+    Some(Helm::Theirs {
+        holder: holder.to_string(),
+        since: spec.acquire_time.as_ref().and_then(|t| to_chrono(&t.0)),
+        renewed: spec.renew_time.as_ref().and_then(|t| to_chrono(&t.0)),
+    })
 }
 
 fn to_chrono(t: &k8s_openapi::jiff::Timestamp) -> Option<DateTime<Utc>> {
@@ -90,6 +165,11 @@ pub struct LeaseClient {
     api: Api<Lease>,
     name: String,
     identity: String,
+    duration: Duration,
+    /// Stamps what we write (`acquireTime`, `renewTime`) for people to read;
+    /// never used to judge another holder's Lease.
+    wall: Clock,
+    observer: Mutex<Observer>,
 }
 
 impl LeaseClient {
@@ -99,14 +179,38 @@ impl LeaseClient {
             api: Api::namespaced(client, namespace),
             name: format!("flightdeck-{app}"),
             identity: identity.to_string(),
+            duration: LEASE_DURATION,
+            wall: Clock::wall(),
+            observer: Mutex::new(Observer::default()),
         }
+    }
+
+    /// The same handle stamping its writes from `wall` (a machine whose
+    /// clock is off, in tests).
+    #[must_use]
+    pub fn with_wall_clock(mut self, wall: Clock) -> Self {
+        self.wall = wall;
+        self
+    }
+
+    /// The same handle holding the Lease for `duration` per renewal.
+    #[must_use]
+    pub fn with_duration(mut self, duration: Duration) -> Self {
+        self.duration = duration.max(Duration::from_secs(1));
+        self
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Takes the helm if it is free or ours (renewing it), or says who has it.
+    /// How long a renewal holds the Lease.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// Takes the helm if it is free, lapsed or ours (renewing it), or says
+    /// who has it.
     pub async fn acquire_or_renew(&self) -> Result<Helm, LeaseError> {
         self.write(false).await
     }
@@ -139,23 +243,39 @@ impl LeaseClient {
         }
     }
 
+    fn observe(&self, lease: Option<&Lease>) -> Duration {
+        self.observer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .observe(lease, Instant::now())
+    }
+
     async fn write(&self, force: bool) -> Result<Helm, LeaseError> {
         const TRIES: u32 = 5;
         for _ in 0..TRIES {
-            let now = Utc::now();
             let existing = self.api.get_opt(&self.name).await?;
+            let unchanged_for = self.observe(existing.as_ref());
             let decision = decide(
                 existing.as_ref().and_then(|l| l.spec.as_ref()),
                 &self.identity,
-                now,
+                unchanged_for,
             );
             let transition = match decision {
-                Decision::Respect { holder, since } if !force => {
-                    return Ok(Helm::Theirs { holder, since });
+                Decision::Respect {
+                    holder,
+                    since,
+                    renewed,
+                } if !force => {
+                    return Ok(Helm::Theirs {
+                        holder,
+                        since,
+                        renewed,
+                    });
                 }
                 Decision::Respect { .. } => true,
                 Decision::Take { transition } => transition,
             };
+            let now = self.wall.now();
             let result = match existing {
                 None => {
                     let lease = Lease {
@@ -182,6 +302,7 @@ impl LeaseClient {
             };
             match result {
                 Ok(lease) => {
+                    self.observe(Some(&lease));
                     let since = lease
                         .spec
                         .as_ref()
@@ -203,7 +324,9 @@ impl LeaseClient {
     fn spec(&self, since: Option<MicroTime>, now: DateTime<Utc>, transitions: i32) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(LEASE_DURATION.as_secs() as i32),
+            lease_duration_seconds: Some(
+                i32::try_from(self.duration.as_secs()).unwrap_or(i32::MAX),
+            ),
             acquire_time: since.or_else(|| micro(now)),
             renew_time: micro(now),
             lease_transitions: Some(transitions),
@@ -216,49 +339,128 @@ impl LeaseClient {
 mod tests {
     use super::*;
 
-    fn spec(holder: &str, renewed_secs_ago: i64, now: DateTime<Utc>) -> LeaseSpec {
-        LeaseSpec {
-            holder_identity: Some(holder.into()),
-            lease_duration_seconds: Some(15),
-            renew_time: micro(now - chrono::Duration::seconds(renewed_secs_ago)),
-            acquire_time: micro(now - chrono::Duration::seconds(600)),
-            ..LeaseSpec::default()
+    fn lease(holder: &str, renewed: DateTime<Utc>, version: &str) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: Some("flightdeck-checkout".into()),
+                resource_version: Some(version.into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.into()),
+                lease_duration_seconds: Some(15),
+                renew_time: micro(renewed),
+                acquire_time: micro(renewed - chrono::Duration::seconds(600)),
+                lease_transitions: Some(1),
+                ..LeaseSpec::default()
+            }),
         }
     }
 
+    fn decide_on(l: &Lease, me: &str, unchanged_for: Duration) -> Decision {
+        decide(l.spec.as_ref(), me, unchanged_for)
+    }
+
     #[test]
-    fn free_lease_is_taken() {
-        let now = Utc::now();
+    fn a_missing_lease_is_taken() {
         assert_eq!(
-            decide(None, "me", now),
+            decide(None, "me", Duration::ZERO),
             Decision::Take { transition: false }
         );
     }
 
     #[test]
-    fn live_lease_of_another_is_respected() {
-        let now = Utc::now();
-        let d = decide(Some(&spec("ana@ops", 5, now)), "me", now);
-        assert!(
-            matches!(d, Decision::Respect { ref holder, since: Some(_) } if holder == "ana@ops")
-        );
-    }
-
-    #[test]
-    fn expired_lease_is_taken_over() {
-        let now = Utc::now();
+    fn a_released_lease_is_taken_at_once() {
+        let mut l = lease("ana@ops", Utc::now(), "7");
+        if let Some(spec) = l.spec.as_mut() {
+            spec.holder_identity = None;
+        }
         assert_eq!(
-            decide(Some(&spec("ana@ops", 60, now)), "me", now),
+            decide_on(&l, "me", Duration::ZERO),
             Decision::Take { transition: true }
         );
     }
 
     #[test]
-    fn own_lease_is_renewed() {
-        let now = Utc::now();
+    fn another_holder_is_respected_until_its_lease_stood_still_for_its_duration() {
+        let l = lease("ana@ops", Utc::now(), "7");
+        let d = decide_on(&l, "me", Duration::from_secs(14));
+        assert!(
+            matches!(d, Decision::Respect { ref holder, since: Some(_), renewed: Some(_) } if holder == "ana@ops"),
+            "{d:?}"
+        );
         assert_eq!(
-            decide(Some(&spec("me", 5, now)), "me", now),
+            decide_on(&l, "me", Duration::from_secs(15)),
+            Decision::Take { transition: true }
+        );
+    }
+
+    #[test]
+    fn the_holders_clock_does_not_decide() {
+        // A renewal stamped an hour ago by a clock that is an hour slow is a
+        // live Lease; one stamped an hour ahead lapses all the same.
+        let now = Utc::now();
+        for renewed in [
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::hours(1),
+        ] {
+            let l = lease("ana@ops", renewed, "7");
+            assert!(matches!(
+                decide_on(&l, "me", Duration::from_secs(3)),
+                Decision::Respect { .. }
+            ));
+            assert_eq!(
+                decide_on(&l, "me", Duration::from_secs(16)),
+                Decision::Take { transition: true }
+            );
+        }
+    }
+
+    #[test]
+    fn own_lease_is_renewed() {
+        let l = lease("me", Utc::now(), "7");
+        assert_eq!(
+            decide_on(&l, "me", Duration::ZERO),
             Decision::Take { transition: false }
         );
+    }
+
+    #[test]
+    fn the_timer_starts_at_first_sight_and_again_at_every_change() {
+        let start = Instant::now();
+        let at = |s| start + Duration::from_secs(s);
+        let renewed = Utc::now();
+        let mut seen = Observer::default();
+        let first = lease("ana@ops", renewed, "7");
+        assert_eq!(seen.observe(Some(&first), at(0)), Duration::ZERO);
+        assert_eq!(seen.observe(Some(&first), at(10)), Duration::from_secs(10));
+        // A renewal: a new renewTime and resourceVersion.
+        let renewal = lease("ana@ops", renewed + chrono::Duration::seconds(5), "8");
+        assert_eq!(seen.observe(Some(&renewal), at(12)), Duration::ZERO);
+        assert_eq!(
+            seen.observe(Some(&renewal), at(30)),
+            Duration::from_secs(18)
+        );
+        // Only the resourceVersion moved (another field written): still alive.
+        let touched = lease("ana@ops", renewed + chrono::Duration::seconds(5), "9");
+        assert_eq!(seen.observe(Some(&touched), at(31)), Duration::ZERO);
+        // Deleted, then created again: a first sight again.
+        assert_eq!(seen.observe(None, at(40)), Duration::ZERO);
+        assert_eq!(seen.observe(Some(&touched), at(41)), Duration::ZERO);
+        assert_eq!(seen.observe(Some(&touched), at(45)), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_single_reading_names_the_holder_without_judging_it() {
+        let old = Utc::now() - chrono::Duration::days(3);
+        let Some(Helm::Theirs {
+            holder, renewed, ..
+        }) = holder_of(Some(&lease("ana@ops", old, "7")))
+        else {
+            panic!("no holder");
+        };
+        assert_eq!(holder, "ana@ops");
+        assert_eq!(renewed.map(|r| r.timestamp()), Some(old.timestamp()));
+        assert_eq!(holder_of(None), None);
     }
 }

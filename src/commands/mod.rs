@@ -18,6 +18,7 @@ pub mod info;
 pub mod logfile;
 mod print;
 pub mod run;
+pub mod signals;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,8 +103,7 @@ async fn driver(args: &VerbArgs) -> Result<Driver> {
 
 async fn status(args: VerbArgs) -> Result<()> {
     let driver = driver(&args).await?;
-    let helm =
-        crate::driver::helm::observed(read_lease(&driver).await.as_ref(), chrono::Utc::now());
+    let helm = crate::driver::helm::observed(read_lease(&driver).await.as_ref());
     let status = driver.status(&helm).await?;
     print::status(&status, args.output)
 }

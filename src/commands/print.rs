@@ -43,9 +43,16 @@ pub fn status(status: &Status, output: Output) -> Result<()> {
             None => println!(),
         }
     }
-    match &status.helm.holder {
-        Some(holder) => println!("helm: {} ({})", status.helm.state, clean(holder)),
-        None => println!("helm: {}", status.helm.state),
+    match (&status.helm.holder, status.helm.renewed) {
+        // The renewal is stamped by the holder's clock: shown, never judged.
+        (Some(holder), Some(renewed)) => println!(
+            "helm: {} ({}, last renewed {} by the holder's clock)",
+            status.helm.state,
+            clean(holder),
+            renewed.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        (Some(holder), None) => println!("helm: {} ({})", status.helm.state, clean(holder)),
+        (None, _) => println!("helm: {}", status.helm.state),
     }
     if let Some(waiting) = &status.waiting_for_driver {
         println!("{}", clean(waiting));

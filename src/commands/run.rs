@@ -2,8 +2,9 @@
 //! without a person, for pipelines. It starts the rollout (or picks up the
 //! one the plan's app is in), lets time, the analysis and the guards move it
 //! on, and ends when it is promoted (exit 0), rolled back (exit 3) or held
-//! longer than `--hold-deadline` (exit 4). Progress lines go to stderr, each
-//! stamped with the cluster's time.
+//! longer than `--hold-deadline` (exit 4), or when SIGINT or SIGTERM stops it
+//! (exit 130 or 143, the helm released: see [`super::signals`]). Progress
+//! lines go to stderr, each stamped with the cluster's time.
 //!
 //! The driving is the cockpit's own loop ([`crate::driver::task`]), fed the
 //! start and read through its reports; closing its command channel (dropping
@@ -19,6 +20,7 @@ use color_eyre::eyre::{Result, WrapErr, bail};
 use tokio::sync::mpsc;
 
 use crate::app::msg::{DriveReport, Msg};
+use super::signals::{Signal, Signals};
 use crate::cli::RunArgs;
 use crate::cluster::client;
 use crate::cluster::clock::Clock;
@@ -40,7 +42,8 @@ pub enum End {
     Promoted,
     RolledBack(String),
     Held(String),
-    Interrupted,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted(Signal),
 }
 
 impl End {
@@ -49,13 +52,16 @@ impl End {
             End::Promoted => 0,
             End::RolledBack(_) => 3,
             End::Held(_) => 4,
-            End::Interrupted => 130,
+            End::Interrupted(signal) => signal.exit_code(),
         }
     }
 }
 
 /// How long webhooks get to deliver the last notices before the run exits.
 const FLUSH: Duration = Duration::from_secs(15);
+/// The same after a signal: whoever sent it (a CI runner, `docker stop`)
+/// usually kills the process ten seconds later.
+const FLUSH_STOPPED: Duration = Duration::from_secs(5);
 /// How often time moves the machine on (in real time).
 const TICK: Duration = Duration::from_secs(1);
 
@@ -120,6 +126,8 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         Some(audit),
         settings,
     );
+    // From here on a signal lets go of the helm before the process ends.
+    let mut signals = Signals::listen().wrap_err("cannot listen for SIGINT and SIGTERM")?;
     if args.take_over {
         driver.execute(Command::TakeHelm).await?;
     }
@@ -143,7 +151,15 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     let resuming = driver.load().await?.rollout.state;
     let (msgs_tx, mut msgs) = mpsc::channel(256);
     let DriverTask { commands, handle } = task::spawn(driver, msgs_tx, Some(guards));
-    let result = drive(resuming, &commands, &mut msgs, &mut reports, &args, &say).await;
+    // A signal drops the drive where it stands: the rollout's state is on
+    // the cluster and a later run picks it up.
+    let result = tokio::select! {
+        end = drive(resuming, &commands, &mut msgs, &mut reports, &args, &say) => end,
+        signal = signals.recv() => {
+            say.line(&format!("{}: stopping; letting go of the helm", signal.name()));
+            Ok(End::Interrupted(signal))
+        }
+    };
 
     // The loop stops when its commands end; it lets go of the helm, and
     // drops the driver and with it the notifier's queue.
@@ -154,11 +170,19 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     }
     drop(pods);
     // The last notices (the rollback, the promotion) are worth a short wait.
-    let flushed = tokio::time::timeout(FLUSH, futures::future::join_all(notify_tasks)).await;
+    let flush = match &result {
+        Ok(End::Interrupted(_)) => FLUSH_STOPPED,
+        _ => FLUSH,
+    };
+    // A second signal stops the wait for the webhooks too.
+    let flushed = tokio::select! {
+        r = tokio::time::timeout(flush, futures::future::join_all(notify_tasks)) => r.is_ok(),
+        _ = signals.recv() => false,
+    };
     while let Ok(delivery) = reports.try_recv() {
         say.line(&delivery.to_string());
     }
-    if flushed.is_err() {
+    if !flushed {
         say.line("webhooks did not finish delivering in time; some notices may be lost");
     }
     let end = result?;
@@ -169,7 +193,10 @@ pub async fn run(args: RunArgs) -> Result<i32> {
             "giving up: {}; the rollout stays where it is",
             clean(reason)
         )),
-        End::Interrupted => say.line("interrupted; the rollout stays where it is"),
+        End::Interrupted(signal) => say.line(&format!(
+            "stopped by {}; the rollout stays where it is",
+            signal.name()
+        )),
     }
     say.line(&format!("audit: {}", audit_path.display()));
     Ok(end.code())
@@ -209,8 +236,6 @@ async fn drive(
     let mut guard_states: HashMap<String, &'static str> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         if !starting && let Some(end) = end_of(&state, say.0.now(), args.hold_deadline) {
             return Ok(end);
@@ -255,7 +280,6 @@ async fn drive(
             }
             _ = tick.tick() => {}
             Some(delivery) = reports.recv() => say.line(&delivery.to_string()),
-            _ = &mut ctrl_c => return Ok(End::Interrupted),
         }
     }
 }

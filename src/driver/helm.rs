@@ -3,15 +3,15 @@
 //! and CLI call sees the helm through a `watch` channel.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cluster::lease::{Helm, LeaseClient, LeaseError};
+use crate::cluster::lease::{Decision, Helm, LeaseClient, LeaseError, Observer, decide, holder_of};
 
-/// How often the Lease is renewed (a third of its duration).
+/// How often a Lease of the default duration is renewed (a third of it).
 pub const RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// The helm as the cockpit shows it.
@@ -22,9 +22,12 @@ pub enum HelmView {
     Ours {
         since: DateTime<Utc>,
     },
+    /// The times are the holder's clock's: information, never compared
+    /// with ours.
     Theirs {
         holder: String,
         since: Option<DateTime<Utc>>,
+        renewed: Option<DateTime<Utc>>,
     },
     /// Nobody holds it.
     Free,
@@ -36,7 +39,15 @@ impl From<Helm> for HelmView {
     fn from(h: Helm) -> Self {
         match h {
             Helm::Ours { since } => HelmView::Ours { since },
-            Helm::Theirs { holder, since } => HelmView::Theirs { holder, since },
+            Helm::Theirs {
+                holder,
+                since,
+                renewed,
+            } => HelmView::Theirs {
+                holder,
+                since,
+                renewed,
+            },
         }
     }
 }
@@ -51,7 +62,7 @@ impl HelmView {
         match self {
             HelmView::Unknown => "helm not known".into(),
             HelmView::Ours { since } => format!("at the helm since {}", since.format("%H:%M:%S")),
-            HelmView::Theirs { holder, since } => match since {
+            HelmView::Theirs { holder, since, .. } => match since {
                 Some(s) => format!("helm held by {holder} since {}", s.format("%H:%M:%S")),
                 None => format!("helm held by {holder}"),
             },
@@ -78,6 +89,12 @@ impl HelmHandle {
 
     pub fn lease_name(&self) -> &str {
         self.lease.name()
+    }
+
+    /// How often the Lease is renewed: a third of its duration, so one
+    /// late renewal never lets it lapse.
+    pub fn renew_every(&self) -> Duration {
+        self.lease.duration() / 3
     }
 
     pub fn view(&self) -> HelmView {
@@ -121,7 +138,7 @@ impl HelmHandle {
     pub fn spawn_keeper(&self) -> JoinHandle<()> {
         let handle = self.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(RENEW_EVERY);
+            let mut every = tokio::time::interval(handle.renew_every());
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
@@ -132,17 +149,34 @@ impl HelmHandle {
         })
     }
 
-    /// Reads who holds the helm without taking it (read-only cockpits).
+    /// Reads who holds the helm without taking it (read-only cockpits). A
+    /// holder that stops renewing is shown gone after the Lease's duration
+    /// of watching it stand still.
     pub fn spawn_observer(&self, client: kube::Client, namespace: String) -> JoinHandle<()> {
         let handle = self.clone();
         tokio::spawn(async move {
             let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
                 kube::Api::namespaced(client, &namespace);
-            let mut every = tokio::time::interval(RENEW_EVERY);
+            let mut every = tokio::time::interval(handle.renew_every());
+            let mut seen = Observer::default();
             loop {
                 every.tick().await;
                 let view = match api.get_opt(handle.lease_name()).await {
-                    Ok(lease) => observed(lease.as_ref(), Utc::now()),
+                    Ok(lease) => {
+                        let unchanged_for = seen.observe(lease.as_ref(), Instant::now());
+                        match decide(lease.and_then(|l| l.spec).as_ref(), "", unchanged_for) {
+                            Decision::Respect {
+                                holder,
+                                since,
+                                renewed,
+                            } => HelmView::Theirs {
+                                holder,
+                                since,
+                                renewed,
+                            },
+                            Decision::Take { .. } => HelmView::Free,
+                        }
+                    }
                     Err(e) => HelmView::Trouble(e.to_string()),
                 };
                 handle.view.send_replace(view);
@@ -151,14 +185,9 @@ impl HelmHandle {
     }
 }
 
-/// Who holds a Lease, read without taking it.
-pub fn observed(
-    lease: Option<&k8s_openapi::api::coordination::v1::Lease>,
-    now: DateTime<Utc>,
-) -> HelmView {
-    use crate::cluster::lease::{Decision, decide};
-    match decide(lease.and_then(|l| l.spec.as_ref()), "", now) {
-        Decision::Respect { holder, since } => HelmView::Theirs { holder, since },
-        Decision::Take { .. } => HelmView::Free,
-    }
+/// Who holds a Lease by one reading of it (`flightdeck status`). One
+/// reading cannot tell whether the holder still renews it, and the holder's
+/// `renewTime` is its own clock's, so a holder is shown as holding.
+pub fn observed(lease: Option<&k8s_openapi::api::coordination::v1::Lease>) -> HelmView {
+    holder_of(lease).map_or(HelmView::Free, HelmView::from)
 }

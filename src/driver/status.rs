@@ -44,21 +44,29 @@ pub struct HelmRow {
     pub holder: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
+    /// When the holder last renewed, by the holder's clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewed: Option<DateTime<Utc>>,
 }
 
 impl From<&HelmView> for HelmRow {
     fn from(h: &HelmView) -> Self {
-        let (state, holder, since) = match h {
-            HelmView::Ours { since } => ("ours", None, Some(*since)),
-            HelmView::Theirs { holder, since } => ("theirs", Some(holder.clone()), *since),
-            HelmView::Free => ("free", None, None),
-            HelmView::Unknown => ("unknown", None, None),
-            HelmView::Trouble(why) => ("trouble", Some(why.clone()), None),
+        let (state, holder, since, renewed) = match h {
+            HelmView::Ours { since } => ("ours", None, Some(*since), None),
+            HelmView::Theirs {
+                holder,
+                since,
+                renewed,
+            } => ("theirs", Some(holder.clone()), *since, *renewed),
+            HelmView::Free => ("free", None, None, None),
+            HelmView::Unknown => ("unknown", None, None, None),
+            HelmView::Trouble(why) => ("trouble", Some(why.clone()), None, None),
         };
         Self {
             state: state.into(),
             holder,
             since,
+            renewed,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod pods;
+pub mod supervise;
 pub mod traffic;
 pub mod trouble;
 pub mod usage;
@@ -19,8 +20,9 @@ pub mod watch;
 
 use kube::Client;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
+use self::supervise::{Death, Supervisor};
 use crate::app::Msg;
 
 /// Which app on which cluster the workers watch.
@@ -38,22 +40,43 @@ impl Target {
     }
 }
 
-/// The running workers; dropping this stops them.
+/// The running workers; dropping this stops them. A worker that panics is
+/// reported on [`Workers::deaths`].
 pub struct Workers {
-    handles: Vec<JoinHandle<()>>,
+    handles: Vec<AbortHandle>,
     pods: tokio::sync::watch::Receiver<pods::PodSet>,
+    supervisor: Supervisor,
+    deaths: Option<mpsc::UnboundedReceiver<Death>>,
 }
 
 impl Workers {
     pub fn new() -> Self {
+        let (supervisor, deaths) = Supervisor::new();
         Self {
             handles: Vec::new(),
             pods: tokio::sync::watch::channel(pods::PodSet::default()).1,
+            supervisor,
+            deaths: Some(deaths),
         }
     }
 
-    pub fn push(&mut self, handle: JoinHandle<()>) {
-        self.handles.push(handle);
+    /// Starts `work` as the worker `name`, watched for a panic.
+    pub fn spawn<F>(&mut self, name: &'static str, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.handles.push(self.supervisor.spawn(name, work));
+    }
+
+    /// The supervisor of these workers, to watch other tasks with.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// The workers that died of a panic, for the one loop that ends on it
+    /// (once; `None` after).
+    pub fn deaths(&mut self) -> Option<mpsc::UnboundedReceiver<Death>> {
+        self.deaths.take()
     }
 
     /// The app's pods as the Pods worker watches them, for the guards.
@@ -93,25 +116,17 @@ pub fn spawn(
         live: pods_tx,
         set: set_tx,
     };
-    workers.push(tokio::spawn(pods::run(target.clone(), tx.clone(), outlets)));
-    workers.push(tokio::spawn(logs::run(
-        target.clone(),
-        tx.clone(),
-        pods_rx.clone(),
-    )));
-    workers.push(tokio::spawn(events::run(target.clone(), tx.clone())));
-    workers.push(tokio::spawn(traffic::run(
-        target.clone(),
-        router,
-        tx.clone(),
-    )));
-    workers.push(tokio::spawn(metrics::run(
-        target.clone(),
-        metrics,
-        versions,
-        pods_rx,
-        tx.clone(),
-    )));
+    workers.spawn("pods", pods::run(target.clone(), tx.clone(), outlets));
+    workers.spawn(
+        "logs",
+        logs::run(target.clone(), tx.clone(), pods_rx.clone()),
+    );
+    workers.spawn("events", events::run(target.clone(), tx.clone()));
+    workers.spawn("traffic", traffic::run(target.clone(), router, tx.clone()));
+    workers.spawn(
+        "metrics",
+        metrics::run(target.clone(), metrics, versions, pods_rx, tx.clone()),
+    );
     workers
 }
 
@@ -127,9 +142,9 @@ pub fn pods_only(target: &Target) -> Workers {
     };
     let (tx, mut rx) = mpsc::channel(64);
     let target = target.clone();
-    workers.push(tokio::spawn(async move {
+    workers.spawn("pods", async move {
         let drain = async move { while rx.recv().await.is_some() {} };
         tokio::join!(pods::run(target, tx, outlets), drain);
-    }));
+    });
     workers
 }

@@ -52,7 +52,9 @@ impl Session {
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
             .arg("-c")
             .arg(dir)
-            .arg(format!("{command}; echo; echo \"[exited $?]\"; sleep 600"))
+            .arg(format!(
+                "{command}; code=$?; echo; echo \"[exited $code]\"; sleep 600"
+            ))
             .env("TERM", "xterm-256color")
             .output()
             .expect("tmux runs");
@@ -80,6 +82,13 @@ impl Session {
     /// The visible screen with its colours and attributes as escape sequences.
     pub fn styled_screen(&self) -> String {
         text(&self.tmux(&["capture-pane", "-e", "-p", "-t", &self.name]))
+    }
+
+    /// Whether the pane shows the alternate screen (a full-screen program
+    /// owns it) rather than the normal one.
+    pub fn alternate_screen(&self) -> bool {
+        let out = self.tmux(&["display-message", "-p", "-t", &self.name, "#{alternate_on}"]);
+        text(&out).trim() == "1"
     }
 
     /// Sends keys as tmux names them (`q`, `Tab`, `Enter`, `C-c`, `/`).

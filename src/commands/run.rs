@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use color_eyre::eyre::{Result, WrapErr, bail};
 use tokio::sync::mpsc;
 
-use crate::app::msg::{DriveReport, Msg};
 use super::signals::{Signal, Signals};
+use crate::app::msg::{DriveReport, Msg};
 use crate::cli::RunArgs;
 use crate::cluster::client;
 use crate::cluster::clock::Clock;

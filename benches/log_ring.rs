@@ -6,6 +6,8 @@
 //! pods write them: their own RFC 3339 time, a level, an access-log body.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -71,37 +73,23 @@ fn full_ring() -> Logs {
     logs
 }
 
-/// Resident memory of this process, in bytes (Linux).
-fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
 /// Prints what a full ring of a million lines adds to the process, then
 /// what it holds after a second million has gone through it (eviction must
 /// give the memory back for reuse). A size, not a time: printed once.
 fn report_memory() {
-    let Some(before) = rss_bytes() else {
+    let Some(before) = support::rss_bytes() else {
         eprintln!("memory: /proc/self/status is not readable here; skipped");
         return;
     };
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let mut logs = full_ring();
-    let full = rss_bytes().unwrap_or(before);
+    let full = support::rss_bytes().unwrap_or(before);
     let mut first = RING;
     while first < 2 * RING {
         logs.ingest(batch(first));
         first += BATCH;
     }
-    let wrapped = rss_bytes().unwrap_or(before);
+    let wrapped = support::rss_bytes().unwrap_or(before);
     eprintln!(
         "memory: {} lines in the ring: {:.1} MiB resident growth ({:.0} bytes a line); \
          after another {RING} lines through it: {:.1} MiB",

@@ -1,32 +1,18 @@
 //! Every shipped theme and keymap parses, and every keymap binding names an Action.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use flightdeck::app::Action;
 use flightdeck::app::state::Layer;
 use flightdeck::config::keymap::{self, Keymap, check_keymap_file};
 use flightdeck::config::theme::{self, Theme, check_theme_file};
 
-fn files(dir: &str) -> Vec<(PathBuf, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut out: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            (p, text)
-        })
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no files in {dir}");
-    out
-}
+use common::shipped_files;
 
 #[test]
 fn every_theme_file_parses_and_is_embedded() {
-    for (path, text) in files("themes") {
+    for (path, text) in shipped_files("themes") {
         let parsed = check_theme_file(&path, &text, None);
         assert!(parsed.is_ok(), "{}", parsed.unwrap_err());
         let name = path.file_stem().unwrap().to_str().unwrap();
@@ -40,7 +26,7 @@ fn every_theme_file_parses_and_is_embedded() {
 
 #[test]
 fn every_keymap_file_parses_and_names_actions() {
-    for (path, text) in files("keymaps") {
+    for (path, text) in shipped_files("keymaps") {
         let keymap = check_keymap_file(&path, &text, "default");
         assert!(keymap.is_ok(), "{}", keymap.unwrap_err());
         let keymap = keymap.unwrap();

@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ use flightdeck::workers::notify::retry_after;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use common::SimServer;
+use common::{SimServer, shipped_files};
 
 /// `PROPTEST_CASES` when set, else `default`.
 fn config(default: u32) -> ProptestConfig {
@@ -40,22 +40,6 @@ fn config(default: u32) -> ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
     }
-}
-
-fn shipped(dir: &str) -> Vec<(PathBuf, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut out: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            (p, text)
-        })
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no files in {dir}");
-    out
 }
 
 /// Values people (or a bad generator) put where another was expected.
@@ -259,7 +243,7 @@ fn edit_toml(text: &str, edits: &[KeyEdit]) -> String {
 
 /// A shipped file of `dir`, then edited as text or as TOML.
 fn mutated_file(dir: &'static str) -> impl Strategy<Value = (PathBuf, String)> {
-    let files = shipped(dir);
+    let files = shipped_files(dir);
     (
         0..files.len(),
         prop::collection::vec(key_edit(), 0..4),

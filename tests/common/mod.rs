@@ -365,3 +365,21 @@ pub fn deployment(name: &str, image: &str, replicas: i64) -> serde_json::Value {
         }
     })
 }
+
+/// The `*.toml` files shipped in `dir` (`themes`, `keymaps`, `assets/plans`…)
+/// with their text, sorted by path.
+pub fn shipped_files(dir: &str) -> Vec<(PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut out: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no files in {dir}");
+    out
+}

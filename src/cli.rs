@@ -320,40 +320,36 @@ impl Cli {
     /// The output format asked for, where the command has one.
     pub fn output(&self) -> Option<Output> {
         match &self.command {
-            Some(
-                Command::Status(v)
-                | Command::Advance(v)
-                | Command::Pause(v)
-                | Command::Resume(v)
-                | Command::Promote(v)
-                | Command::Abort(v)
-                | Command::Rollback(v)
-                | Command::Retry(v),
-            ) => Some(v.output),
-            Some(Command::Start(s)) => Some(s.verb.output),
-            Some(Command::Undo(u)) => Some(u.verb.output),
             Some(Command::Info(i)) => Some(i.output),
-            _ => None,
+            Some(c) => c.verb().map(|v| v.output),
+            None => None,
         }
     }
 
     /// The plan file named on the command line, if any.
     pub fn plan(&self) -> Option<&std::path::Path> {
         match &self.command {
-            Some(
-                Command::Status(v)
-                | Command::Advance(v)
-                | Command::Pause(v)
-                | Command::Resume(v)
-                | Command::Promote(v)
-                | Command::Abort(v)
-                | Command::Rollback(v)
-                | Command::Retry(v),
-            ) => Some(&v.plan),
-            Some(Command::Start(s)) => Some(&s.verb.plan),
-            Some(Command::Undo(u)) => Some(&u.verb.plan),
             Some(Command::Run(r)) => Some(&r.plan),
+            Some(c) => c.verb().map(|v| v.plan.as_path()),
             None => self.cockpit.plan.as_deref(),
+        }
+    }
+}
+
+impl Command {
+    /// The arguments every rollout verb takes, when this is one.
+    pub fn verb(&self) -> Option<&VerbArgs> {
+        match self {
+            Command::Status(v)
+            | Command::Advance(v)
+            | Command::Pause(v)
+            | Command::Resume(v)
+            | Command::Promote(v)
+            | Command::Abort(v)
+            | Command::Rollback(v)
+            | Command::Retry(v) => Some(v),
+            Command::Start(s) => Some(&s.verb),
+            Command::Undo(u) => Some(&u.verb),
             _ => None,
         }
     }

@@ -246,11 +246,7 @@ async fn healthy_canary_reaches_every_stage_and_is_promoted_on_its_own() {
         "registry.local/shop/checkout:1.5.0"
     );
 
-    let kinds: Vec<String> = hook
-        .bodies()
-        .iter()
-        .filter_map(|b| b["event"].as_str().map(String::from))
-        .collect();
+    let kinds = hook.events();
     assert_eq!(
         kinds.first().map(String::as_str),
         Some("started"),
@@ -486,11 +482,7 @@ async fn a_signal_mid_rollout_releases_the_helm(signal: &str, code: i32) {
     );
     assert_eq!(lease_holder(&cluster), None, "the helm is released");
     // The notice of the start went out before the run ended.
-    let kinds: Vec<String> = hook
-        .bodies()
-        .iter()
-        .filter_map(|b| b["event"].as_str().map(String::from))
-        .collect();
+    let kinds = hook.events();
     assert_eq!(
         kinds.first().map(String::as_str),
         Some("started"),

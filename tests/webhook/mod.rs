@@ -37,6 +37,14 @@ impl Receiver {
     pub fn requests(&self) -> Vec<(Instant, Value)> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// The `event` of each notice accepted, in order (`started`, `stage`…).
+    pub fn events(&self) -> Vec<String> {
+        self.bodies()
+            .iter()
+            .filter_map(|b| b["event"].as_str().map(String::from))
+            .collect()
+    }
 }
 
 async fn accept(State(r): State<Receiver>, Json(body): Json<Value>) -> (StatusCode, HeaderMap) {

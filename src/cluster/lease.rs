@@ -32,12 +32,29 @@ pub enum Helm {
     /// This cockpit drives.
     Ours { since: DateTime<Utc> },
     /// Another cockpit drives; this one is read-only until it lets go or
-    /// stops renewing. The times are the holder's clock's, for information.
-    Theirs {
-        holder: String,
-        since: Option<DateTime<Utc>>,
-        renewed: Option<DateTime<Utc>>,
-    },
+    /// stops renewing.
+    Theirs(Holder),
+}
+
+/// Who holds a Lease, as it says. The times are the holder's clock's, for
+/// information: never compared with ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub holder: String,
+    pub since: Option<DateTime<Utc>>,
+    pub renewed: Option<DateTime<Utc>>,
+}
+
+impl Holder {
+    /// The holder written in `spec`; `None` when the Lease is released.
+    fn of(spec: &LeaseSpec) -> Option<Self> {
+        let holder = spec.holder_identity.as_deref().filter(|h| !h.is_empty())?;
+        Some(Self {
+            holder: holder.to_string(),
+            since: spec.acquire_time.as_ref().and_then(|t| to_chrono(&t.0)),
+            renewed: spec.renew_time.as_ref().and_then(|t| to_chrono(&t.0)),
+        })
+    }
 }
 
 /// What to do with the Lease as it stands.
@@ -46,11 +63,7 @@ pub enum Decision {
     /// Free, lapsed, or already ours: write ourselves in (keeping `since` when ours).
     Take { transition: bool },
     /// Someone else holds a Lease that is still being renewed.
-    Respect {
-        holder: String,
-        since: Option<DateTime<Utc>>,
-        renewed: Option<DateTime<Utc>>,
-    },
+    Respect(Holder),
 }
 
 /// The parts of a Lease whose change shows that its holder is alive.
@@ -105,21 +118,16 @@ pub fn decide(spec: Option<&LeaseSpec>, me: &str, unchanged_for: Duration) -> De
     let Some(spec) = spec else {
         return Decision::Take { transition: false };
     };
-    let holder = spec.holder_identity.as_deref().unwrap_or_default();
-    if holder.is_empty() {
+    let Some(holder) = Holder::of(spec) else {
         return Decision::Take { transition: true };
-    }
-    if holder == me {
+    };
+    if holder.holder == me {
         return Decision::Take { transition: false };
     }
     if unchanged_for >= duration_of(spec) {
         Decision::Take { transition: true }
     } else {
-        Decision::Respect {
-            holder: holder.to_string(),
-            since: spec.acquire_time.as_ref().and_then(|t| to_chrono(&t.0)),
-            renewed: spec.renew_time.as_ref().and_then(|t| to_chrono(&t.0)),
-        }
+        Decision::Respect(holder)
     }
 }
 
@@ -133,13 +141,7 @@ fn duration_of(spec: &LeaseSpec) -> Duration {
 /// Who holds a Lease as one reading shows it, without judging whether the
 /// holder still renews it: that takes watching it for a while.
 pub fn holder_of(lease: Option<&Lease>) -> Option<Helm> {
-    let spec = lease?.spec.as_ref()?;
-    let holder = spec.holder_identity.as_deref().filter(|h| !h.is_empty())?;
-    Some(Helm::Theirs {
-        holder: holder.to_string(),
-        since: spec.acquire_time.as_ref().and_then(|t| to_chrono(&t.0)),
-        renewed: spec.renew_time.as_ref().and_then(|t| to_chrono(&t.0)),
-    })
+    Holder::of(lease?.spec.as_ref()?).map(Helm::Theirs)
 }
 
 fn to_chrono(t: &k8s_openapi::jiff::Timestamp) -> Option<DateTime<Utc>> {
@@ -261,18 +263,8 @@ impl LeaseClient {
                 unchanged_for,
             );
             let transition = match decision {
-                Decision::Respect {
-                    holder,
-                    since,
-                    renewed,
-                } if !force => {
-                    return Ok(Helm::Theirs {
-                        holder,
-                        since,
-                        renewed,
-                    });
-                }
-                Decision::Respect { .. } => true,
+                Decision::Respect(holder) if !force => return Ok(Helm::Theirs(holder)),
+                Decision::Respect(_) => true,
                 Decision::Take { transition } => transition,
             };
             let now = self.wall.now();
@@ -386,7 +378,7 @@ mod tests {
         let l = lease("ana@ops", Utc::now(), "7");
         let d = decide_on(&l, "me", Duration::from_secs(14));
         assert!(
-            matches!(d, Decision::Respect { ref holder, since: Some(_), renewed: Some(_) } if holder == "ana@ops"),
+            matches!(d, Decision::Respect(Holder { ref holder, since: Some(_), renewed: Some(_) }) if holder == "ana@ops"),
             "{d:?}"
         );
         assert_eq!(
@@ -407,7 +399,7 @@ mod tests {
             let l = lease("ana@ops", renewed, "7");
             assert!(matches!(
                 decide_on(&l, "me", Duration::from_secs(3)),
-                Decision::Respect { .. }
+                Decision::Respect(_)
             ));
             assert_eq!(
                 decide_on(&l, "me", Duration::from_secs(16)),
@@ -453,9 +445,9 @@ mod tests {
     #[test]
     fn a_single_reading_names_the_holder_without_judging_it() {
         let old = Utc::now() - chrono::Duration::days(3);
-        let Some(Helm::Theirs {
+        let Some(Helm::Theirs(Holder {
             holder, renewed, ..
-        }) = holder_of(Some(&lease("ana@ops", old, "7")))
+        })) = holder_of(Some(&lease("ana@ops", old, "7")))
         else {
             panic!("no holder");
         };

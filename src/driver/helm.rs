@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cluster::lease::{Decision, Helm, LeaseClient, LeaseError, Observer, decide, holder_of};
+use crate::cluster::lease::{
+    Decision, Helm, Holder, LeaseClient, LeaseError, Observer, decide, holder_of,
+};
 
 /// How often a Lease of the default duration is renewed (a third of it).
 pub const RENEW_EVERY: Duration = Duration::from_secs(5);
@@ -39,15 +41,23 @@ impl From<Helm> for HelmView {
     fn from(h: Helm) -> Self {
         match h {
             Helm::Ours { since } => HelmView::Ours { since },
-            Helm::Theirs {
-                holder,
-                since,
-                renewed,
-            } => HelmView::Theirs {
-                holder,
-                since,
-                renewed,
-            },
+            Helm::Theirs(holder) => holder.into(),
+        }
+    }
+}
+
+impl From<Holder> for HelmView {
+    fn from(
+        Holder {
+            holder,
+            since,
+            renewed,
+        }: Holder,
+    ) -> Self {
+        HelmView::Theirs {
+            holder,
+            since,
+            renewed,
         }
     }
 }
@@ -165,15 +175,7 @@ impl HelmHandle {
                     Ok(lease) => {
                         let unchanged_for = seen.observe(lease.as_ref(), Instant::now());
                         match decide(lease.and_then(|l| l.spec).as_ref(), "", unchanged_for) {
-                            Decision::Respect {
-                                holder,
-                                since,
-                                renewed,
-                            } => HelmView::Theirs {
-                                holder,
-                                since,
-                                renewed,
-                            },
+                            Decision::Respect(holder) => holder.into(),
                             Decision::Take { .. } => HelmView::Free,
                         }
                     }

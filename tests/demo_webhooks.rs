@@ -5,14 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod sim_dir;
+
 use std::time::Duration;
 
-use flightdeck::cluster::client;
 use flightdeck::demo;
 use flightdeck::driver::{Clock, Command, Driver, Settings};
 use flightdeck::rollout::plan::UrlSource;
-use flightdeck::sim::Scenario;
-use flightdeck::sim::host::{HostOptions, SimHost};
 use flightdeck::sim::resources::kinds;
 use flightdeck::workers::audit::Actor;
 use flightdeck::workers::events::concerns_app;
@@ -21,17 +20,13 @@ use k8s_openapi::api::core::v1::Event;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use sim_dir::SimDir;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_notices_reach_the_sim_sink_and_its_events() {
-    let mut opts = HostOptions::new(Scenario::load("healthy-canary").unwrap());
-    opts.speed = 10.0;
-    let host = SimHost::start(opts).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    host.write_kubeconfig(&kubeconfig).unwrap();
-    let (kube, _) = client::connect(Some(&kubeconfig), Some("flightdeck-sim"))
-        .await
-        .unwrap();
+    let cluster = SimDir::start("healthy-canary", 10.0).await;
+    let kube = cluster.client().await;
+    let SimDir { host, dir: _dir } = cluster;
 
     // The demo's plan, as `flightdeck demo` settles it: no variable is set.
     let plan = demo::plan_for("healthy-canary").unwrap().unwrap();

@@ -5,16 +5,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod sim_dir;
+
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use flightdeck::cluster::client;
 use flightdeck::cluster::clock::Clock;
 use flightdeck::cluster::lease::LeaseClient;
 use flightdeck::driver::helm::{HelmHandle, HelmView};
-use flightdeck::sim::Scenario;
-use flightdeck::sim::host::{HostOptions, SimHost};
 use k8s_openapi::api::coordination::v1::Lease;
+
+use sim_dir::SimDir;
 
 /// Short, so the test is quick; renewed at a third of it.
 const DURATION: Duration = Duration::from_secs(4);
@@ -25,8 +26,7 @@ const SAMPLE: Duration = Duration::from_millis(100);
 const GENEROUS: Duration = Duration::from_secs(30);
 
 struct Helms {
-    _host: SimHost,
-    _dir: tempfile::TempDir,
+    _cluster: SimDir,
     api: kube::Api<Lease>,
     ana: HelmHandle,
     bo: HelmHandle,
@@ -34,22 +34,14 @@ struct Helms {
 
 /// Ana's cockpit, whose clock is `skew` off, and Bo's, whose clock is right.
 async fn helms(skew: chrono::TimeDelta) -> Helms {
-    let host = SimHost::start(HostOptions::new(Scenario::load("healthy-canary").unwrap()))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    host.write_kubeconfig(&kubeconfig).unwrap();
-    let (client, _) = client::connect(Some(&kubeconfig), Some("flightdeck-sim"))
-        .await
-        .unwrap();
+    let cluster = SimDir::start("healthy-canary", 1.0).await;
+    let client = cluster.client().await;
     let lease = |who: &str| {
         LeaseClient::new(client.clone(), "shop", "checkout", who).with_duration(DURATION)
     };
     let ana = lease("ana@laptop#1").with_wall_clock(Clock::scaled(move || Utc::now() + skew, 1.0));
     Helms {
-        _host: host,
-        _dir: dir,
+        _cluster: cluster,
         api: kube::Api::namespaced(client.clone(), "shop"),
         ana: HelmHandle::new(ana),
         bo: HelmHandle::new(lease("bo@desk#2")),

@@ -52,6 +52,15 @@ impl SimDir {
         self.dir.path().join("kubeconfig")
     }
 
+    /// A kube client from the kubeconfig, as flightdeck makes its own.
+    pub async fn client(&self) -> kube::Client {
+        let (client, _) =
+            flightdeck::cluster::client::connect(Some(&self.kubeconfig()), Some("flightdeck-sim"))
+                .await
+                .unwrap();
+        client
+    }
+
     pub fn audit(&self) -> PathBuf {
         self.dir.path().join("audit.jsonl")
     }

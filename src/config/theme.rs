@@ -161,11 +161,6 @@ pub struct ThemeLoad {
     pub warnings: Vec<String>,
 }
 
-/// `$XDG_CONFIG_HOME/flightdeck`, or `~/.config/flightdeck`.
-pub fn config_dir() -> Option<PathBuf> {
-    super::dirs::config_dir()
-}
-
 /// Whether `NO_COLOR` asks for no colours (any non-empty value).
 pub fn no_color_requested() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())

@@ -196,6 +196,21 @@ impl Work {
             _ => false,
         }
     }
+
+    /// Whether this, under way, already goes back at least as fast as `new`
+    /// would: then `new` has nothing to add.
+    fn outpaces(&self, new: &Work) -> bool {
+        self.goes_back() && (self.immediate() || !new.immediate())
+    }
+}
+
+/// A step that other work cancelled, to be recorded (and with `settle`, its
+/// half-done writes undone) before that work begins.
+#[derive(Debug, Clone)]
+struct Cancels {
+    action: String,
+    by: String,
+    settle: bool,
 }
 
 /// What becomes of a command that comes while `under_way` is being carried
@@ -217,8 +232,7 @@ pub enum Arrival {
 pub fn arrival(under_way: &Work, command: &Command) -> Arrival {
     match command {
         Command::Abort { .. } => {
-            let new = Work::Command(command.clone());
-            if under_way.goes_back() && (under_way.immediate() || !new.immediate()) {
+            if under_way.outpaces(&Work::Command(command.clone())) {
                 Arrival::Refused(format!(
                     "already going back: {} is under way",
                     under_way.name()
@@ -248,8 +262,7 @@ pub fn finding_preempts(under_way: &Work, event: &Event) -> bool {
     if alarm.action == GuardAction::Notify {
         return false;
     }
-    let new = Work::Finding(event.clone());
-    !(under_way.goes_back() && (under_way.immediate() || !new.immediate()))
+    !under_way.outpaces(&Work::Finding(event.clone()))
 }
 
 type Landing<'a> = Pin<Box<dyn Future<Output = Result<Option<Outcome>, DriveError>> + Send + 'a>>;
@@ -280,17 +293,13 @@ impl InFlight<'_> {
 
 /// The future carrying out `work`, after recording (and, with `settle`,
 /// undoing) the work it cancels.
-fn carry<'a>(
-    driver: &'a Driver,
-    work: &Work,
-    cancels: Option<(String, String, bool)>,
-) -> Landing<'a> {
+fn carry<'a>(driver: &'a Driver, work: &Work, cancels: Option<Cancels>) -> Landing<'a> {
     let work = work.clone();
     Box::pin(async move {
-        if let Some((action, by, settle)) = cancels
-            && let Err(e) = driver.cancelled(&action, &by, settle).await
+        if let Some(c) = cancels
+            && let Err(e) = driver.cancelled(&c.action, &c.by, c.settle).await
         {
-            tracing::warn!(error = %e, %action, "cannot record the cancelled step");
+            tracing::warn!(error = %e, action = %c.action, "cannot record the cancelled step");
         }
         match work {
             Work::Command(command) => driver.execute(command).await.map(Some),
@@ -344,14 +353,11 @@ async fn run(
         let msgs = msgs.clone();
         async move { msgs.send(msg).await.is_ok() }
     };
-    let begin =
-        |work: Work, cancels: Option<(String, String, bool)>, last: Option<&RolloutView>| {
-            InFlight {
-                landing: carry(driver, &work, cancels),
-                began_going_back: last.is_some_and(|v| going_back(&v.state)),
-                work,
-            }
-        };
+    let begin = |work: Work, cancels: Option<Cancels>, last: Option<&RolloutView>| InFlight {
+        landing: carry(driver, &work, cancels),
+        began_going_back: last.is_some_and(|v| going_back(&v.state)),
+        work,
+    };
     loop {
         tokio::select! {
             result = async {
@@ -413,7 +419,7 @@ async fn run(
                         .await;
                         send(Msg::Drive(DriveReport::Started { action })).await;
                         waiting.queued.clear();
-                        let cancels = Some((under_way.name(), by, false));
+                        let cancels = Some(Cancels { action: under_way.name(), by, settle: false });
                         in_flight = Some(begin(Work::Command(command), cancels, last_view.as_ref()));
                     }
                     Arrival::Queued => {
@@ -473,7 +479,7 @@ async fn run(
                     // the way back moves it itself.
                     let settle = !under_way.goes_back()
                         && !Work::Finding(event.clone()).goes_back();
-                    let cancels = Some((under_way.name(), by, settle));
+                    let cancels = Some(Cancels { action: under_way.name(), by, settle });
                     in_flight = Some(begin(Work::Finding(event), cancels, last_view.as_ref()));
                 } else {
                     waiting.findings.push_back(event);
@@ -547,7 +553,7 @@ async fn run(
 async fn next<'a, S, F>(
     waiting: &mut Waiting,
     send: &S,
-    begin: &impl Fn(Work, Option<(String, String, bool)>, Option<&RolloutView>) -> InFlight<'a>,
+    begin: &impl Fn(Work, Option<Cancels>, Option<&RolloutView>) -> InFlight<'a>,
     last: Option<&RolloutView>,
 ) -> Option<InFlight<'a>>
 where

@@ -8,6 +8,7 @@ pub mod first_traffic;
 pub mod host;
 pub mod logs;
 pub mod resources;
+pub mod rng;
 pub mod scenario;
 pub mod seed;
 pub mod serve;

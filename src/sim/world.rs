@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 
 use super::controllers;
+use super::rng::SimRng;
 use super::seed::{SeedError, seed_cluster};
 use super::store::mix;
 use super::{Faults, PodLogs, Scenario, Shared, Store};
@@ -34,7 +33,7 @@ pub struct TickCtx<'a> {
     /// Sim time since the previous tick (always [`TICK`]).
     pub dt: Duration,
     /// The world's seeded random source: draw from it in a deterministic order.
-    pub rng: &'a mut SmallRng,
+    pub rng: &'a mut SimRng,
 }
 
 /// A control loop run once per tick. The built-in controllers run first; the
@@ -45,7 +44,7 @@ pub trait Controller: Send {
 
 pub struct World {
     shared: Shared,
-    rng: SmallRng,
+    rng: SimRng,
     start: DateTime<Utc>,
     ticks: u64,
     controllers: Vec<Box<dyn Controller>>,
@@ -64,7 +63,7 @@ impl World {
         seed_cluster(&shared)?;
         Ok(World {
             shared,
-            rng: SmallRng::seed_from_u64(mix(seed, 0x5EED)),
+            rng: SimRng::new(mix(seed, 0x5EED)),
             start,
             ticks: 0,
             controllers: controllers::standard(),

@@ -7,17 +7,16 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use flightdeck::cluster::routers::{self, Patch};
 use flightdeck::sim::resources::kinds;
+use flightdeck::sim::rng::SimRng;
 use flightdeck::sim::scenario::{RouterKind, Strategy};
 use flightdeck::sim::traffic::Traffic;
 use flightdeck::sim::{Faults, PodLogs, Scenario, Shared, Store};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 use serde_json::{Value, json};
 
 pub struct Sim {
     pub shared: Shared,
     pub traffic: Traffic,
-    pub rng: SmallRng,
+    pub rng: SimRng,
     pub start: DateTime<Utc>,
     pub elapsed: Duration,
 }
@@ -50,7 +49,7 @@ impl Sim {
         Self {
             shared,
             traffic,
-            rng: SmallRng::seed_from_u64(seed),
+            rng: SimRng::new(seed),
             start,
             elapsed: Duration::ZERO,
         }

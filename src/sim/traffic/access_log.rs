@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use rand::Rng;
-use rand::rngs::SmallRng;
 use serde_json::json;
 
 use super::histogram::Latency;
+use crate::sim::rng::SimRng;
 use crate::sim::scenario::LogFormat;
 
 /// Access lines a pod writes per second at most, on average.
@@ -26,7 +26,7 @@ pub struct Tick<'a> {
 }
 
 /// Writes the lines for `logged` requests picked at random among those served.
-pub fn lines(tick: &Tick<'_>, logged: u64, rng: &mut SmallRng) -> Vec<(DateTime<Utc>, String)> {
+pub fn lines(tick: &Tick<'_>, logged: u64, rng: &mut SimRng) -> Vec<(DateTime<Utc>, String)> {
     let mut left: Vec<((u16, &'static str), u64)> = tick.served.to_vec();
     let mut total: u64 = left.iter().map(|(_, n)| n).sum();
     let mut out = Vec::new();
@@ -83,7 +83,7 @@ pub fn read_only(path: &str) -> bool {
 }
 
 /// A path a request with `method` plausibly went to.
-fn pick_path<'a>(paths: &'a [String], method: &str, rng: &mut SmallRng) -> &'a str {
+fn pick_path<'a>(paths: &'a [String], method: &str, rng: &mut SimRng) -> &'a str {
     let fits = |p: &&String| method == "GET" || !read_only(p);
     let count = paths.iter().filter(fits).count();
     if count == 0 {
@@ -143,7 +143,7 @@ fn error(
     method: &str,
     path: &str,
     code: u16,
-    rng: &mut SmallRng,
+    rng: &mut SimRng,
 ) -> Vec<(DateTime<Utc>, String)> {
     let (frame, message) = CAUSES[rng.random_range(0..CAUSES.len())];
     let handler = path.trim_matches('/').replace('/', "::");
@@ -186,7 +186,6 @@ fn error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn lines_agree_with_the_counts() {
@@ -202,7 +201,7 @@ mod tests {
             now: DateTime::<Utc>::UNIX_EPOCH + ChronoDuration::days(20_000),
             dt: std::time::Duration::from_millis(100),
         };
-        let mut rng = SmallRng::seed_from_u64(1);
+        let mut rng = SimRng::new(1);
         // Asking for more lines than requests logs each request once.
         let lines = lines(&tick, 10, &mut rng);
         let access: Vec<_> = lines
@@ -247,7 +246,7 @@ mod tests {
             now: DateTime::<Utc>::UNIX_EPOCH + ChronoDuration::days(20_000),
             dt: std::time::Duration::from_millis(100),
         };
-        let lines = lines(&tick, 400, &mut SmallRng::seed_from_u64(3));
+        let lines = lines(&tick, 400, &mut SimRng::new(3));
         let count = |needle: &str| lines.iter().filter(|(_, l)| l.contains(needle)).count();
         assert_eq!(count(" POST "), 200);
         assert_eq!(count(" POST /api/cart "), 200);
@@ -270,7 +269,7 @@ mod tests {
             now: DateTime::<Utc>::UNIX_EPOCH,
             dt: std::time::Duration::from_millis(100),
         };
-        let lines = lines(&tick, 1, &mut SmallRng::seed_from_u64(2));
+        let lines = lines(&tick, 1, &mut SimRng::new(2));
         assert_eq!(lines.len(), 2);
         let access: serde_json::Value = serde_json::from_str(&lines[0].1).unwrap();
         assert_eq!(access["status"], 503);

@@ -1,8 +1,9 @@
 //! Latency: a log-normal fitted to a version's p50 and p99, and the
 //! Prometheus histogram its requests are counted in.
 
-use rand::rngs::SmallRng;
 use rand_distr::{Binomial, Distribution, LogNormal};
+
+use crate::sim::rng::SimRng;
 
 /// Upper bounds (seconds) of the latency buckets, dense enough around the
 /// usual p50s and p99s that `histogram_quantile` lands close to the truth.
@@ -116,7 +117,7 @@ impl Latency {
     /// Counts `n` requests into `hist`: how many land in each bucket is one
     /// multinomial draw, and each bucket adds its mean to the sum, so large
     /// request counts cost the same as small ones.
-    pub fn record(&self, n: u64, hist: &mut Histogram, rng: &mut SmallRng) {
+    pub fn record(&self, n: u64, hist: &mut Histogram, rng: &mut SimRng) {
         let mut left = n;
         let mut mass = 1.0;
         for i in 0..SLOTS {
@@ -137,7 +138,7 @@ impl Latency {
     }
 
     /// One request's latency in seconds (for an access log line).
-    pub fn sample(&self, rng: &mut SmallRng) -> f64 {
+    pub fn sample(&self, rng: &mut SimRng) -> f64 {
         LogNormal::new(self.mu, self.sigma).map_or(self.mu.exp(), |d| d.sample(rng))
     }
 }
@@ -168,7 +169,6 @@ fn erfc(x: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::metrics::scrape::histogram_quantile;
-    use rand::SeedableRng;
 
     fn quantile(h: &Histogram, q: f64) -> f64 {
         let b: Vec<(f64, f64)> = h.cumulative().map(|(le, c)| (le, c as f64)).collect();
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn histogram_quantile_recovers_p50_and_p99() {
-        let mut rng = SmallRng::seed_from_u64(7);
+        let mut rng = SimRng::new(7);
         for (p50, p99) in [(45.0, 220.0), (60.0, 400.0), (350.0, 2600.0), (40.0, 180.0)] {
             let mut h = Histogram::default();
             Latency::fit(p50, p99).record(200_000, &mut h, &mut rng);

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::rngs::SmallRng;
 use rand_distr::{Binomial, Distribution, Poisson};
 
 use super::TrafficHandle;
@@ -23,6 +22,7 @@ use crate::sim::controllers::feed::{Changes, Feed};
 use crate::sim::faults::FaultState;
 use crate::sim::logs::ContainerKey;
 use crate::sim::resources::kinds;
+use crate::sim::rng::SimRng;
 use crate::sim::scenario::{AppSpec, Behaviour};
 use crate::sim::store::{meta_str, mix};
 
@@ -80,7 +80,7 @@ impl Traffic {
         now: DateTime<Utc>,
         since_start: Duration,
         dt: Duration,
-        rng: &mut SmallRng,
+        rng: &mut SimRng,
     ) {
         self.schedule.tick(shared, since_start);
         let faults = shared.faults.current();
@@ -315,7 +315,7 @@ fn serve_pod(
     silenced: bool,
     now: DateTime<Utc>,
     dt: Duration,
-    rng: &mut SmallRng,
+    rng: &mut SimRng,
 ) {
     if !pod.view.alive {
         return;
@@ -363,14 +363,14 @@ fn serve_pod(
     }
 }
 
-fn poisson(mean: f64, rng: &mut SmallRng) -> u64 {
+fn poisson(mean: f64, rng: &mut SimRng) -> u64 {
     if mean <= 0.0 {
         return 0;
     }
     Poisson::new(mean).map_or(0, |p| p.sample(rng) as u64)
 }
 
-fn binomial(n: u64, p: f64, rng: &mut SmallRng) -> u64 {
+fn binomial(n: u64, p: f64, rng: &mut SimRng) -> u64 {
     Binomial::new(n, p.clamp(0.0, 1.0)).map_or(0, |b| b.sample(rng))
 }
 
@@ -379,7 +379,7 @@ fn split_requests(
     n: u64,
     get_share: f64,
     error_ratio: f64,
-    rng: &mut SmallRng,
+    rng: &mut SimRng,
 ) -> Vec<((u16, &'static str), u64)> {
     let gets = binomial(n, get_share, rng);
     let mut out = Vec::with_capacity(6);

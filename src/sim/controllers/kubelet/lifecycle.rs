@@ -22,6 +22,7 @@ use crate::sim::controllers::{
     annotation, is_terminating, parse_timestamp, resource_version, timestamp, uid,
 };
 use crate::sim::resources::kinds;
+use crate::sim::rng::SimRng;
 
 /// Reacts to a change someone else made to the pod: deletion, or a crash asked for.
 pub(super) fn observe(shared: &Shared, now: DateTime<Utc>, run: &mut PodRun, pod: &Value) {
@@ -118,7 +119,7 @@ pub(super) fn advance(
     shared: &Shared,
     now: DateTime<Utc>,
     since_start: Duration,
-    rng: &mut rand::rngs::SmallRng,
+    rng: &mut SimRng,
     images: &mut BTreeMap<String, BTreeSet<String>>,
     run: &mut PodRun,
 ) {
@@ -226,7 +227,7 @@ pub(super) fn running(
     shared: &Shared,
     now: DateTime<Utc>,
     since_start: Duration,
-    rng: &mut rand::rngs::SmallRng,
+    rng: &mut SimRng,
     run: &mut PodRun,
     started: DateTime<Utc>,
 ) {

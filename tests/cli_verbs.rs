@@ -294,3 +294,150 @@ async fn a_rollback_from_the_shell_returns_only_once_stable_carries_everything()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("retry did not finish within 1s"), "{err}");
 }
+
+/// Polls `done` every 100 ms for at most 60 s of real time.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what} never happened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_from_the_shell_is_carried_out_by_the_cockpit_at_the_helm() {
+    use flightdeck::driver::{Clock, Command, Driver, Settings, task};
+    use flightdeck::workers::audit::{Actor, AuditLog};
+    let run = Run::start().await;
+    let plan = flightdeck::rollout::plan::Plan::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
+    )
+    .unwrap();
+    let store = run.host.shared().store.clone();
+    let settings = Settings {
+        clock: Clock::scaled(move || store.now(), 1.0),
+        ..Settings::default()
+    };
+    // Ana's cockpit drives, with an audit file of its own.
+    let ana_audit = run.dir.path().join("ana-audit.jsonl");
+    let driver = Driver::new(
+        run.client().await,
+        plan,
+        "flightdeck-sim",
+        Some(AuditLog::open(&ana_audit).unwrap()),
+        settings,
+    )
+    .with_actor(Actor {
+        kube_user: "flightdeck-sim".into(),
+        os_user: "ana".into(),
+        host: "ops-laptop".into(),
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let cockpit = task::spawn(driver, tx, None);
+    let screen = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Some(msg) = rx.recv().await {
+            if let flightdeck::app::Msg::Drive(report) = msg {
+                lines.push(format!("{report:?}"));
+            }
+        }
+        lines
+    });
+    cockpit
+        .commands
+        .send(Command::Start { image: None })
+        .await
+        .unwrap();
+    eventually("the start", || run.canary_weight() == 10).await;
+    cockpit.commands.send(Command::Advance).await.unwrap();
+    eventually("the advance", || run.canary_weight() == 25).await;
+
+    // The shell does not hold the helm and takes nothing over: it asks.
+    let out = run.flightdeck("abort", &["--yes"]).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("abort asked by captain (flightdeck-sim)")
+            && err.contains("asked of the driver at the helm (helm held by ana@ops-laptop#"),
+        "{err}"
+    );
+    assert!(
+        err.contains("carried out by the driver at the helm"),
+        "{err}"
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("abort: aborted"), "{said}");
+    assert_eq!(run.canary_weight(), 0);
+    let status = run.status().await;
+    assert_eq!(status["phase"], "aborted", "{status}");
+    assert_eq!(status["routed"]["stable"], 100);
+
+    // Ana's cockpit did it, and its record names who asked.
+    let ana_lines: Vec<Value> = std::fs::read_to_string(&ana_audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let abort = ana_lines.last().unwrap();
+    assert_eq!(abort["action"], "abort");
+    assert_eq!(abort["result"], "done");
+    assert_eq!(abort["who"]["os_user"], "ana");
+    let detail = abort["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("abort asked by captain (flightdeck-sim) on ")
+            && detail.contains("carried out by ana"),
+        "{detail}"
+    );
+    let events = run.flightdeck_events("shop");
+    let (_, message) = events
+        .iter()
+        .find(|(reason, _)| reason == "RolloutAbort")
+        .unwrap();
+    assert!(
+        message.starts_with("abort by ana (flightdeck-sim)")
+            && message.contains("asked by captain"),
+        "{message}"
+    );
+    // The request is gone once carried out.
+    let cm = run
+        .host
+        .shared()
+        .store
+        .get(kinds::configmaps(), "shop", "checkout-flightdeck-rollout")
+        .unwrap();
+    assert!(cm["data"].get("request.json").is_none(), "{cm}");
+
+    // --no-wait returns once the request is written; the cockpit then
+    // steps the canary down to stable on its own.
+    cockpit.commands.send(Command::Retry).await.unwrap();
+    eventually("the retry", || run.canary_weight() == 10).await;
+    let out = run.flightdeck("rollback", &["--yes", "--no-wait"]).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "rollback: asked of the driver at the helm; not waiting for it"
+    );
+    assert!(!err.contains("carried out"), "{err}");
+    eventually("the rollback", || run.canary_weight() == 0).await;
+    eventually("the cockpit's record of the rollback", || {
+        std::fs::read_to_string(&ana_audit)
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("rollback asked by captain (flightdeck-sim)"))
+    })
+    .await;
+
+    drop(cockpit.commands);
+    cockpit.handle.await.unwrap();
+    let lines = screen.await.unwrap();
+    assert!(
+        lines.iter().any(
+            |l| l.contains("abort asked by captain (flightdeck-sim) on ")
+                && l.contains("it goes first")
+        ),
+        "{lines:?}"
+    );
+}

@@ -463,6 +463,58 @@ async fn a_conflict_between_read_and_write_is_read_again_and_retried() {
     );
 }
 
+/// A driver whose first write to the VirtualService is preceded by a write
+/// of `key` into the rollout's state ConfigMap, as another party's would be.
+fn touching_state(c: &Cluster, key: &'static str, value: &'static str) -> Driver {
+    let shared = c.host.shared().clone();
+    let touched = Arc::new(AtomicUsize::new(0));
+    let settings = Settings {
+        before_write: Some(Arc::new(move |obj: &Obj| {
+            if obj.kind == VIRTUAL_SERVICE && touched.fetch_add(1, Ordering::SeqCst) == 0 {
+                shared
+                    .store
+                    .modify(
+                        kinds::configmaps(),
+                        "shop",
+                        "checkout-flightdeck-rollout",
+                        |cm| {
+                            cm["data"][key] = json!(value);
+                            Ok::<(), ()>(())
+                        },
+                    )
+                    .unwrap();
+            }
+        })),
+        ..Settings::default()
+    };
+    c.driver_with(shipped("canary-istio.toml"), "ana", settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_another_key_of_the_state_does_not_fail_the_step_but_a_rival_step_does() {
+    let c = builtin("healthy-canary").await;
+    c.driver(shipped("canary-istio.toml"), "ana")
+        .execute(Command::Start { image: None })
+        .await
+        .unwrap();
+    // Someone asks for something under a key of their own mid-step.
+    let d = touching_state(&c, "request.json", "{}");
+    let outcome = d.execute(Command::Advance).await.unwrap();
+    assert_eq!(outcome.state.stage(), Some(1));
+    let cm = c.get(kinds::configmaps(), "shop", "checkout-flightdeck-rollout");
+    assert_eq!(cm["data"]["request.json"], "{}", "their key survives");
+    assert_eq!(d.load().await.unwrap().rollout.state.stage(), Some(1));
+    // A rival writing the rollout itself still wins the race: ours fails.
+    let stored = d.load().await.unwrap().rollout.to_json().unwrap();
+    let rewritten = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&stored).unwrap());
+    let d = touching_state(&c, "rollout.json", rewritten.unwrap().leak());
+    let err = d.execute(Command::Advance).await.unwrap_err();
+    assert!(
+        err.to_string().contains("was changed by someone else"),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_driver_resumes_at_the_same_stage() {
     let c = builtin("healthy-canary").await;

@@ -30,7 +30,10 @@ use failure::{Kind, Stop};
 use crate::cli::{Command as Cli, Output, VerbArgs};
 use crate::cluster::client;
 use crate::cluster::clock::Clock;
+use crate::driver::asked::Asked;
+use crate::driver::helm::HelmView;
 use crate::driver::{Driver, Outcome, Settings};
+use crate::rollout::machine::Refusal;
 use crate::rollout::plan::{Plan, RollbackMode};
 use crate::rollout::state::Phase;
 use crate::rollout::{Request, RolloutState};
@@ -71,7 +74,7 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
         | Cli::Man(_)
         | Cli::Info(_) => return None,
     };
-    Some(drive(args, request).await)
+    Some(Box::pin(drive(args, request)).await)
 }
 
 async fn driver(args: &VerbArgs) -> Result<Driver> {
@@ -169,6 +172,17 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
         }
         other => other?,
     };
+    let Some(outcome) = outcome else {
+        if args.output == Output::Json {
+            let status = driver.status(&crate::driver::helm::HelmView::Free).await?;
+            return print::status(&status, Output::Json);
+        }
+        println!(
+            "{}: asked of the driver at the helm; not waiting for it",
+            request.name()
+        );
+        return Ok(());
+    };
     if args.output == Output::Json {
         let status = driver.status(&crate::driver::helm::HelmView::Free).await?;
         return print::status(&status, Output::Json);
@@ -185,13 +199,34 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
 const FOLLOW: Duration = Duration::from_secs(1);
 
 /// Carries out `request`; with `wait`, also follows a gradual rollback it
-/// began (or found under way) down to stable at 100%.
+/// began (or found under way) down to stable at 100%. A way back while
+/// another driver holds the helm is asked of it instead; `None` when it
+/// was asked and not waited for.
 async fn carry(
     driver: &Driver,
     request: &Request,
     wait: bool,
-) -> Result<Outcome, crate::driver::DriveError> {
-    let mut outcome = match driver.execute(request.clone()).await {
+) -> Result<Option<Outcome>, crate::driver::DriveError> {
+    let helm = driver.helm().acquire().await?;
+    let asked = if let (Request::Abort { .. }, HelmView::Theirs { .. }) = (request, &helm) {
+        let asked = driver.ask(request).await?;
+        eprintln!(
+            "  {}: asked of the driver at the helm ({})",
+            crate::sanitize::clean(&asked.asker()),
+            crate::sanitize::clean(&helm.describe())
+        );
+        if !wait {
+            return Ok(None);
+        }
+        Some(answered(driver, &asked).await?)
+    } else {
+        None
+    };
+    let executed = match asked {
+        Some(state) => Ok(Outcome { state, entry: None }),
+        None => driver.execute(request.clone()).await,
+    };
+    let mut outcome = match executed {
         // A rollback already under way with nobody driving it: follow it.
         Err(crate::driver::DriveError::Refused(refusal))
             if wait && matches!(request, Request::Abort { .. }) =>
@@ -216,7 +251,7 @@ async fn carry(
                 crate::sanitize::clean(&outcome.state.describe())
             );
         }
-        return Ok(outcome);
+        return Ok(Some(outcome));
     }
     let mut shown = outcome.state.describe();
     while rolling_back(&outcome.state) {
@@ -231,7 +266,48 @@ async fn carry(
             shown = now;
         }
     }
-    Ok(outcome)
+    Ok(Some(outcome))
+}
+
+/// Waits for the driver at the helm to answer `asked`: the state it left
+/// the rollout in. If its Lease lapses meanwhile (the keeper takes the
+/// helm then), the request is carried out here.
+async fn answered(
+    driver: &Driver,
+    asked: &Asked,
+) -> Result<RolloutState, crate::driver::DriveError> {
+    loop {
+        let loaded = driver.load().await?;
+        let pending = loaded.asked.as_ref().is_some_and(|a| a.id == asked.id);
+        if !pending {
+            let state = loaded.rollout.state;
+            if matches!(
+                state.phase,
+                Phase::RollingBack { .. } | Phase::Aborted { .. }
+            ) {
+                eprintln!(
+                    "  carried out by the driver at the helm: {}",
+                    crate::sanitize::clean(&state.describe())
+                );
+                return Ok(state);
+            }
+            return Err(Refusal(format!(
+                "the driver at the helm answered the {} without going back; the rollout \
+                 stands at {} (its audit file says why)",
+                asked.request().name(),
+                state.describe()
+            ))
+            .into());
+        }
+        if driver.helm().view().is_ours() {
+            eprintln!(
+                "  the helm fell free: carrying out the {} here",
+                asked.request().name()
+            );
+            return driver.carry_asked(asked).await.map(|o| o.state);
+        }
+        tokio::time::sleep(FOLLOW).await;
+    }
 }
 
 fn rolling_back(state: &RolloutState) -> bool {

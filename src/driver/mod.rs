@@ -20,6 +20,7 @@
 //!   rollback with [`Driver::tick`].
 
 pub mod apply;
+pub mod asked;
 pub mod guarded;
 pub mod helm;
 pub mod notices;
@@ -37,10 +38,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use self::apply::{Applier, ApplyError, SCALE_DOWN_AT, WriteHook};
+use self::asked::Asked;
 use self::helm::{HelmHandle, HelmView};
 use self::preflight::Problems;
 use self::record::{Entry, Recorder};
-use self::store::{Loaded, StateStore, StoreError};
+use self::store::{Loaded, StateStore, StoreError, Version};
 use self::targets::{Shape, Targets};
 use crate::cluster::lease::{LeaseClient, LeaseError};
 use crate::cluster::routers::service_selector;
@@ -230,6 +232,59 @@ impl Driver {
 
     /// Carries out one command, start to end.
     pub async fn execute(&self, command: Command) -> Result<Outcome, DriveError> {
+        self.execute_for(command, None).await
+    }
+
+    /// Carries out a way back someone not at the helm asked for, naming
+    /// them beside this driver in the record, and clears the request
+    /// whatever became of it (a refusal is recorded too), so it is carried
+    /// out once.
+    pub async fn carry_asked(&self, asked: &Asked) -> Result<Outcome, DriveError> {
+        let result = self.execute_for(asked.request(), Some(asked)).await;
+        if !matches!(result, Err(DriveError::HelmHeld(_) | DriveError::ReadOnly))
+            && let Err(e) = self.store.clear_asked(&self.client, &asked.id).await
+        {
+            tracing::warn!(error = %e, id = %asked.id, "cannot clear the request carried out");
+        }
+        result
+    }
+
+    /// Stores a way back for the driver at the helm to carry out; the
+    /// machine must accept it as the rollout stands, so a request that
+    /// would be refused is refused here, before anyone waits for it.
+    pub async fn ask(&self, request: &Command) -> Result<Asked, DriveError> {
+        if self.settings.read_only {
+            return Err(DriveError::ReadOnly);
+        }
+        let now = self.now();
+        let asked = Asked::new(
+            request,
+            self.actor.clone(),
+            now,
+            asked::id_for(&self.actor.identity(), chrono::Utc::now()),
+        )
+        .map_err(|e| Refusal(e.to_string()))?;
+        let loaded = self.load().await?;
+        if loaded.version.is_none() {
+            return Err(Refusal("the rollout has not started".into()).into());
+        }
+        let probe = Event::Abort {
+            mode: match request {
+                Command::Abort { mode } => *mode,
+                _ => None,
+            },
+            reason: asked.asker(),
+        };
+        step(&loaded.rollout.state, probe, now)?;
+        self.store.ask(&self.client, &asked).await?;
+        Ok(asked)
+    }
+
+    async fn execute_for(
+        &self,
+        command: Command,
+        asked: Option<&Asked>,
+    ) -> Result<Outcome, DriveError> {
         if self.settings.read_only {
             return Err(DriveError::ReadOnly);
         }
@@ -267,7 +322,10 @@ impl Driver {
             Command::PromoteFull => Event::PromoteFull,
             Command::Abort { mode } => Event::Abort {
                 mode: *mode,
-                reason: format!("{} by {}", command.name(), self.actor.os_user),
+                reason: match asked {
+                    Some(a) => format!("{}, carried out by {}", a.asker(), self.actor.os_user),
+                    None => format!("{} by {}", command.name(), self.actor.os_user),
+                },
             },
             Command::Retry => {
                 rollout.state.course.auto |= self.settings.auto;
@@ -286,7 +344,7 @@ impl Driver {
                 self.record(Entry {
                     result: "refused".into(),
                     reason: Some(refusal.0.clone()),
-                    ..self.entry(command.name(), &state, &state, None, now)
+                    ..self.entry(command.name(), &state, &state, asked.map(Asked::asker), now)
                 })
                 .await?;
                 return Err(refusal.into());
@@ -294,7 +352,7 @@ impl Driver {
         };
         self.carry_out(
             rollout,
-            loaded.resource_version,
+            loaded.version,
             transition,
             self.actor.clone(),
             None,
@@ -311,7 +369,7 @@ impl Driver {
         }
         self.scale_down_due().await?;
         let loaded = self.load().await?;
-        if loaded.resource_version.is_none() {
+        if loaded.version.is_none() {
             return Ok(None);
         }
         let transition = match step(&loaded.rollout.state, Event::Tick, self.now()) {
@@ -320,7 +378,7 @@ impl Driver {
         };
         self.carry_out(
             loaded.rollout,
-            loaded.resource_version,
+            loaded.version,
             transition,
             self.automatic(),
             None,
@@ -338,7 +396,7 @@ impl Driver {
             return Ok(None);
         }
         let loaded = self.load().await?;
-        if loaded.resource_version.is_none() {
+        if loaded.version.is_none() {
             return Ok(None);
         }
         let alarm = match &event {
@@ -364,7 +422,7 @@ impl Driver {
         };
         self.carry_out(
             loaded.rollout,
-            loaded.resource_version,
+            loaded.version,
             transition,
             self.automatic(),
             alarm.as_ref(),
@@ -418,7 +476,7 @@ impl Driver {
     async fn carry_out(
         &self,
         mut rollout: StoredRollout,
-        since: Option<String>,
+        since: Option<Version>,
         transition: Transition,
         who: Actor,
         alarm: Option<&Alarm>,
@@ -465,7 +523,7 @@ impl Driver {
                     ));
                     if let Err(e) = self
                         .store
-                        .save(&self.client, &rollout, since.as_deref())
+                        .save(&self.client, &rollout, since.as_ref())
                         .await
                     {
                         tracing::warn!(error = %e, "cannot store the failed step in the history");
@@ -501,7 +559,7 @@ impl Driver {
             rollout.history.push(e.clone());
         }
         self.store
-            .save(&self.client, &rollout, since.as_deref())
+            .save(&self.client, &rollout, since.as_ref())
             .await?;
         if let Some(e) = &entry {
             self.record(Entry {
@@ -563,7 +621,7 @@ impl Driver {
                 ""
             }
         );
-        if loaded.resource_version.is_some() {
+        if loaded.version.is_some() {
             rollout.history.push(HistoryEntry {
                 at: now,
                 who: history::Actor {
@@ -579,7 +637,7 @@ impl Driver {
             });
             if let Err(e) = self
                 .store
-                .save(&self.client, &rollout, loaded.resource_version.as_deref())
+                .save(&self.client, &rollout, loaded.version.as_ref())
                 .await
             {
                 tracing::warn!(error = %e, "cannot store the cancelled step in the history");

@@ -3,9 +3,16 @@
 //! primary Deployment) holding a [`StoredRollout`]. Written only with the
 //! resourceVersion it was read at, so two writers cannot lose each other's
 //! step; read by every cockpit, so all of them show the same rollout.
+//!
+//! Other keys of the same ConfigMap belong to other writers (a way back
+//! asked by someone not at the helm, [`super::asked`]). Their writes move
+//! the resourceVersion too, so a conflict is judged on the rollout itself:
+//! when `rollout.json` is still as it was read, the write is made again
+//! against the new version.
 
 use serde_json::{Value, json};
 
+use super::asked::{self, Asked};
 use super::rest::{self, CONFIGMAP, Obj};
 use super::targets::Targets;
 use crate::cluster::routers::Patch;
@@ -31,12 +38,47 @@ pub enum StoreError {
     Conflict { obj: String },
 }
 
+/// Writes of the rollout tried again when only another key moved on.
+const TRIES: u32 = 5;
+
 /// What was read, with the version to write against.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub rollout: StoredRollout,
     /// `None`: nothing stored yet.
-    pub resource_version: Option<String>,
+    pub version: Option<Version>,
+    /// A way back asked by someone not at the helm, waiting to be carried out.
+    pub asked: Option<Asked>,
+}
+
+/// The stored rollout a write is made against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub resource_version: String,
+    /// `rollout.json` as read, to tell another key's write from a rival step.
+    rollout: Option<String>,
+}
+
+impl Version {
+    fn of(cm: &Value) -> Option<Self> {
+        Some(Self {
+            resource_version: rest::resource_version(cm)?.to_string(),
+            rollout: text_of(cm, KEY).map(str::to_string),
+        })
+    }
+}
+
+fn text_of<'a>(cm: &'a Value, key: &str) -> Option<&'a str> {
+    cm.pointer("/data")?.get(key)?.as_str()
+}
+
+/// The request stored in `cm`, if any; an unreadable one is logged and
+/// left alone (it must not stop the rollout from being read).
+fn asked_in(cm: &Value) -> Option<Asked> {
+    let text = text_of(cm, asked::KEY)?;
+    Asked::parse(text)
+        .inspect_err(|e| tracing::warn!(error = %e, "ignoring an unreadable request"))
+        .ok()
 }
 
 pub struct StateStore {
@@ -71,15 +113,11 @@ impl StateStore {
         let Some(cm) = found else {
             return Ok(Loaded {
                 rollout: StoredRollout::new(RolloutState::new(plan, false)),
-                resource_version: None,
+                version: None,
+                asked: None,
             });
         };
-        let rv = rest::resource_version(&cm).map(str::to_string);
-        let text = cm
-            .pointer("/data")
-            .and_then(|d| d.get(KEY))
-            .and_then(Value::as_str);
-        let rollout = match text {
+        let rollout = match text_of(&cm, KEY) {
             Some(text) => StoredRollout::from_json(text).map_err(|source| StoreError::Invalid {
                 obj: self.obj.to_string(),
                 source,
@@ -88,16 +126,18 @@ impl StateStore {
         };
         Ok(Loaded {
             rollout,
-            resource_version: rv,
+            version: Version::of(&cm),
+            asked: asked_in(&cm),
         })
     }
 
-    /// Writes `rollout` if the stored one is still at `since`; returns the new version.
+    /// Writes `rollout` if the stored one is still as it was at `since`;
+    /// returns the new resourceVersion.
     pub async fn save(
         &self,
         client: &kube::Client,
         rollout: &StoredRollout,
-        since: Option<&str>,
+        since: Option<&Version>,
     ) -> Result<String, StoreError> {
         let text = rollout.to_json().map_err(|source| StoreError::Invalid {
             obj: self.obj.to_string(),
@@ -136,10 +176,7 @@ impl StateStore {
                 });
                 rest::create(client, &self.obj, &body).await
             }
-            Some(rv) => {
-                let patch = rest::with_precondition(Patch::Merge(json!({"data": {KEY: text}})), rv);
-                rest::patch(client, &self.obj, &patch).await
-            }
+            Some(since) => return self.update(client, &text, since).await,
         };
         match result {
             Ok(cm) => Ok(rest::resource_version(&cm).unwrap_or_default().to_string()),
@@ -148,5 +185,97 @@ impl StateStore {
             }),
             Err(e) => Err(write_err(e)),
         }
+    }
+
+    /// Writes `text` as the rollout against `since`, again against a newer
+    /// version as long as only other keys moved.
+    async fn update(
+        &self,
+        client: &kube::Client,
+        text: &str,
+        since: &Version,
+    ) -> Result<String, StoreError> {
+        let mut rv = since.resource_version.clone();
+        for _ in 0..TRIES {
+            let patch = rest::with_precondition(Patch::Merge(json!({"data": {KEY: text}})), &rv);
+            match rest::patch(client, &self.obj, &patch).await {
+                Ok(cm) => return Ok(rest::resource_version(&cm).unwrap_or_default().to_string()),
+                Err(e) if rest::status_code(&e) == Some(409) => {}
+                Err(source) => {
+                    return Err(StoreError::Write {
+                        obj: self.obj.to_string(),
+                        source,
+                    });
+                }
+            }
+            let now = rest::get(client, &self.obj)
+                .await
+                .map_err(|source| StoreError::Read {
+                    obj: self.obj.to_string(),
+                    source,
+                })?;
+            match Version::of(&now) {
+                Some(v) if v.rollout == since.rollout => rv = v.resource_version,
+                _ => break,
+            }
+        }
+        Err(StoreError::Conflict {
+            obj: self.obj.to_string(),
+        })
+    }
+
+    /// Stores `asked` for the driver at the helm to carry out. Only its own
+    /// key is written, unconditionally: a later request replaces an earlier
+    /// one, and the rollout beside it is left as it is.
+    pub async fn ask(&self, client: &kube::Client, asked: &Asked) -> Result<(), StoreError> {
+        let patch = Patch::Merge(json!({"data": {asked::KEY: asked.to_json()}}));
+        rest::patch(client, &self.obj, &patch)
+            .await
+            .map(|_| ())
+            .map_err(|source| StoreError::Write {
+                obj: self.obj.to_string(),
+                source,
+            })
+    }
+
+    /// Removes the request `id` once carried out; a newer request that
+    /// replaced it meanwhile stays for its turn.
+    pub async fn clear_asked(&self, client: &kube::Client, id: &str) -> Result<(), StoreError> {
+        for _ in 0..TRIES {
+            let Some(cm) =
+                rest::get_opt(client, &self.obj)
+                    .await
+                    .map_err(|source| StoreError::Read {
+                        obj: self.obj.to_string(),
+                        source,
+                    })?
+            else {
+                return Ok(());
+            };
+            if asked_in(&cm).is_some_and(|a| a.id != id) {
+                return Ok(());
+            }
+            if text_of(&cm, asked::KEY).is_none() {
+                return Ok(());
+            }
+            let rv = rest::resource_version(&cm).unwrap_or_default();
+            let patch = rest::with_precondition(
+                Patch::Merge(json!({"data": {asked::KEY: Value::Null}})),
+                rv,
+            );
+            match rest::patch(client, &self.obj, &patch).await {
+                Ok(_) => return Ok(()),
+                Err(e) if rest::status_code(&e) == Some(409) => {}
+                Err(source) => {
+                    return Err(StoreError::Write {
+                        obj: self.obj.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(StoreError::Conflict {
+            obj: self.obj.to_string(),
+        })
     }
 }

@@ -12,6 +12,9 @@
 //! - a guard's alarm: it cancels the work under way too, and is acted on;
 //! - another driver's abort, seen through the state watch: what this loop
 //!   was doing is cancelled and left to it;
+//! - a way back asked by someone not at the helm ([`super::asked`]), seen
+//!   through the same watch: at the helm, it is carried out as an abort
+//!   from here would be, naming who asked, and the request cleared;
 //! - the helm passing to someone else: what this loop was doing stops;
 //! - a pause: it waits for the work under way to land, then pauses;
 //! - any other command: refused with what is under way, never queued for
@@ -36,6 +39,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::runtime::watcher;
 
+use super::asked::Asked;
 use super::guarded::{GuardLink, Unacted};
 use super::helm::HelmView;
 use super::status::RevisionRow;
@@ -165,6 +169,8 @@ pub enum Work {
     Tick,
     /// Acting on a guard's finding.
     Finding(Event),
+    /// A way back asked by someone not at the helm.
+    Asked(Asked),
 }
 
 impl Work {
@@ -174,6 +180,7 @@ impl Work {
             Work::Tick => "tick".into(),
             Work::Finding(Event::GuardFired(_)) => "guard-fired".into(),
             Work::Finding(e) => e.name().to_string(),
+            Work::Asked(a) => a.request().name().to_string(),
         }
     }
 
@@ -181,6 +188,7 @@ impl Work {
     fn goes_back(&self) -> bool {
         match self {
             Work::Command(c) => matches!(c, Command::Abort { .. }),
+            Work::Asked(_) => true,
             Work::Finding(Event::GuardFired(alarm)) => matches!(
                 alarm.action,
                 GuardAction::Rollback | GuardAction::GradualRollback
@@ -192,6 +200,7 @@ impl Work {
     fn immediate(&self) -> bool {
         match self {
             Work::Command(Command::Abort { mode }) => mode != &Some(RollbackMode::Gradual),
+            Work::Asked(a) => a.verb == super::asked::Verb::Abort,
             Work::Finding(Event::GuardFired(alarm)) => alarm.action == GuardAction::Rollback,
             _ => false,
         }
@@ -305,6 +314,7 @@ fn carry<'a>(driver: &'a Driver, work: &Work, cancels: Option<Cancels>) -> Landi
             Work::Command(command) => driver.execute(command).await.map(Some),
             Work::Tick => driver.tick().await,
             Work::Finding(event) => driver.react(event).await,
+            Work::Asked(asked) => driver.carry_asked(&asked).await.map(Some),
         }
     })
 }
@@ -324,6 +334,8 @@ struct Waiting {
     queued: VecDeque<Command>,
     /// Findings that go once the work under way has landed.
     findings: VecDeque<Event>,
+    /// A request that goes once the way back under way has landed.
+    asked: Option<Asked>,
 }
 
 #[allow(clippy::too_many_lines)]
@@ -349,6 +361,11 @@ async fn run(
     let mut unacted = Unacted::default();
     let mut waiting = Waiting::default();
     let mut in_flight: Option<InFlight<'_>> = None;
+    // The last request taken on, so a state change while it is carried out
+    // does not take it on again.
+    let mut taken: Option<String> = None;
+    // Whether the helm was ours at its last change.
+    let mut ours = false;
     let send = |msg: Msg| {
         let msgs = msgs.clone();
         async move { msgs.send(msg).await.is_ok() }
@@ -489,6 +506,25 @@ async fn run(
                 if changed.is_err() { break; }
                 let view = helm_rx.borrow_and_update().clone();
                 send(Msg::Helm(helm_for_header(&view, read_only))).await;
+                let came = view.is_ours() && !std::mem::replace(&mut ours, view.is_ours());
+                if came && !read_only && in_flight.is_none()
+                    && let Some(asked) = driver.load().await.ok().and_then(|l| l.asked)
+                    && taken.as_ref() != Some(&asked.id)
+                {
+                    // A request left while nobody (or a driver that died)
+                    // held the helm.
+                    taken = Some(asked.id.clone());
+                    send(Msg::Drive(DriveReport::Progress(format!(
+                        "{}: it goes first",
+                        asked.asker()
+                    ))))
+                    .await;
+                    send(Msg::Drive(DriveReport::Started {
+                        action: asked.request().name().to_string(),
+                    }))
+                    .await;
+                    in_flight = Some(begin(Work::Asked(asked), None, last_view.as_ref()));
+                }
                 if let (Some(f), HelmView::Theirs { .. }) = (&in_flight, &view) {
                     let action = f.work.name();
                     in_flight = None;
@@ -500,7 +536,44 @@ async fn run(
                 }
             }
             Some(()) = changes.next() => {
-                refresh(driver, &mut last_view, &msgs).await;
+                let asked = refresh(driver, &mut last_view, &msgs).await;
+                if let Some(asked) = asked.filter(|a| taken.as_ref() != Some(&a.id))
+                    && !read_only
+                    && helm.view().is_ours()
+                {
+                    taken = Some(asked.id.clone());
+                    let action = asked.request().name().to_string();
+                    send(Msg::Drive(DriveReport::Progress(format!(
+                        "{}: it goes first",
+                        asked.asker()
+                    ))))
+                    .await;
+                    let under_way = in_flight.as_ref().map(|f| f.work.clone());
+                    match under_way.as_ref().map(|w| arrival(w, &asked.request())) {
+                        None => {
+                            send(Msg::Drive(DriveReport::Started { action })).await;
+                            in_flight = Some(begin(Work::Asked(asked), None, last_view.as_ref()));
+                        }
+                        Some(Arrival::Preempts) => {
+                            drop(in_flight.take());
+                            let by = asked.asker();
+                            let cancelled = under_way.map(|w| w.name()).unwrap_or_default();
+                            send(Msg::Drive(DriveReport::Cancelled {
+                                action: cancelled.clone(),
+                                by: by.clone(),
+                            }))
+                            .await;
+                            send(Msg::Drive(DriveReport::Started { action })).await;
+                            waiting.queued.clear();
+                            let cancels = Some(Cancels { action: cancelled, by, settle: false });
+                            in_flight = Some(begin(Work::Asked(asked), cancels, last_view.as_ref()));
+                        }
+                        // The way back is under way already: the request is
+                        // answered (or refused, recorded) once it has landed.
+                        Some(_) => waiting.asked = Some(asked),
+                    }
+                    continue;
+                }
                 let Some(view) = &last_view else { continue };
                 let overtaken = in_flight
                     .as_ref()
@@ -560,6 +633,13 @@ where
     S: Fn(Msg) -> F,
     F: Future<Output = bool>,
 {
+    if let Some(asked) = waiting.asked.take() {
+        send(Msg::Drive(DriveReport::Started {
+            action: asked.request().name().to_string(),
+        }))
+        .await;
+        return Some(begin(Work::Asked(asked), None, last));
+    }
     if let Some(command) = waiting.queued.pop_front() {
         send(Msg::Drive(DriveReport::Started {
             action: command.name().to_string(),
@@ -591,8 +671,13 @@ async fn report(
     let _ = msgs.send(Msg::Drive(report)).await;
 }
 
-/// Reads the rollout again and shows it if it changed.
-async fn refresh(driver: &Driver, last: &mut Option<RolloutView>, msgs: &mpsc::Sender<Msg>) {
+/// Reads the rollout again and shows it if it changed; the way back asked
+/// by someone not at the helm, if one is stored.
+async fn refresh(
+    driver: &Driver,
+    last: &mut Option<RolloutView>,
+    msgs: &mpsc::Sender<Msg>,
+) -> Option<Asked> {
     match driver.load().await {
         Ok(loaded) => {
             let revisions = driver.revision_rows().await;
@@ -601,6 +686,7 @@ async fn refresh(driver: &Driver, last: &mut Option<RolloutView>, msgs: &mpsc::S
                 *last = Some(view.clone());
                 let _ = msgs.send(Msg::Rollout(Box::new(view))).await;
             }
+            loaded.asked
         }
         Err(e) => {
             let _ = msgs
@@ -609,6 +695,7 @@ async fn refresh(driver: &Driver, last: &mut Option<RolloutView>, msgs: &mpsc::S
                     reason: e.to_string(),
                 }))
                 .await;
+            None
         }
     }
 }

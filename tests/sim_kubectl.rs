@@ -382,3 +382,157 @@ fn auth_whoami_names_the_kubeconfigs_user() {
         "{table}"
     );
 }
+
+fn rollout(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 5,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": name, "image": "web:2"}]}},
+            "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}
+        },
+        "status": {"replicas": 5, "updatedReplicas": 1, "availableReplicas": 5,
+                   "currentStepIndex": 1, "phase": "Paused"}
+    })
+}
+
+#[test]
+fn rollouts_and_canaries_are_listed_and_patched_like_their_crds() {
+    if !kubectl_available("rollouts_and_canaries_are_listed_and_patched_like_their_crds") {
+        return;
+    }
+    let sim = SimServer::start();
+    sim.store()
+        .create(kinds::rollouts(), "default", rollout("web"))
+        .unwrap();
+    sim.store()
+        .create(
+            kinds::canaries(),
+            "default",
+            json!({
+                "apiVersion": "flagger.app/v1beta1",
+                "metadata": {"name": "api"},
+                "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+                         "analysis": {"interval": "1m", "threshold": 5, "maxWeight": 50, "stepWeight": 10}},
+                "status": {"phase": "Progressing", "canaryWeight": 30,
+                           "lastTransitionTime": "2026-01-01T00:00:00Z"}
+            }),
+        )
+        .unwrap();
+
+    let resources = ok(&sim.kubectl(&["api-resources", "--api-group", "argoproj.io"]));
+    let row = resources
+        .lines()
+        .find(|l| l.starts_with("rollouts "))
+        .unwrap_or_else(|| panic!("{resources}"));
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>()[1..],
+        ["ro", "argoproj.io/v1alpha1", "true", "Rollout"]
+    );
+
+    let listed = ok(&sim.kubectl(&["get", "ro"]));
+    let rows: Vec<Vec<&str>> = listed
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE"
+        ],
+        "{listed}"
+    );
+    assert_eq!(rows[1][..5], ["web", "5", "5", "1", "5"], "{listed}");
+    let canaries = ok(&sim.kubectl(&["get", "canaries"]));
+    let rows: Vec<Vec<&str>> = canaries
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["NAME", "STATUS", "WEIGHT", "LASTTRANSITIONTIME"],
+        "{canaries}"
+    );
+    assert_eq!(
+        rows[1],
+        ["api", "Progressing", "30", "2026-01-01T00:00:00Z"],
+        "{canaries}"
+    );
+    let described = ok(&sim.kubectl(&["describe", "rollout", "web"]));
+    assert!(described.contains("Current Step Index:  1"), "{described}");
+
+    // What `kubectl argo rollouts pause` and `abort` send: spec through the
+    // main resource, abort through the status subresource.
+    ok(&sim.kubectl(&[
+        "patch",
+        "rollout",
+        "web",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]));
+    ok(&sim.kubectl(&[
+        "patch",
+        "rollout",
+        "web",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"abort":true}}"#,
+    ]));
+    let ro = sim
+        .store()
+        .get(kinds::rollouts(), "default", "web")
+        .unwrap();
+    assert_eq!(ro["spec"]["paused"], true);
+    assert_eq!(ro["status"]["abort"], true);
+    assert_eq!(
+        ro["metadata"]["generation"], 2,
+        "a spec change is a new generation"
+    );
+    // Status sent to the main resource is dropped, as with the CRD's status subresource.
+    ok(&sim.kubectl(&[
+        "patch",
+        "rollout",
+        "web",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"abort":false}}"#,
+    ]));
+    let ro = sim
+        .store()
+        .get(kinds::rollouts(), "default", "web")
+        .unwrap();
+    assert_eq!(ro["status"]["abort"], true);
+
+    ok(&sim.kubectl(&[
+        "patch",
+        "canary",
+        "api",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"skipAnalysis":true}}"#,
+    ]));
+    let read_back = ok(&sim.kubectl(&[
+        "get",
+        "canary",
+        "api",
+        "-o",
+        "jsonpath={.spec.skipAnalysis}",
+    ]));
+    assert_eq!(read_back.trim(), "true");
+}

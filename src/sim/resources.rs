@@ -263,6 +263,54 @@ pub static RESOURCES: &[Resource] = &[
         RW
     ),
     resource!(
+        "argoproj.io",
+        &["v1alpha1"],
+        "rollouts",
+        "rollout",
+        "Rollout",
+        true,
+        &["ro"],
+        &["status", "scale"],
+        false,
+        RW
+    ),
+    resource!(
+        "argoproj.io",
+        &["v1alpha1"],
+        "analysisruns",
+        "analysisrun",
+        "AnalysisRun",
+        true,
+        &["ar"],
+        &["status"],
+        false,
+        RW
+    ),
+    resource!(
+        "argoproj.io",
+        &["v1alpha1"],
+        "analysistemplates",
+        "analysistemplate",
+        "AnalysisTemplate",
+        true,
+        &["at"],
+        RW,
+        false,
+        RW
+    ),
+    resource!(
+        "flagger.app",
+        &["v1beta1"],
+        "canaries",
+        "canary",
+        "Canary",
+        true,
+        &["canary"],
+        &["status"],
+        false,
+        ALL
+    ),
+    resource!(
         "metrics.k8s.io",
         &["v1beta1"],
         "pods",
@@ -383,6 +431,18 @@ pub mod kinds {
     pub fn ingresses() -> &'static Resource {
         by_plural("networking.k8s.io", "ingresses")
     }
+    pub fn rollouts() -> &'static Resource {
+        by_plural("argoproj.io", "rollouts")
+    }
+    pub fn analysisruns() -> &'static Resource {
+        by_plural("argoproj.io", "analysisruns")
+    }
+    pub fn analysistemplates() -> &'static Resource {
+        by_plural("argoproj.io", "analysistemplates")
+    }
+    pub fn canaries() -> &'static Resource {
+        by_plural("flagger.app", "canaries")
+    }
 }
 
 #[cfg(test)]
@@ -406,6 +466,10 @@ mod tests {
         assert_eq!(kinds::configmaps().kind, "ConfigMap");
         assert_eq!(kinds::nodes().kind, "Node");
         assert_eq!(kinds::namespaces().kind, "Namespace");
+        assert_eq!(kinds::rollouts().kind, "Rollout");
+        assert_eq!(kinds::analysisruns().kind, "AnalysisRun");
+        assert_eq!(kinds::analysistemplates().kind, "AnalysisTemplate");
+        assert_eq!(kinds::canaries().kind, "Canary");
     }
 
     #[test]

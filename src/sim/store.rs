@@ -786,7 +786,12 @@ fn has_spec_generation(res: &Resource) -> bool {
     matches!(
         (res.group, res.plural),
         (
-            "apps" | "networking.istio.io" | "gateway.networking.k8s.io" | "split.smi-spec.io",
+            "apps"
+                | "networking.istio.io"
+                | "gateway.networking.k8s.io"
+                | "split.smi-spec.io"
+                | "argoproj.io"
+                | "flagger.app",
             _
         ) | ("networking.k8s.io", "ingresses")
     )

@@ -127,7 +127,9 @@ fn columns(res: &Resource) -> Vec<Column> {
             col("Version", "string", 0),
             col("Internal-IP", "string", 1),
         ],
-        ("", "namespaces") => vec![NAME, col("Status", "string", 0), AGE],
+        ("", "namespaces") | ("argoproj.io", "analysisruns") => {
+            vec![NAME, col("Status", "string", 0), AGE]
+        }
         ("", "configmaps") => vec![NAME, col("Data", "integer", 0), AGE],
         ("coordination.k8s.io", "leases") => vec![NAME, col("Holder", "string", 0), AGE],
         ("networking.istio.io", "virtualservices") => vec![
@@ -149,6 +151,21 @@ fn columns(res: &Resource) -> Vec<Column> {
             col("Address", "string", 0),
             col("Ports", "string", 0),
             AGE,
+        ],
+        // The printer columns of Argo Rollouts' and Flagger's own CRDs.
+        ("argoproj.io", "rollouts") => vec![
+            NAME,
+            col("Desired", "integer", 0),
+            col("Current", "integer", 0),
+            col("Up-to-date", "integer", 0),
+            col("Available", "integer", 0),
+            AGE,
+        ],
+        ("flagger.app", "canaries") => vec![
+            NAME,
+            col("Status", "string", 0),
+            col("Weight", "string", 0),
+            col("LastTransitionTime", "string", 0),
         ],
         _ => vec![NAME, AGE],
     }
@@ -250,6 +267,25 @@ fn cells(res: &Resource, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             vec![name, json_cell(o.pointer("/spec/hostnames")), age]
         }
         ("networking.k8s.io", "ingresses") => ingress_cells(o, name, age),
+        ("argoproj.io", "rollouts") => vec![
+            name,
+            json!(
+                o.pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1)
+            ),
+            json!(int(o, "/status/replicas")),
+            json!(int(o, "/status/updatedReplicas")),
+            json!(int(o, "/status/availableReplicas")),
+            age,
+        ],
+        ("argoproj.io", "analysisruns") => vec![name, json!(text(o, "/status/phase")), age],
+        ("flagger.app", "canaries") => vec![
+            name,
+            json!(text(o, "/status/phase")),
+            json!(int(o, "/status/canaryWeight")),
+            json!(text(o, "/status/lastTransitionTime")),
+        ],
         _ => vec![name, age],
     }
 }

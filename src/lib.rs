@@ -12,6 +12,8 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod driver;
+pub mod external;
+pub mod fleet;
 pub mod metrics;
 pub mod rollout;
 pub mod sanitize;

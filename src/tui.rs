@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyEvent, KeyEventKind, KeyModifiers};
 use futures::StreamExt;
+use ratatui::backend::Backend;
 use ratatui::buffer::Buffer;
 use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -165,6 +166,8 @@ async fn event_loop(
                     dirty = true;
                 }
                 Some(Ok(Event::Resize(_, rows))) => {
+                    // Asked here only: asking on every frame opens the tty each time.
+                    terminal.autoresize()?;
                     state.screen_rows = rows;
                     dirty = true;
                 }
@@ -201,33 +204,46 @@ async fn event_loop(
 /// where every age still reads "5m", a lease renewed by the same holder)
 /// writes nothing. Comparing cells is the exact test of "visible": no list of
 /// fields to keep in step with the panes.
+///
+/// It writes its own diff instead of ratatui's `flush`, which would compare
+/// the same two screens a second time, and it swaps buffers instead of copying
+/// them: at rest a frame costs one render and one pass over the cells.
 #[derive(Default)]
 struct Screen {
+    /// The cells on the terminal.
     shown: Buffer,
+    /// The render just made, swapped out of the terminal.
+    next: Buffer,
 }
 
 impl Screen {
-    /// Renders the state and writes it when it differs from the screen.
-    /// Returns whether a frame was written.
-    fn draw<B: ratatui::backend::Backend>(
+    /// Renders the state and writes what changed. Returns whether anything did.
+    fn draw<B: Backend>(
         &mut self,
         terminal: &mut ratatui::Terminal<B>,
         state: &State,
         theme: &Theme,
     ) -> Result<bool, B::Error> {
-        terminal.autoresize()?;
         let mut frame = terminal.get_frame();
         crate::ui::draw(&mut frame, state, theme);
-        let rendered = terminal.current_buffer_mut();
-        if *rendered == self.shown {
-            // Left as it was, the next render would paint over this one.
-            rendered.reset();
+        // The terminal gets the spare buffer back, blank for the next render.
+        std::mem::swap(&mut self.next, terminal.current_buffer_mut());
+        let spare = terminal.current_buffer_mut();
+        spare.resize(self.next.area);
+        spare.reset();
+        if self.next.area != self.shown.area {
+            // First frame or a new size: the screen is blank, so draw it all.
+            self.shown = Buffer::empty(self.next.area);
+            terminal.hide_cursor()?;
+        }
+        let changes = self.shown.diff(&self.next);
+        if changes.is_empty() {
             return Ok(false);
         }
-        // Field by field, so the cells' storage is reused from frame to frame.
-        self.shown.area = rendered.area;
-        self.shown.content.clone_from(&rendered.content);
-        terminal.apply_buffer()?;
+        let backend = terminal.backend_mut();
+        backend.draw(changes.into_iter())?;
+        Backend::flush(backend)?;
+        std::mem::swap(&mut self.shown, &mut self.next);
         Ok(true)
     }
 }
@@ -426,6 +442,25 @@ mod tests {
         // A key that changes what is shown writes one too.
         handle_key(&mut state, 'z');
         assert!(frame_written(&mut screen, &mut terminal, &state));
+        assert!(!frame_written(&mut screen, &mut terminal, &state));
+    }
+
+    #[test]
+    fn a_new_size_redraws_the_whole_screen_and_then_only_changes() {
+        let state = State::new(Utc::now());
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+        let mut screen = Screen::default();
+        assert!(frame_written(&mut screen, &mut terminal, &state));
+        terminal.backend_mut().resize(90, 30);
+        terminal.autoresize().unwrap();
+        // The resize cleared the screen; the frame after it fills it again.
+        assert!(frame_written(&mut screen, &mut terminal, &state));
+        let after = terminal.backend().to_string();
+        assert_eq!(after.lines().count(), 30);
+        for pane in ["flightdeck", "Pods", "Traffic", "Logs", "Events"] {
+            assert!(after.contains(pane), "{pane} missing:\n{after}");
+        }
         assert!(!frame_written(&mut screen, &mut terminal, &state));
     }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use flightdeck::app::msg::{Connection, LogLine, RouterKind, Source, Trouble};
 use flightdeck::app::state::Health;
 use flightdeck::app::{Msg, State, update};
@@ -453,6 +453,59 @@ async fn logs_and_watches_resume_after_the_connection_drops() {
         f.state.pods.iter().all(|(_, p)| p.name != gone)
     })
     .await;
+}
+
+/// kube sends `sinceTime` in whole seconds, rounded: a follow that broke just
+/// after a line stamped late in a second must still show the lines written
+/// later in that second, and not show the ones before the break again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_follow_keeps_the_rest_of_the_second_it_broke_in() {
+    let cluster = Cluster::healthy_canary().await;
+    let relay = Relay::start(cluster.host.addr()).await;
+    let target = cluster.target_at(&relay.url, NS).await;
+    let (_workers, mut feed) = spawn(&target, MetricsSource::PodProxy);
+    feed.until("lines from a canary pod", |f| {
+        f.log_lines.iter().any(|l| l.version == "canary")
+    })
+    .await;
+    // At weight 0 the canary writes nothing more, so these stamps stay as given.
+    let pod = feed
+        .log_lines
+        .iter()
+        .find(|l| l.version == "canary")
+        .unwrap()
+        .pod
+        .clone();
+    let key = ContainerKey::new(NS, &pod, APP);
+    let logs = cluster.host.shared().logs.clone();
+    let second = cluster.host.shared().store.now().trunc_subsecs(0) + chrono::Duration::seconds(60);
+    let ms = |n| second + chrono::Duration::milliseconds(n);
+    let mine = ["before the break", "during the break", "after the break"];
+
+    logs.append(&key, ms(600), mine[0]);
+    feed.until("the line before the break", |f| {
+        f.log_lines.iter().any(|l| l.text == mine[0])
+    })
+    .await;
+    relay.go_down();
+    logs.append(&key, ms(800), mine[1]);
+    relay.come_back();
+    logs.append(&key, ms(900), mine[2]);
+    feed.until("the line after the break", |f| {
+        f.log_lines.iter().any(|l| l.text == mine[2])
+    })
+    .await;
+
+    let shown: Vec<(DateTime<Utc>, String)> = lines_of(&feed.log_lines, &pod)
+        .into_iter()
+        .filter(|(_, text)| mine.contains(&text.as_str()))
+        .collect();
+    let written: Vec<(DateTime<Utc>, String)> = [600, 800, 900]
+        .into_iter()
+        .zip(mine)
+        .map(|(n, text)| (ms(n), text.to_string()))
+        .collect();
+    assert_eq!(shown, written);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

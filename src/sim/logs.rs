@@ -1,5 +1,9 @@
 //! What the simulated containers have written: a bounded log per container,
 //! the previous container's log after a restart, and a live feed for `follow`.
+//!
+//! Each line a container writes gets the next number of its sequence, which
+//! survives restarts, so a follower that falls behind the live feed can pick
+//! up from the stored log exactly where it left off.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +35,8 @@ impl ContainerKey {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
     pub key: Arc<ContainerKey>,
+    /// The line's place in its container's sequence.
+    pub seq: u64,
     pub time: DateTime<Utc>,
     pub text: String,
 }
@@ -39,6 +45,10 @@ pub struct LogLine {
 struct ContainerLog {
     key: Option<Arc<ContainerKey>>,
     current: VecDeque<(DateTime<Utc>, String)>,
+    /// The sequence number of `current`'s first line.
+    first_seq: u64,
+    /// The number the next line will get.
+    next_seq: u64,
     previous: Option<VecDeque<(DateTime<Utc>, String)>>,
     /// A silenced container writes nothing (the "pod stops logging" fault).
     silenced: bool,
@@ -58,6 +68,8 @@ impl Default for PodLogs {
 /// What a `follow` request starts from: the lines so far, then the live feed.
 pub struct Follow {
     pub lines: Vec<(DateTime<Utc>, String)>,
+    /// The sequence number of the first line not in `lines`.
+    pub next_seq: u64,
     pub live: broadcast::Receiver<Arc<LogLine>>,
 }
 
@@ -77,6 +89,10 @@ impl PodLogs {
     }
 
     /// Appends one line to a container's log and to the live feed.
+    ///
+    /// A container runtime stamps lines as it reads them, so a container's
+    /// stamps never go back: a line stamped before the last one is stamped with
+    /// the last one's time. Clients rely on it (`sinceTime` resumes a follow).
     pub fn append(&self, key: &ContainerKey, time: DateTime<Utc>, text: impl Into<String>) {
         let text = text.into();
         let mut inner = self.lock();
@@ -84,14 +100,19 @@ impl PodLogs {
         if log.silenced {
             return;
         }
+        let time = log.current.back().map_or(time, |(last, _)| time.max(*last));
+        let seq = log.next_seq;
+        log.next_seq += 1;
         log.current.push_back((time, text.clone()));
         while log.current.len() > LINES_PER_CONTAINER {
             log.current.pop_front();
+            log.first_seq += 1;
         }
         let shared = log.key.get_or_insert_with(|| Arc::new(key.clone())).clone();
         // Sent under the lock so followers see lines in the order they were written.
         let _ = self.feed.send(Arc::new(LogLine {
             key: shared,
+            seq,
             time,
             text,
         }));
@@ -102,6 +123,7 @@ impl PodLogs {
         let mut inner = self.lock();
         let log = inner.entry(key.clone()).or_default();
         let finished = std::mem::take(&mut log.current);
+        log.first_seq = log.next_seq;
         log.previous = Some(finished);
     }
 
@@ -131,14 +153,28 @@ impl PodLogs {
     /// The lines so far and the live feed, taken together so none is lost or doubled.
     pub fn follow(&self, key: &ContainerKey) -> Follow {
         let inner = self.lock();
-        let lines = inner
-            .get(key)
-            .map(|l| l.current.iter().cloned().collect())
-            .unwrap_or_default();
+        let (lines, next_seq) = inner.get(key).map_or_else(
+            || (Vec::new(), 0),
+            |l| (l.current.iter().cloned().collect(), l.next_seq),
+        );
         Follow {
             lines,
+            next_seq,
             live: self.feed.subscribe(),
         }
+    }
+
+    /// The current log's lines numbered `seq` and after (those still kept), and
+    /// the number after the last: how a follower that lagged behind the live
+    /// feed catches up.
+    pub fn read_from(&self, key: &ContainerKey, seq: u64) -> (Vec<(DateTime<Utc>, String)>, u64) {
+        let inner = self.lock();
+        let Some(log) = inner.get(key) else {
+            return (Vec::new(), seq);
+        };
+        let skip = usize::try_from(seq.saturating_sub(log.first_seq)).unwrap_or(usize::MAX);
+        let lines = log.current.iter().skip(skip).cloned().collect();
+        (lines, log.next_seq.max(seq))
     }
 
     /// Containers with a log, for tests and diagnostics.
@@ -194,6 +230,48 @@ mod tests {
         logs.append(&k, t(2), "b");
         assert_eq!(f.lines.len(), 1);
         assert_eq!(f.live.try_recv().unwrap().text, "b");
+    }
+
+    #[test]
+    fn a_line_stamped_before_the_last_takes_the_last_stamp() {
+        let logs = PodLogs::new();
+        let k = ContainerKey::new("shop", "web-1", "app");
+        let ms = |n| Utc.timestamp_millis_opt(n).unwrap();
+        logs.append(&k, ms(21_200), "INFO ready");
+        logs.append(&k, ms(21_134), "POST /api/checkout 200");
+        logs.append(&k, ms(21_539), "POST /api/orders 200");
+        let stamps: Vec<_> = logs
+            .read(&k, false)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.0)
+            .collect();
+        assert_eq!(stamps, [ms(21_200), ms(21_200), ms(21_539)]);
+    }
+
+    #[test]
+    fn read_from_picks_up_at_a_sequence_number_across_restarts_and_rotation() {
+        let logs = PodLogs::new();
+        let k = ContainerKey::new("shop", "web-1", "app");
+        let f = logs.follow(&k);
+        assert_eq!(f.next_seq, 0);
+        logs.append(&k, t(1), "a");
+        logs.append(&k, t(2), "b");
+        assert_eq!(logs.read_from(&k, 1), (vec![(t(2), "b".to_string())], 2));
+        logs.restart(&k);
+        logs.append(&k, t(3), "c");
+        // Numbers go on after a restart; what the old container wrote is gone.
+        assert_eq!(logs.read_from(&k, 1), (vec![(t(3), "c".to_string())], 3));
+        assert_eq!(logs.read_from(&k, 3), (vec![], 3));
+        assert_eq!(logs.follow(&k).next_seq, 3);
+        for i in 0..LINES_PER_CONTAINER {
+            logs.append(&k, t(4), format!("line {i}"));
+        }
+        // "c" rotated out: the oldest line kept comes first.
+        let (lines, next) = logs.read_from(&k, 2);
+        assert_eq!(lines.len(), LINES_PER_CONTAINER);
+        assert_eq!(lines[0].1, "line 0");
+        assert_eq!(next, 3 + LINES_PER_CONTAINER as u64);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Follows the log of every container of every live pod of the app and merges
 //! them into batches for the Logs pane. A stream that breaks resumes from the
-//! last timestamp it saw, without repeating lines.
+//! second of the last timestamp it saw, without losing or repeating lines.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -94,48 +94,60 @@ async fn batch(mut lines: mpsc::Receiver<LogLine>, tx: mpsc::Sender<Msg>) {
 }
 
 /// Where a follow resumes after a break, and how it skips lines it already sent.
+///
+/// `sinceTime` has whole-second precision (kube rounds it to the nearest
+/// second), so a stream resumed from the newest stamp could begin after lines
+/// written later in that same second. It resumes instead from the start of that
+/// second, and the lines it sent before from that second on, which the new
+/// stream sends again first, are dropped by stamp and text.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Resume {
     /// The newest stamp sent.
-    last: Option<DateTime<Utc>>,
-    /// Lines already sent that carry exactly `last` (a resumed stream repeats them,
-    /// since the API server resumes from the start of that instant).
-    at_last: Vec<String>,
-    /// The stream began again from `last`: what it sends up to `last` was sent before.
-    replaying: bool,
+    newest: Option<DateTime<Utc>>,
+    /// Lines sent that are stamped in or after `newest`'s second, in the order
+    /// sent: what a stream resumed from that second sends again.
+    window: VecDeque<(DateTime<Utc>, String)>,
+    /// While a resumed stream repeats `window`, the lines it has not repeated yet.
+    replay: Option<VecDeque<(DateTime<Utc>, String)>>,
 }
 
 impl Resume {
     /// A new stream starts; after a break it opens with lines already sent.
     pub fn restart(&mut self) {
-        self.replaying = self.last.is_some();
+        self.replay = self.newest.map(|_| self.window.clone());
     }
 
-    /// Whether a line is new; records it when it is. Only the replayed start of a
+    /// Whether a line is new; records it when it is. Only the repeated start of a
     /// resumed stream is filtered: within a stream every line is new, even one
-    /// stamped before the line above it (a container's stamps need not be in order).
+    /// stamped before the line above it or the same as it.
     pub fn accept(&mut self, at: DateTime<Utc>, text: &str) -> bool {
-        if self.replaying {
-            match self.last {
-                Some(last) if at < last => return false,
-                Some(last) if at == last => {
-                    if self.at_last.iter().any(|t| t == text) {
-                        return false;
-                    }
-                }
-                _ => self.replaying = false,
+        let since = self.since();
+        if let Some(replay) = &mut self.replay {
+            if since.is_some_and(|since| at < since) {
+                // Before what was asked for: a server that ignores sinceTime.
+                return false;
             }
+            if let Some(i) = replay.iter().position(|(t, x)| *t == at && x == text) {
+                replay.remove(i);
+                return false;
+            }
+            // The first line not sent before: the repeats are over.
+            self.replay = None;
         }
-        match self.last {
-            Some(last) if at < last => {}
-            Some(last) if at == last => self.at_last.push(text.to_string()),
-            _ => {
-                self.last = Some(at);
-                self.at_last.clear();
-                self.at_last.push(text.to_string());
-            }
+        if self.newest.is_none_or(|newest| at > newest) {
+            self.newest = Some(at);
+            let from = whole_second(at);
+            self.window.retain(|(t, _)| *t >= from);
+        }
+        if self.since().is_some_and(|since| at >= since) {
+            self.window.push_back((at, text.to_string()));
         }
         true
+    }
+
+    /// The start of the newest stamp's second: where a resumed stream begins.
+    fn since(&self) -> Option<DateTime<Utc>> {
+        self.newest.map(whole_second)
     }
 
     fn params(&self, container: &str) -> LogParams {
@@ -143,10 +155,10 @@ impl Resume {
             container: Some(container.to_string()),
             follow: true,
             timestamps: true,
-            since_time: self.last.and_then(|t| {
-                k8s_openapi::jiff::Timestamp::from_millisecond(t.timestamp_millis()).ok()
-            }),
-            tail_lines: if self.last.is_none() {
+            since_time: self
+                .since()
+                .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.timestamp()).ok()),
+            tail_lines: if self.newest.is_none() {
                 Some(INITIAL_TAIL)
             } else {
                 None
@@ -154,6 +166,10 @@ impl Resume {
             ..LogParams::default()
         }
     }
+}
+
+fn whole_second(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
 }
 
 async fn follow(
@@ -271,12 +287,68 @@ mod tests {
         assert!(r.accept(t(21_200), "INFO ready"));
         assert!(r.accept(t(21_134), "POST /api/checkout 200"));
         assert!(r.accept(t(21_539), "POST /api/orders 200"));
-        // After a break the server repeats from 21.539; nothing shows twice.
+        // After a break the server repeats second 21 (here only its last line);
+        // nothing shows twice.
         r.restart();
         assert!(!r.accept(t(21_539), "POST /api/orders 200"));
         assert!(r.accept(t(21_540), "GET /health 200"));
         // Once past the repeats, an earlier stamp is again a new line.
         assert!(r.accept(t(21_400), "GET /api/cart 200"));
+    }
+
+    #[test]
+    fn a_resume_asks_from_the_start_of_the_newest_second() {
+        let t = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        let mut r = Resume::default();
+        assert_eq!(r.params("app").since_time, None);
+        assert_eq!(r.params("app").tail_lines, Some(INITIAL_TAIL));
+        r.restart();
+        assert!(r.accept(t(10_200), "a"));
+        assert!(r.accept(t(10_600), "b"));
+        let params = r.params("app");
+        assert_eq!(params.tail_lines, None);
+        // kube sends sinceTime rounded to the second: 10.6 would become 11 and
+        // lose a line written at 10.8. Asking for 10 loses nothing.
+        assert_eq!(
+            params.since_time,
+            Some(k8s_openapi::jiff::Timestamp::from_second(10).unwrap())
+        );
+        // The server repeats the second from its start, then the line written
+        // at 10.8 while the stream was down.
+        r.restart();
+        assert!(!r.accept(t(10_200), "a"));
+        assert!(!r.accept(t(10_600), "b"));
+        assert!(r.accept(t(10_800), "c"));
+        assert!(r.accept(t(11_100), "d"));
+    }
+
+    #[test]
+    fn a_line_written_twice_in_the_same_instant_shows_twice() {
+        // Two health checks in the same millisecond; the stream breaks between them.
+        let t = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        let mut r = Resume::default();
+        r.restart();
+        assert!(r.accept(t(7_250), "GET /health 200"));
+        r.restart();
+        assert!(!r.accept(t(7_250), "GET /health 200"));
+        assert!(r.accept(t(7_250), "GET /health 200"));
+        // And a third break repeats both.
+        r.restart();
+        assert!(!r.accept(t(7_250), "GET /health 200"));
+        assert!(!r.accept(t(7_250), "GET /health 200"));
+        assert!(r.accept(t(7_900), "GET /health 200"));
+    }
+
+    #[test]
+    fn only_the_newest_second_is_remembered() {
+        let t = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        let mut r = Resume::default();
+        r.restart();
+        for ms in (0..5_000).step_by(10) {
+            assert!(r.accept(t(ms), "GET /api/cart 200"));
+        }
+        assert_eq!(r.window.len(), 100);
+        assert!(r.window.iter().all(|(at, _)| *at >= t(4_000)));
     }
 
     #[test]

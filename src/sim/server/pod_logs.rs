@@ -189,6 +189,10 @@ pub fn logs(req: &Request) -> Result<Response, ApiError> {
         .map_while(|(t, text)| within_budget(&mut budget, render(&q, t, &text)))
         .collect();
     let mut live = follow.live;
+    // The sequence number of the next line to send: what the live feed brings
+    // below it was already sent, and after a lag the stored log has the rest.
+    let mut next = follow.next_seq;
+    let logs = Arc::clone(logs);
     let key = Arc::new(q.key.clone());
     let stream = async_stream::stream! {
         for chunk in first {
@@ -198,18 +202,20 @@ pub fn logs(req: &Request) -> Result<Response, ApiError> {
             return;
         }
         loop {
-            tokio::select! {
+            let lines = tokio::select! {
                 line = live.recv() => match line {
-                    Ok(line) if *line.key == *key => {
-                        if q.since.is_some_and(|s| line.time < s) {
-                            continue;
-                        }
-                        match within_budget(&mut budget, render(&q, line.time, &line.text)) {
-                            Some(text) if !text.is_empty() => yield Ok(Bytes::from(text)),
-                            _ => break,
-                        }
+                    Ok(line) if *line.key == *key && line.seq >= next => {
+                        next = line.seq + 1;
+                        vec![(line.time, line.text.clone())]
                     }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Ok(_) => continue,
+                    // The feed is shared by every container, so a slow reader can
+                    // fall behind it; this container's log still has the lines.
+                    Err(RecvError::Lagged(_)) => {
+                        let (lines, after) = logs.read_from(&key, next);
+                        next = after;
+                        lines
+                    }
                     Err(RecvError::Closed) => break,
                 },
                 change = changes.recv() => match change {
@@ -218,9 +224,18 @@ pub fn logs(req: &Request) -> Result<Response, ApiError> {
                         && c.resource.plural == "pods"
                         && c.namespace == key.namespace
                         && c.name == key.pod => break,
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break,
                 },
+            };
+            for (time, text) in lines {
+                if q.since.is_some_and(|s| time < s) {
+                    continue;
+                }
+                match within_budget(&mut budget, render(&q, time, &text)) {
+                    Some(text) if !text.is_empty() => yield Ok(Bytes::from(text)),
+                    _ => return,
+                }
             }
         }
     };

@@ -1014,3 +1014,176 @@ interval = "15s"
     );
     drop(task);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_pressed_in_a_cockpit_without_the_helm_is_carried_out_by_the_one_with_it() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("healthy-canary").await;
+    let (ana_tx, mut ana_rx) = tokio::sync::mpsc::channel(256);
+    let ana = flightdeck::driver::task::spawn(
+        c.driver(shipped("canary-istio.toml"), "ana"),
+        ana_tx,
+        None,
+    );
+    ana.commands
+        .send(Command::Start { image: None })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ana_rx.recv())
+            .await
+            .unwrap();
+        if let Some(Msg::Drive(DriveReport::Done { action, .. })) = msg
+            && action == "start"
+        {
+            break;
+        }
+    }
+    let (bo_tx, mut bo_rx) = tokio::sync::mpsc::channel(256);
+    let bo =
+        flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "bo"), bo_tx, None);
+    bo.commands
+        .send(Command::Abort {
+            mode: Some(RollbackMode::Immediate),
+        })
+        .await
+        .unwrap();
+    // Bo's screen says it was asked, not done.
+    loop {
+        let msg = tokio::time::timeout_at(deadline, bo_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Done { action, to }) => {
+                assert_eq!(action, "abort");
+                assert_eq!(to, "asked of the driver at the helm, where it goes first");
+                break;
+            }
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            _ => {}
+        }
+    }
+    // Ana's loop carries it out.
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ana_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Msg::Drive(DriveReport::Done { action, to }) = msg
+            && action == "abort"
+        {
+            assert!(to.starts_with("aborted"), "{to}");
+            break;
+        }
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    let abort = c.audit().pop().unwrap();
+    assert_eq!(abort["action"], "abort");
+    assert_eq!(abort["who"]["os_user"], "ana");
+    let detail = abort["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("abort asked by bo (flightdeck-sim) on test")
+            && detail.ends_with("carried out by ana"),
+        "{detail}"
+    );
+    let event = c
+        .events("shop")
+        .into_iter()
+        .find(|e| e["reason"] == "RolloutAbort")
+        .unwrap();
+    assert!(
+        event["message"].as_str().unwrap().contains("asked by bo"),
+        "{event}"
+    );
+    drop(bo);
+    drop(ana);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_cancelled_because_the_helm_passed_on_is_audited_and_raised_as_a_warning() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("crashloop").await;
+    let ledger = || {
+        plan(
+            r#"
+app = "ledger"
+namespace = "payments"
+strategy = "canary"
+[canary]
+stages = [{ weight = 10 }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+"#,
+        )
+    };
+    let settings = Settings {
+        landing_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let d = c.driver_with(ledger(), "ana", settings);
+    d.execute(Command::Start { image: None }).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let ana = flightdeck::driver::task::spawn(d, tx, None);
+    // The canary crash-loops: stable never rolls out its template, so the
+    // promotion waits for a landing that does not come.
+    ana.commands.send(Command::PromoteFull).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while c.vs_weights("payments", "ledger") != split(0, 100) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the promotion never began"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Bo takes the helm over meanwhile.
+    let bo = c.driver(ledger(), "bo");
+    bo.execute(Command::TakeHelm).await.unwrap();
+    let by = loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("ana's loop never saw the helm go")
+            .unwrap();
+        if let Msg::Drive(DriveReport::Cancelled { action, by }) = msg {
+            assert_eq!(action, "promote");
+            break by;
+        }
+    };
+    assert!(by.starts_with("helm held by bo@test#"), "{by}");
+    let cancelled = loop {
+        let found = c
+            .audit()
+            .into_iter()
+            .find(|a| a["action"] == "promote" && a["result"] == "cancelled");
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", c.audit());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(cancelled["who"]["os_user"], "ana");
+    assert!(
+        cancelled["reason"]
+            .as_str()
+            .unwrap()
+            .contains("helm held by bo@test#"),
+        "{cancelled}"
+    );
+    // The Event follows the audit line.
+    let warning = loop {
+        let found = c
+            .events("payments")
+            .into_iter()
+            .find(|e| e["reason"] == "RolloutPromoteCancelled");
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no Event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(warning["type"], "Warning");
+    drop(ana);
+}

@@ -652,6 +652,20 @@ impl Driver {
         Ok(())
     }
 
+    /// Records that `action` was given up before it landed because the helm
+    /// passed to `by`: the audit line and a Warning Event. The stored
+    /// history is left to the new holder, the only one who writes it now.
+    pub async fn cancelled_off_helm(&self, action: &str, by: &str) -> Result<(), DriveError> {
+        let state = self.load().await?.rollout.state.describe();
+        self.record(Entry {
+            result: "cancelled".into(),
+            reason: Some(format!("cancelled before it landed: {by}")),
+            ..self.entry(action, &state, &state, None, self.now())
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Puts the traffic back where the stored state says it is (and, for a
     /// promotion, stable back on its previous template), so a half-done step
     /// does not leave the cluster between two states.

@@ -311,6 +311,17 @@ fn carry<'a>(driver: &'a Driver, work: &Work, cancels: Option<Cancels>) -> Landi
             tracing::warn!(error = %e, action = %c.action, "cannot record the cancelled step");
         }
         match work {
+            // Not at the helm, the way back is asked of whoever holds it.
+            Work::Command(command @ Command::Abort { .. }) => {
+                match driver.execute(command.clone()).await {
+                    Err(DriveError::HelmHeld(holder)) => {
+                        let asked = driver.ask(&command).await?;
+                        tracing::info!(id = %asked.id, holder = %holder.describe(), "way back asked");
+                        Ok(None)
+                    }
+                    other => other.map(Some),
+                }
+            }
             Work::Command(command) => driver.execute(command).await.map(Some),
             Work::Tick => driver.tick().await,
             Work::Finding(event) => driver.react(event).await,
@@ -345,6 +356,7 @@ async fn run(
     msgs: mpsc::Sender<Msg>,
     mut guards: Option<GuardLink>,
 ) {
+    let shared = driver.clone();
     let driver: &Driver = &driver;
     let read_only = driver.read_only();
     let helm = driver.helm().clone();
@@ -388,9 +400,13 @@ async fn run(
                     Work::Command(command) => {
                         let action = command.name().to_string();
                         let report = match result {
-                            Ok(outcome) => DriveReport::Done {
+                            Ok(Some(outcome)) => DriveReport::Done {
                                 action,
-                                to: outcome.map(|o| o.state.describe()).unwrap_or_default(),
+                                to: outcome.state.describe(),
+                            },
+                            Ok(None) => DriveReport::Done {
+                                action,
+                                to: "asked of the driver at the helm, where it goes first".into(),
                             },
                             Err(e) => DriveReport::Failed { action, reason: e.to_string() },
                         };
@@ -506,7 +522,8 @@ async fn run(
                 if changed.is_err() { break; }
                 let view = helm_rx.borrow_and_update().clone();
                 send(Msg::Helm(helm_for_header(&view, read_only))).await;
-                let came = view.is_ours() && !std::mem::replace(&mut ours, view.is_ours());
+                let was_ours = std::mem::replace(&mut ours, view.is_ours());
+                let came = view.is_ours() && !was_ours;
                 if came && !read_only && in_flight.is_none()
                     && let Some(asked) = driver.load().await.ok().and_then(|l| l.asked)
                     && taken.as_ref() != Some(&asked.id)
@@ -525,14 +542,24 @@ async fn run(
                     .await;
                     in_flight = Some(begin(Work::Asked(asked), None, last_view.as_ref()));
                 }
-                if let (Some(f), HelmView::Theirs { .. }) = (&in_flight, &view) {
+                // The helm passed to someone else: what this loop was doing
+                // stops (its next write would be refused anyway), and is
+                // recorded off the loop so the loop answers at once.
+                if let (true, Some(f), HelmView::Theirs { .. }) = (was_ours, &in_flight, &view) {
                     let action = f.work.name();
                     in_flight = None;
+                    let by = view.describe();
                     send(Msg::Drive(DriveReport::Cancelled {
-                        action,
-                        by: view.describe(),
+                        action: action.clone(),
+                        by: by.clone(),
                     }))
                     .await;
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = shared.cancelled_off_helm(&action, &by).await {
+                            tracing::warn!(error = %e, %action, "cannot record the cancelled step");
+                        }
+                    });
                 }
             }
             Some(()) = changes.next() => {

@@ -678,7 +678,7 @@ fn int(object: &Value, at: &str) -> Option<i64> {
 }
 
 /// The controller has seen the latest spec.
-fn observed(d: &Value) -> bool {
+pub fn observed(d: &Value) -> bool {
     int(d, "/status/observedGeneration") >= int(d, "/metadata/generation")
 }
 

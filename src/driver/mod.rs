@@ -24,6 +24,7 @@ pub mod asked;
 pub mod guarded;
 pub mod helm;
 pub mod notices;
+pub mod pending;
 pub mod preflight;
 pub mod record;
 pub mod rest;

@@ -1187,3 +1187,120 @@ kind = "istio"
     assert_eq!(warning["type"], "Warning");
     drop(ana);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_left_by_a_driver_that_died_is_shown_and_settled_by_the_next_at_the_helm() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("crashloop").await;
+    let ledger = || {
+        plan(
+            r#"
+app = "ledger"
+namespace = "payments"
+strategy = "canary"
+[canary]
+stages = [{ weight = 10 }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+"#,
+        )
+    };
+    let settings = Settings {
+        landing_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let d = c.driver_with(ledger(), "ana", settings);
+    d.execute(Command::Start { image: None }).await.unwrap();
+    // Ana's loop runs on a runtime of its own, so it can die whole: its
+    // keeper stops renewing the Lease with it.
+    let ana_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, _ana_rx) = tokio::sync::mpsc::channel(256);
+    let ana = {
+        let _inside = ana_runtime.enter();
+        flightdeck::driver::task::spawn(d, tx, None)
+    };
+    // The canary crash-loops: stable never rolls out its template.
+    ana.commands.send(Command::PromoteFull).await.unwrap();
+    let bo = c.driver(ledger(), "bo");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let landing = loop {
+        let status = bo.status(&HelmView::Free).await.unwrap();
+        if let Some(l) = status.landing.filter(|l| l.waiting_for == "the rollout") {
+            break l;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no landing shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(landing.action, "promote");
+    assert_eq!(landing.object, "Deployment payments/ledger-stable");
+    assert!(landing.by.starts_with("ana@test#"), "{landing:?}");
+    assert!(
+        landing.text.starts_with(
+            "landing: promote (roll the canary's template out to stable), waiting for the rollout, "
+        ) && landing.text.ends_with(" left"),
+        "{}",
+        landing.text
+    );
+    assert_eq!(c.vs_weights("payments", "ledger"), split(0, 100));
+
+    // Ana's cockpit dies mid-wait.
+    ana_runtime.shutdown_background();
+    drop(ana);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let bo_loop = flightdeck::driver::task::spawn(bo, tx, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut settling = None;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("bo never settled the wait")
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Progress(line)) if line.starts_with("settling") => {
+                settling = Some(line);
+            }
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            Msg::Helm(_) | Msg::Rollout(_) | Msg::Drive(_) if settling.is_some() => {
+                let done = c
+                    .audit()
+                    .iter()
+                    .any(|a| a["action"] == "promote" && a["result"] == "cancelled");
+                if done {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        settling.unwrap().starts_with("settling what ana@test#"),
+        "the settling names who left it"
+    );
+    // Not landed: the promotion is cancelled and its half-done writes undone.
+    let cancelled = c
+        .audit()
+        .into_iter()
+        .find(|a| a["action"] == "promote" && a["result"] == "cancelled")
+        .unwrap();
+    assert_eq!(cancelled["who"]["os_user"], "bo");
+    assert!(
+        cancelled["reason"]
+            .as_str()
+            .unwrap()
+            .contains("its driver ana@test#"),
+        "{cancelled}"
+    );
+    assert_eq!(c.vs_weights("payments", "ledger"), split(90, 10));
+    assert_eq!(
+        image(&c.deployment("payments", "ledger-stable")),
+        "registry.local/payments/ledger:2.8.1"
+    );
+    let cm = c.get(kinds::configmaps(), "payments", "ledger-flightdeck-rollout");
+    assert!(cm["data"].get("landing.json").is_none(), "{cm}");
+    drop(bo_loop);
+}

@@ -137,7 +137,7 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
     }
     // Renewed while the request runs, so a long wait never lets it lapse.
     let keeper = driver.helm().spawn_keeper();
-    let carried = carry(&driver, &request, !args.no_wait);
+    let carried = Box::pin(carry(&driver, &request, !args.no_wait));
     let finished = match args.timeout {
         None => Some(carried.await),
         Some(limit) => tokio::time::timeout(limit, carried).await.ok(),

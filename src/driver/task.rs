@@ -171,6 +171,8 @@ pub enum Work {
     Finding(Event),
     /// A way back asked by someone not at the helm.
     Asked(Asked),
+    /// Settling a landing wait left by a driver that is gone.
+    Settle(super::pending::Landing),
 }
 
 impl Work {
@@ -181,6 +183,7 @@ impl Work {
             Work::Finding(Event::GuardFired(_)) => "guard-fired".into(),
             Work::Finding(e) => e.name().to_string(),
             Work::Asked(a) => a.request().name().to_string(),
+            Work::Settle(l) => l.action.clone(),
         }
     }
 
@@ -326,6 +329,7 @@ fn carry<'a>(driver: &'a Driver, work: &Work, cancels: Option<Cancels>) -> Landi
             Work::Tick => driver.tick().await,
             Work::Finding(event) => driver.react(event).await,
             Work::Asked(asked) => driver.carry_asked(&asked).await.map(Some),
+            Work::Settle(landing) => driver.settle(&landing).await,
         }
     })
 }
@@ -524,23 +528,44 @@ async fn run(
                 send(Msg::Helm(helm_for_header(&view, read_only))).await;
                 let was_ours = std::mem::replace(&mut ours, view.is_ours());
                 let came = view.is_ours() && !was_ours;
-                if came && !read_only && in_flight.is_none()
-                    && let Some(asked) = driver.load().await.ok().and_then(|l| l.asked)
-                    && taken.as_ref() != Some(&asked.id)
-                {
-                    // A request left while nobody (or a driver that died)
-                    // held the helm.
-                    taken = Some(asked.id.clone());
-                    send(Msg::Drive(DriveReport::Progress(format!(
-                        "{}: it goes first",
-                        asked.asker()
-                    ))))
-                    .await;
-                    send(Msg::Drive(DriveReport::Started {
-                        action: asked.request().name().to_string(),
-                    }))
-                    .await;
-                    in_flight = Some(begin(Work::Asked(asked), None, last_view.as_ref()));
+                // What a driver that died (or nobody) left: a request, a wait.
+                // Looked for only now, so a loop at rest writes nothing.
+                let left = if came && !read_only && in_flight.is_none() {
+                    driver.load().await.ok()
+                } else {
+                    None
+                };
+                if let Some(left) = left {
+                    let gone = left.landing.as_ref().map(|l| Cancels {
+                        action: l.action.clone(),
+                        by: format!("its driver {} was gone", l.by),
+                        settle: false,
+                    });
+                    match (left.asked.filter(|a| taken.as_ref() != Some(&a.id)), left.landing) {
+                        (Some(asked), _) => {
+                            taken = Some(asked.id.clone());
+                            send(Msg::Drive(DriveReport::Progress(format!(
+                                "{}: it goes first",
+                                asked.asker()
+                            ))))
+                            .await;
+                            send(Msg::Drive(DriveReport::Started {
+                                action: asked.request().name().to_string(),
+                            }))
+                            .await;
+                            in_flight = Some(begin(Work::Asked(asked), gone, last_view.as_ref()));
+                        }
+                        (None, Some(landing)) => {
+                            send(Msg::Drive(DriveReport::Progress(format!(
+                                "settling what {} left: {}",
+                                landing.by,
+                                landing.describe(chrono::Utc::now())
+                            ))))
+                            .await;
+                            in_flight = Some(begin(Work::Settle(landing), None, last_view.as_ref()));
+                        }
+                        (None, None) => {}
+                    }
                 }
                 // The helm passed to someone else: what this loop was doing
                 // stops (its next write would be refused anyway), and is

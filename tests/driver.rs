@@ -1304,3 +1304,40 @@ kind = "istio"
     assert!(cm["data"].get("landing.json").is_none(), "{cm}");
     drop(bo_loop);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_sent_as_the_loop_starts_is_not_cancelled_by_the_abort_it_retries() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("healthy-canary").await;
+    let d = c.driver(shipped("canary-istio.toml"), "ana");
+    d.execute(Command::Start { image: None }).await.unwrap();
+    d.execute(Command::Abort { mode: None }).await.unwrap();
+    assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    // A fresh loop (a CLI verb, `flightdeck run`) is sent its command at once,
+    // before it has read the stored state.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task =
+        flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "ana"), tx, None);
+    task.commands.send(Command::Retry).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Done { action, to }) if action == "retry" => {
+                assert!(to.starts_with("stage 1/5 at 10%"), "{to}");
+                break;
+            }
+            Msg::Drive(DriveReport::Cancelled { action, by }) => {
+                panic!("{action} cancelled by {by}")
+            }
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            _ => {}
+        }
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(90, 10));
+    drop(task);
+}

@@ -334,6 +334,14 @@ fn carry<'a>(driver: &'a Driver, work: &Work, cancels: Option<Cancels>) -> Landi
     })
 }
 
+/// Whether the stored state was going back when work began, as last read.
+/// Not read yet counts as going back: the first read would otherwise show
+/// an abort stored long before (a start or retry after it, sent as the loop
+/// starts) as news, and cancel the very step that leaves it.
+fn began_going_back(last: Option<&RolloutView>) -> bool {
+    last.is_none_or(|v| going_back(&v.state))
+}
+
 /// Whether `state` takes the traffic back.
 fn going_back(state: &RolloutState) -> bool {
     matches!(
@@ -388,7 +396,7 @@ async fn run(
     };
     let begin = |work: Work, cancels: Option<Cancels>, last: Option<&RolloutView>| InFlight {
         landing: carry(driver, &work, cancels),
-        began_going_back: last.is_some_and(|v| going_back(&v.state)),
+        began_going_back: began_going_back(last),
         work,
     };
     loop {
@@ -878,6 +886,18 @@ mod tests {
         assert!(!flight(Work::Command(abort()), false).overtaken_by(&aborted));
         assert!(!flight(Work::Finding(alarm(GuardAction::Hold)), false).overtaken_by(&aborted));
         assert!(!flight(Work::Tick, true).overtaken_by(&aborted));
+        // A retry sent before the loop's first read is no step overtaken by
+        // the abort it retries.
+        let view = |state: &RolloutState| {
+            view_of(
+                &crate::rollout::history::StoredRollout::new(state.clone()),
+                Vec::new(),
+                chrono::TimeDelta::zero(),
+            )
+        };
+        assert!(began_going_back(None));
+        assert!(began_going_back(Some(&view(&aborted))));
+        assert!(!began_going_back(Some(&view(&running))));
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //!   ([`Driver::cancelled`] records that) instead of queueing behind it.
 //!   The CLI verbs call [`Driver::execute`] once and follow a gradual
 //!   rollback with [`Driver::tick`].
+//! - Beside `rollout.json`, the state ConfigMap keeps a way back asked by
+//!   someone not at the helm ([`asked`]) and the wait under way
+//!   ([`pending`]), each under its own key.
 
 pub mod apply;
 pub mod asked;

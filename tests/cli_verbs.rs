@@ -441,3 +441,106 @@ async fn an_abort_from_the_shell_is_carried_out_by_the_cockpit_at_the_helm() {
         "{lines:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_asked_of_a_holder_that_died_is_carried_out_by_the_verb_once_its_lease_lapses() {
+    use flightdeck::workers::audit::Actor;
+    let run = Run::start().await;
+    run.ok("start", &[]).await;
+    run.ok("advance", &[]).await;
+    assert_eq!(run.canary_weight(), 25);
+    let plan = flightdeck::rollout::plan::Plan::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
+    )
+    .unwrap();
+    // Ana's cockpit took the helm and died without letting go.
+    let gone = flightdeck::driver::Driver::new(
+        run.client().await,
+        plan,
+        "flightdeck-sim",
+        None,
+        flightdeck::driver::Settings::default(),
+    )
+    .with_actor(Actor {
+        kube_user: "flightdeck-sim".into(),
+        os_user: "ana".into(),
+        host: "ops-laptop".into(),
+    });
+    assert!(gone.helm().acquire().await.unwrap().is_ours());
+
+    let out = run.flightdeck("abort", &["--yes"]).await;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("asked of the driver at the helm (helm held by ana@ops-laptop#"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the helm fell free: carrying out the abort here"),
+        "{err}"
+    );
+    assert_eq!(run.canary_weight(), 0);
+    let abort = run.audit_entries().pop().unwrap();
+    assert_eq!(abort["action"], "abort");
+    assert_eq!(abort["who"]["os_user"], "captain");
+    assert!(
+        abort["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("abort asked by captain (flightdeck-sim)"),
+        "{abort}"
+    );
+    let cm = run
+        .host
+        .shared()
+        .store
+        .get(kinds::configmaps(), "shop", "checkout-flightdeck-rollout")
+        .unwrap();
+    assert!(cm["data"].get("request.json").is_none(), "{cm}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_asked_of_a_holder_that_does_not_answer_times_out_with_where_it_stands() {
+    use flightdeck::workers::audit::Actor;
+    let run = Run::start().await;
+    run.ok("start", &[]).await;
+    let plan = flightdeck::rollout::plan::Plan::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
+    )
+    .unwrap();
+    // Ana renews the Lease but runs no loop that would see the request.
+    let ana = flightdeck::driver::Driver::new(
+        run.client().await,
+        plan,
+        "flightdeck-sim",
+        None,
+        flightdeck::driver::Settings::default(),
+    )
+    .with_actor(Actor {
+        kube_user: "flightdeck-sim".into(),
+        os_user: "ana".into(),
+        host: "ops-laptop".into(),
+    });
+    assert!(ana.helm().acquire().await.unwrap().is_ours());
+    let keeper = ana.helm().spawn_keeper();
+
+    let out = run.flightdeck("abort", &["--yes", "--timeout", "2s"]).await;
+    keeper.abort();
+    assert_eq!(out.status.code(), Some(8));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("abort did not finish within 2s: stage 1/5 at 10%"),
+        "{err}"
+    );
+    assert_eq!(run.canary_weight(), 10);
+    // What was written stays: the request waits for whoever drives next.
+    let cm = run
+        .host
+        .shared()
+        .store
+        .get(kinds::configmaps(), "shop", "checkout-flightdeck-rollout")
+        .unwrap();
+    let asked: Value = serde_json::from_str(cm["data"]["request.json"].as_str().unwrap()).unwrap();
+    assert_eq!(asked["verb"], "abort");
+    assert_eq!(asked["by"]["os_user"], "captain");
+}

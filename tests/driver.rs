@@ -1014,3 +1014,330 @@ interval = "15s"
     );
     drop(task);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_pressed_in_a_cockpit_without_the_helm_is_carried_out_by_the_one_with_it() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("healthy-canary").await;
+    let (ana_tx, mut ana_rx) = tokio::sync::mpsc::channel(256);
+    let ana = flightdeck::driver::task::spawn(
+        c.driver(shipped("canary-istio.toml"), "ana"),
+        ana_tx,
+        None,
+    );
+    ana.commands
+        .send(Command::Start { image: None })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ana_rx.recv())
+            .await
+            .unwrap();
+        if let Some(Msg::Drive(DriveReport::Done { action, .. })) = msg
+            && action == "start"
+        {
+            break;
+        }
+    }
+    let (bo_tx, mut bo_rx) = tokio::sync::mpsc::channel(256);
+    let bo =
+        flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "bo"), bo_tx, None);
+    bo.commands
+        .send(Command::Abort {
+            mode: Some(RollbackMode::Immediate),
+        })
+        .await
+        .unwrap();
+    // Bo's screen says it was asked, not done.
+    loop {
+        let msg = tokio::time::timeout_at(deadline, bo_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Done { action, to }) => {
+                assert_eq!(action, "abort");
+                assert_eq!(to, "asked of the driver at the helm, where it goes first");
+                break;
+            }
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            _ => {}
+        }
+    }
+    // Ana's loop carries it out.
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ana_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Msg::Drive(DriveReport::Done { action, to }) = msg
+            && action == "abort"
+        {
+            assert!(to.starts_with("aborted"), "{to}");
+            break;
+        }
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    let abort = c.audit().pop().unwrap();
+    assert_eq!(abort["action"], "abort");
+    assert_eq!(abort["who"]["os_user"], "ana");
+    let detail = abort["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("abort asked by bo (flightdeck-sim) on test")
+            && detail.ends_with("carried out by ana"),
+        "{detail}"
+    );
+    let event = c
+        .events("shop")
+        .into_iter()
+        .find(|e| e["reason"] == "RolloutAbort")
+        .unwrap();
+    assert!(
+        event["message"].as_str().unwrap().contains("asked by bo"),
+        "{event}"
+    );
+    drop(bo);
+    drop(ana);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_cancelled_because_the_helm_passed_on_is_audited_and_raised_as_a_warning() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("crashloop").await;
+    let ledger = || {
+        plan(
+            r#"
+app = "ledger"
+namespace = "payments"
+strategy = "canary"
+[canary]
+stages = [{ weight = 10 }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+"#,
+        )
+    };
+    let settings = Settings {
+        landing_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let d = c.driver_with(ledger(), "ana", settings);
+    d.execute(Command::Start { image: None }).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let ana = flightdeck::driver::task::spawn(d, tx, None);
+    // The canary crash-loops: stable never rolls out its template, so the
+    // promotion waits for a landing that does not come.
+    ana.commands.send(Command::PromoteFull).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while c.vs_weights("payments", "ledger") != split(0, 100) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the promotion never began"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Bo takes the helm over meanwhile.
+    let bo = c.driver(ledger(), "bo");
+    bo.execute(Command::TakeHelm).await.unwrap();
+    let by = loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("ana's loop never saw the helm go")
+            .unwrap();
+        if let Msg::Drive(DriveReport::Cancelled { action, by }) = msg {
+            assert_eq!(action, "promote");
+            break by;
+        }
+    };
+    assert!(by.starts_with("helm held by bo@test#"), "{by}");
+    let cancelled = loop {
+        let found = c
+            .audit()
+            .into_iter()
+            .find(|a| a["action"] == "promote" && a["result"] == "cancelled");
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", c.audit());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(cancelled["who"]["os_user"], "ana");
+    assert!(
+        cancelled["reason"]
+            .as_str()
+            .unwrap()
+            .contains("helm held by bo@test#"),
+        "{cancelled}"
+    );
+    // The Event follows the audit line.
+    let warning = loop {
+        let found = c
+            .events("payments")
+            .into_iter()
+            .find(|e| e["reason"] == "RolloutPromoteCancelled");
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no Event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(warning["type"], "Warning");
+    drop(ana);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_left_by_a_driver_that_died_is_shown_and_settled_by_the_next_at_the_helm() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("crashloop").await;
+    let ledger = || {
+        plan(
+            r#"
+app = "ledger"
+namespace = "payments"
+strategy = "canary"
+[canary]
+stages = [{ weight = 10 }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+"#,
+        )
+    };
+    let settings = Settings {
+        landing_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let d = c.driver_with(ledger(), "ana", settings);
+    d.execute(Command::Start { image: None }).await.unwrap();
+    // Ana's loop runs on a runtime of its own, so it can die whole: its
+    // keeper stops renewing the Lease with it.
+    let ana_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, _ana_rx) = tokio::sync::mpsc::channel(256);
+    let ana = {
+        let _inside = ana_runtime.enter();
+        flightdeck::driver::task::spawn(d, tx, None)
+    };
+    // The canary crash-loops: stable never rolls out its template.
+    ana.commands.send(Command::PromoteFull).await.unwrap();
+    let bo = c.driver(ledger(), "bo");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let landing = loop {
+        let status = bo.status(&HelmView::Free).await.unwrap();
+        if let Some(l) = status.landing.filter(|l| l.waiting_for == "the rollout") {
+            break l;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no landing shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(landing.action, "promote");
+    assert_eq!(landing.object, "Deployment payments/ledger-stable");
+    assert!(landing.by.starts_with("ana@test#"), "{landing:?}");
+    assert!(
+        landing.text.starts_with(
+            "landing: promote (roll the canary's template out to stable), waiting for the rollout, "
+        ) && landing.text.ends_with(" left"),
+        "{}",
+        landing.text
+    );
+    assert_eq!(c.vs_weights("payments", "ledger"), split(0, 100));
+
+    // Ana's cockpit dies mid-wait.
+    ana_runtime.shutdown_background();
+    drop(ana);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let bo_loop = flightdeck::driver::task::spawn(bo, tx, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut settling = None;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("bo never settled the wait")
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Progress(line)) if line.starts_with("settling") => {
+                settling = Some(line);
+            }
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            Msg::Helm(_) | Msg::Rollout(_) | Msg::Drive(_) if settling.is_some() => {
+                let done = c
+                    .audit()
+                    .iter()
+                    .any(|a| a["action"] == "promote" && a["result"] == "cancelled");
+                if done {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        settling.unwrap().starts_with("settling what ana@test#"),
+        "the settling names who left it"
+    );
+    // Not landed: the promotion is cancelled and its half-done writes undone.
+    let cancelled = c
+        .audit()
+        .into_iter()
+        .find(|a| a["action"] == "promote" && a["result"] == "cancelled")
+        .unwrap();
+    assert_eq!(cancelled["who"]["os_user"], "bo");
+    assert!(
+        cancelled["reason"]
+            .as_str()
+            .unwrap()
+            .contains("its driver ana@test#"),
+        "{cancelled}"
+    );
+    assert_eq!(c.vs_weights("payments", "ledger"), split(90, 10));
+    assert_eq!(
+        image(&c.deployment("payments", "ledger-stable")),
+        "registry.local/payments/ledger:2.8.1"
+    );
+    let cm = c.get(kinds::configmaps(), "payments", "ledger-flightdeck-rollout");
+    assert!(cm["data"].get("landing.json").is_none(), "{cm}");
+    drop(bo_loop);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_sent_as_the_loop_starts_is_not_cancelled_by_the_abort_it_retries() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("healthy-canary").await;
+    let d = c.driver(shipped("canary-istio.toml"), "ana");
+    d.execute(Command::Start { image: None }).await.unwrap();
+    d.execute(Command::Abort { mode: None }).await.unwrap();
+    assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    // A fresh loop (a CLI verb, `flightdeck run`) is sent its command at once,
+    // before it has read the stored state.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task =
+        flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "ana"), tx, None);
+    task.commands.send(Command::Retry).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Done { action, to }) if action == "retry" => {
+                assert!(to.starts_with("stage 1/5 at 10%"), "{to}");
+                break;
+            }
+            Msg::Drive(DriveReport::Cancelled { action, by }) => {
+                panic!("{action} cancelled by {by}")
+            }
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            _ => {}
+        }
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(90, 10));
+    drop(task);
+}

@@ -233,7 +233,10 @@ fn refusal(state: &State, request: Option<&Request>) -> Option<String> {
             "{busy} is landing{landing}; wait for it to land, or abort"
         ));
     }
-    if let (Helm::HeldBy(who), false) = (&state.header.helm, request == Some(&Request::TakeHelm)) {
+    // The way back is asked of the cockpit at the helm, which carries it
+    // out first; anything else takes the helm first.
+    let asks = matches!(request, Some(Request::Abort { .. } | Request::TakeHelm));
+    if let (Helm::HeldBy(who), false) = (&state.header.helm, asks) {
         return Some(format!(
             "read-only: the helm is held by {who}; take it over to drive from here"
         ));
@@ -380,6 +383,14 @@ mod tests {
         assert_eq!(
             handle(&mut s, Action::DialogConfirm),
             Some(vec![Command::Drive(Request::TakeHelm)])
+        );
+        // The way back is not refused: the driver asks it of the holder.
+        handle(&mut s, Action::RollbackGradual);
+        assert_eq!(
+            handle(&mut s, Action::DialogConfirm),
+            Some(vec![Command::Drive(Request::Abort {
+                mode: Some(RollbackMode::Gradual)
+            })])
         );
     }
 

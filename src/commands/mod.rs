@@ -10,6 +10,11 @@
 //! steps itself on the cluster's clock: a rollback from a shell always
 //! finishes. `--no-wait` returns once the change is written; `--timeout`
 //! bounds the wait and fails with where the rollout stands.
+//!
+//! An abort or rollback while another driver holds the helm is asked of it
+//! ([`crate::driver::asked`]) rather than refused: the verb then follows the
+//! rollout, and carries the request out itself if that driver's Lease
+//! lapses first.
 
 mod confirm;
 pub mod conventions;
@@ -137,7 +142,7 @@ async fn drive(args: VerbArgs, request: Request) -> Result<()> {
     }
     // Renewed while the request runs, so a long wait never lets it lapse.
     let keeper = driver.helm().spawn_keeper();
-    let carried = carry(&driver, &request, !args.no_wait);
+    let carried = Box::pin(carry(&driver, &request, !args.no_wait));
     let finished = match args.timeout {
         None => Some(carried.await),
         Some(limit) => tokio::time::timeout(limit, carried).await.ok(),

@@ -57,6 +57,9 @@ pub fn status(status: &Status, output: Output) -> Result<()> {
     if let Some(waiting) = &status.waiting_for_driver {
         println!("{}", clean(waiting));
     }
+    if let Some(landing) = &status.landing {
+        println!("{}", clean(&landing.text));
+    }
     println!("pods:");
     for p in &status.pods {
         println!(

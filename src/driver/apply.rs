@@ -15,7 +15,9 @@ use kube::api::DynamicObject;
 use serde_json::{Value, json};
 
 use super::helm::HelmHandle;
+use super::pending::{Condition, Landing, Watched};
 use super::rest::{self, Obj, REPLICASET};
+use super::store::StateStore;
 use super::targets::{Shape, Targets, router_objects};
 use crate::cluster::routers::{
     self, Patch, RouterError, http_route, istio, nginx, replica_ratio, service_selector,
@@ -80,11 +82,32 @@ pub struct Applier<'a> {
     /// Whether to watch a change until it lands; `--no-wait` writes the
     /// last effect of a command and leaves its landing to whoever looks next.
     pub wait: bool,
+    /// Where each wait is kept while it lasts (see [`super::pending`]).
+    pub note: Option<LandingNote<'a>>,
+}
+
+/// What a wait is kept with: the step it belongs to.
+pub struct LandingNote<'a> {
+    pub store: &'a StateStore,
+    pub action: String,
+    pub by: String,
+    pub from: String,
+    /// The state the step stores once its last wait has landed; `None`
+    /// while an earlier effect waits.
+    pub to: Option<crate::rollout::RolloutState>,
+    /// The effect under way, as written.
+    pub written: std::sync::Mutex<String>,
 }
 
 impl Applier<'_> {
     pub async fn apply(&self, effect: &Effect) -> Result<(), ApplyError> {
         (self.progress)(format!("{effect}…"));
+        if let Some(note) = &self.note {
+            *note
+                .written
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = effect.to_string();
+        }
         match effect {
             Effect::SetImage { target, image } => {
                 let (obj, container) = self.targets.image_target(*target).ok_or_else(|| {
@@ -132,8 +155,7 @@ impl Applier<'_> {
                     Ok((now != *paused).then(|| Patch::Merge(json!({"spec": {"paused": paused}}))))
                 })
                 .await?;
-                self.wait_for(&obj, "the controller to see the change", observed)
-                    .await
+                self.wait_for(&obj, Condition::Observed, observed).await
             }
             Effect::UndoTo { revision } => self.undo(*revision).await,
             Effect::PromoteStable => self.promote_stable().await,
@@ -206,33 +228,71 @@ impl Applier<'_> {
         }
     }
 
-    /// Watches the object until `landed` holds.
+    /// Watches the object until `landed` holds, keeping the wait in the
+    /// state ConfigMap while it lasts. A wait cut short (its future dropped)
+    /// stays there for whoever goes next to clear or settle.
     async fn wait_for(
         &self,
         obj: &Obj,
-        what: &str,
+        condition: Condition,
         landed: impl Fn(&Value) -> bool + Send + 'static,
     ) -> Result<(), ApplyError> {
+        let what = condition.describe();
         if !self.wait {
             (self.progress)(format!("{obj}: written; not waiting for {what}"));
             return Ok(());
         }
         let api = obj.dynamic_api(self.client);
-        let condition = move |o: Option<&DynamicObject>| {
+        let condition_fn = move |o: Option<&DynamicObject>| {
             o.and_then(|o| serde_json::to_value(o).ok())
                 .is_some_and(|v| landed(&v))
         };
-        let watch = kube::runtime::wait::await_condition(api, &obj.name, condition);
-        match tokio::time::timeout(self.landing_timeout, watch).await {
+        let watch = kube::runtime::wait::await_condition(api, &obj.name, condition_fn);
+        self.keep(obj, condition).await;
+        let result = tokio::time::timeout(self.landing_timeout, watch).await;
+        if let Some(note) = &self.note
+            && let Err(e) = note.store.set_landing(self.client, None).await
+        {
+            tracing::warn!(error = %e, "cannot clear the landing wait");
+        }
+        match result {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(ApplyError::Invalid(format!(
                 "{obj}: watching it failed: {e}"
             ))),
             Err(_) => Err(ApplyError::NotLanded {
                 obj: obj.to_string(),
-                what: what.to_string(),
+                what,
                 after: self.landing_timeout,
             }),
+        }
+    }
+
+    /// Stores the wait about to begin.
+    async fn keep(&self, obj: &Obj, condition: Condition) {
+        let Some(note) = &self.note else { return };
+        let landing = Landing {
+            action: note.action.clone(),
+            by: note.by.clone(),
+            written: note
+                .written
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            object: Watched {
+                api_version: obj.kind.api_version(),
+                kind: obj.kind.kind.to_string(),
+                namespace: obj.namespace.clone(),
+                name: obj.name.clone(),
+            },
+            condition,
+            deadline: Utc::now()
+                + chrono::TimeDelta::from_std(self.landing_timeout).unwrap_or_default(),
+            to: note.to.clone().map(Box::new),
+            from: note.from.clone(),
+        };
+        if let Err(e) = note.store.set_landing(self.client, Some(&landing)).await {
+            tracing::warn!(error = %e, "cannot keep the landing wait");
         }
     }
 
@@ -242,7 +302,7 @@ impl Applier<'_> {
     /// within their window, where waiting for it here would hold every
     /// other decision (and the captain's abort) until the landing timeout.
     async fn canary_created(&self, obj: &Obj) -> Result<(), ApplyError> {
-        self.wait_for(obj, "the canary's pods", canary_created)
+        self.wait_for(obj, Condition::PodsCreated, canary_created)
             .await?;
         if !self.wait {
             return Ok(());
@@ -254,7 +314,7 @@ impl Applier<'_> {
     }
 
     async fn rolled_out(&self, obj: &Obj) -> Result<(), ApplyError> {
-        self.wait_for(obj, "the rollout", rolled_out).await?;
+        self.wait_for(obj, Condition::RolledOut, rolled_out).await?;
         if self.wait {
             (self.progress)(format!("{obj} rolled out"));
         }
@@ -324,7 +384,10 @@ impl Applier<'_> {
         })
         .await?;
         let label = slot.label();
-        self.wait_for(service, &format!("selecting {label}"), move |svc| {
+        let selects = Condition::Selects {
+            slot: label.to_string(),
+        };
+        self.wait_for(service, selects, move |svc| {
             service_selector::active(svc).ok().as_deref() == Some(label)
         })
         .await
@@ -455,7 +518,10 @@ impl Applier<'_> {
             .map(|(v, w)| format!("{v} {w}%"))
             .collect::<Vec<_>>()
             .join(" / ");
-        self.wait_for(&obj, &format!("routing {shown}"), move |object| {
+        let routes = Condition::Routes {
+            weights: want.clone(),
+        };
+        self.wait_for(&obj, routes, move |object| {
             read_weights(&router, main.as_ref(), object).is_ok_and(|w| same(&w, &want))
         })
         .await?;
@@ -678,7 +744,7 @@ fn int(object: &Value, at: &str) -> Option<i64> {
 }
 
 /// The controller has seen the latest spec.
-fn observed(d: &Value) -> bool {
+pub fn observed(d: &Value) -> bool {
     int(d, "/status/observedGeneration") >= int(d, "/metadata/generation")
 }
 

@@ -18,12 +18,16 @@
 //!   ([`Driver::cancelled`] records that) instead of queueing behind it.
 //!   The CLI verbs call [`Driver::execute`] once and follow a gradual
 //!   rollback with [`Driver::tick`].
+//! - Beside `rollout.json`, the state ConfigMap keeps a way back asked by
+//!   someone not at the helm ([`asked`]) and the wait under way
+//!   ([`pending`]), each under its own key.
 
 pub mod apply;
 pub mod asked;
 pub mod guarded;
 pub mod helm;
 pub mod notices;
+pub mod pending;
 pub mod preflight;
 pub mod record;
 pub mod rest;
@@ -499,6 +503,14 @@ impl Driver {
             progress: progress.as_ref(),
             helm: Some(&self.helm),
             wait: true,
+            note: Some(apply::LandingNote {
+                store: &self.store,
+                action: action.clone(),
+                by: self.actor.identity(),
+                from: old.describe(),
+                to: None,
+                written: std::sync::Mutex::new(String::new()),
+            }),
         };
         let history_who = history::Actor {
             kube_user: who.kube_user.clone(),
@@ -507,6 +519,9 @@ impl Driver {
         let last = transition.effects.len().saturating_sub(1);
         for (i, effect) in transition.effects.iter().enumerate() {
             applier.wait = self.settings.wait || i < last;
+            if let Some(note) = applier.note.as_mut() {
+                note.to = (i == last).then(|| transition.state.clone());
+            }
             if let Err(source) = applier.apply(effect).await {
                 applier.wait = true;
                 let promoting = transition.effects[..=i].contains(&Effect::PromoteStable);
@@ -595,7 +610,12 @@ impl Driver {
             progress: self.settings.progress.as_ref(),
             helm: Some(&self.helm),
             wait: true,
+            note: None,
         };
+        // The wait given up is over; what it left is settled here.
+        if let Err(e) = self.store.set_landing(&self.client, None).await {
+            tracing::warn!(error = %e, "cannot clear the landing wait");
+        }
         let promoting = action == Command::PromoteFull.name();
         let mut undone = false;
         if settle || promoting {
@@ -647,6 +667,99 @@ impl Driver {
             result: "cancelled".into(),
             reason: Some(reason),
             ..self.entry(action, &described, &described, None, now)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Settles a wait left by a driver that is gone (see [`pending`]): once
+    /// at the helm, the condition is checked once. Landed, and the step's
+    /// last, with the stored rollout still where the step began: the step's
+    /// state is stored and recorded as done. Otherwise the step is recorded
+    /// as cancelled and its half-done writes are undone. Either way the
+    /// wait is cleared.
+    pub async fn settle(&self, landing: &pending::Landing) -> Result<Option<Outcome>, DriveError> {
+        if self.settings.read_only || !self.helm.view().is_ours() {
+            return Ok(None);
+        }
+        let gone = format!("its driver {} was gone", landing.by);
+        let landed = self.landed(landing).await;
+        let loaded = self.load().await?;
+        let to = landing.to.as_deref().filter(|_| {
+            landed && loaded.version.is_some() && loaded.rollout.state.describe() == landing.from
+        });
+        let Some(to) = to else {
+            self.cancelled(&landing.action, &gone, true).await?;
+            let state = self.load().await?.rollout.state;
+            return Ok(Some(Outcome { state, entry: None }));
+        };
+        let now = self.now();
+        let detail = format!("landed while {gone}; settled by {}", self.actor.os_user);
+        let entry = HistoryEntry {
+            at: now,
+            who: history::Actor {
+                kube_user: self.actor.kube_user.clone(),
+                os_user: self.actor.os_user.clone(),
+            },
+            action: landing.action.clone(),
+            from: landing.from.clone(),
+            to: to.describe(),
+            detail: Some(detail.clone()),
+            result: ActionResult::Done,
+            verdict: None,
+        };
+        let mut rollout = loaded.rollout;
+        rollout.state = to.clone();
+        rollout.history.push(entry.clone());
+        self.store
+            .save(&self.client, &rollout, loaded.version.as_ref())
+            .await?;
+        if let Err(e) = self.store.set_landing(&self.client, None).await {
+            tracing::warn!(error = %e, "cannot clear the settled landing wait");
+        }
+        self.record(self.entry(&entry.action, &entry.from, &entry.to, Some(detail), now))
+            .await?;
+        Ok(Some(Outcome {
+            state: rollout.state,
+            entry: Some(entry),
+        }))
+    }
+
+    /// Whether the condition of `landing` holds on its object now.
+    async fn landed(&self, landing: &pending::Landing) -> bool {
+        let o = &landing.object;
+        let Some(kind) = rest::Kind::of(&o.api_version, &o.kind) else {
+            return false;
+        };
+        let obj = rest::Obj::new(kind, &o.namespace, &o.name);
+        let Ok(object) = rest::get(&self.client, &obj).await else {
+            return false;
+        };
+        let routed = match (self.targets.router(), &landing.condition) {
+            (Some(router), pending::Condition::Routes { .. }) => {
+                let main = match router {
+                    crate::rollout::plan::Router::Nginx { .. } => {
+                        let objects = targets::router_objects(&self.targets.namespace, router);
+                        rest::get(&self.client, &objects[0]).await.ok()
+                    }
+                    _ => None,
+                };
+                apply::read_weights(router, main.as_ref(), &object).ok()
+            }
+            _ => None,
+        };
+        landing.condition.holds(&object, routed.as_deref())
+    }
+
+    /// Records that `action` was given up before it landed because the helm
+    /// passed to `by`: the audit line and a Warning Event. The stored
+    /// history is left to the new holder, the only one who writes it now.
+    pub async fn cancelled_off_helm(&self, action: &str, by: &str) -> Result<(), DriveError> {
+        let state = self.load().await?.rollout.state.describe();
+        self.record(Entry {
+            result: "cancelled".into(),
+            reason: Some(format!("cancelled before it landed: {by}")),
+            ..self.entry(action, &state, &state, None, self.now())
         })
         .await?;
         Ok(())

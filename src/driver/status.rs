@@ -71,6 +71,36 @@ impl From<&HelmView> for HelmRow {
     }
 }
 
+/// A landing wait as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LandingRow {
+    pub action: String,
+    /// The driver waiting.
+    pub by: String,
+    pub written: String,
+    pub object: String,
+    pub waiting_for: String,
+    /// By the waiting driver's wall clock.
+    pub deadline: DateTime<Utc>,
+    /// The line `status` prints.
+    pub text: String,
+}
+
+impl LandingRow {
+    fn of(landing: &super::pending::Landing, now: DateTime<Utc>) -> Self {
+        let o = &landing.object;
+        Self {
+            action: landing.action.clone(),
+            by: landing.by.clone(),
+            written: landing.written.clone(),
+            object: format!("{} {}/{}", o.kind, o.namespace, o.name),
+            waiting_for: landing.condition.describe(),
+            deadline: landing.deadline,
+            text: landing.describe(now),
+        }
+    }
+}
+
 /// Everything `status -o json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
@@ -95,6 +125,9 @@ pub struct Status {
     /// nobody holds the helm to take it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for_driver: Option<String>,
+    /// A change written and waited for (see [`super::pending`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landing: Option<LandingRow>,
     pub pods: Vec<PodRow>,
     pub revisions: Vec<RevisionRow>,
     pub history: Vec<HistoryEntry>,
@@ -212,6 +245,12 @@ impl Driver {
             time_left_secs: state.time_left(now).map(|d| d.as_secs()),
             helm: HelmRow::from(helm),
             waiting_for_driver: waiting_for_driver(&state, helm, now),
+            // The deadline is the waiting driver's wall clock's, not the
+            // rollout's (a simulated cluster's runs faster).
+            landing: loaded
+                .landing
+                .as_ref()
+                .map(|l| LandingRow::of(l, Utc::now())),
             pods,
             revisions: revision_rows,
             history,

@@ -13,6 +13,7 @@
 use serde_json::{Value, json};
 
 use super::asked::{self, Asked};
+use super::pending::{self, Landing};
 use super::rest::{self, CONFIGMAP, Obj};
 use super::targets::Targets;
 use crate::cluster::routers::Patch;
@@ -49,6 +50,8 @@ pub struct Loaded {
     pub version: Option<Version>,
     /// A way back asked by someone not at the helm, waiting to be carried out.
     pub asked: Option<Asked>,
+    /// A change written and waited for, as its driver left it.
+    pub landing: Option<Landing>,
 }
 
 /// The stored rollout a write is made against.
@@ -115,6 +118,7 @@ impl StateStore {
                 rollout: StoredRollout::new(RolloutState::new(plan, false)),
                 version: None,
                 asked: None,
+                landing: None,
             });
         };
         let rollout = match text_of(&cm, KEY) {
@@ -128,6 +132,11 @@ impl StateStore {
             rollout,
             version: Version::of(&cm),
             asked: asked_in(&cm),
+            landing: text_of(&cm, pending::KEY).and_then(|t| {
+                Landing::parse(t)
+                    .inspect_err(|e| tracing::warn!(error = %e, "ignoring an unreadable landing"))
+                    .ok()
+            }),
         })
     }
 
@@ -236,6 +245,26 @@ impl StateStore {
                 obj: self.obj.to_string(),
                 source,
             })
+    }
+
+    /// Keeps `landing` (or, with `None`, drops it) under its own key; like a
+    /// request, written without a condition and beside the rollout. Before
+    /// the first step has stored anything there is nowhere to keep it.
+    pub async fn set_landing(
+        &self,
+        client: &kube::Client,
+        landing: Option<&Landing>,
+    ) -> Result<(), StoreError> {
+        let value = landing.map_or(Value::Null, |l| Value::String(l.to_json()));
+        let patch = Patch::Merge(json!({"data": {pending::KEY: value}}));
+        match rest::patch(client, &self.obj, &patch).await {
+            Ok(_) => Ok(()),
+            Err(e) if rest::status_code(&e) == Some(404) => Ok(()),
+            Err(source) => Err(StoreError::Write {
+                obj: self.obj.to_string(),
+                source,
+            }),
+        }
     }
 
     /// Removes the request `id` once carried out; a newer request that

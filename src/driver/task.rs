@@ -171,6 +171,8 @@ pub enum Work {
     Finding(Event),
     /// A way back asked by someone not at the helm.
     Asked(Asked),
+    /// Settling a landing wait left by a driver that is gone.
+    Settle(super::pending::Landing),
 }
 
 impl Work {
@@ -181,6 +183,7 @@ impl Work {
             Work::Finding(Event::GuardFired(_)) => "guard-fired".into(),
             Work::Finding(e) => e.name().to_string(),
             Work::Asked(a) => a.request().name().to_string(),
+            Work::Settle(l) => l.action.clone(),
         }
     }
 
@@ -311,12 +314,32 @@ fn carry<'a>(driver: &'a Driver, work: &Work, cancels: Option<Cancels>) -> Landi
             tracing::warn!(error = %e, action = %c.action, "cannot record the cancelled step");
         }
         match work {
+            // Not at the helm, the way back is asked of whoever holds it.
+            Work::Command(command @ Command::Abort { .. }) => {
+                match driver.execute(command.clone()).await {
+                    Err(DriveError::HelmHeld(holder)) => {
+                        let asked = driver.ask(&command).await?;
+                        tracing::info!(id = %asked.id, holder = %holder.describe(), "way back asked");
+                        Ok(None)
+                    }
+                    other => other.map(Some),
+                }
+            }
             Work::Command(command) => driver.execute(command).await.map(Some),
             Work::Tick => driver.tick().await,
             Work::Finding(event) => driver.react(event).await,
             Work::Asked(asked) => driver.carry_asked(&asked).await.map(Some),
+            Work::Settle(landing) => driver.settle(&landing).await,
         }
     })
+}
+
+/// Whether the stored state was going back when work began, as last read.
+/// Not read yet counts as going back: the first read would otherwise show
+/// an abort stored long before (a start or retry after it, sent as the loop
+/// starts) as news, and cancel the very step that leaves it.
+fn began_going_back(last: Option<&RolloutView>) -> bool {
+    last.is_none_or(|v| going_back(&v.state))
 }
 
 /// Whether `state` takes the traffic back.
@@ -345,6 +368,7 @@ async fn run(
     msgs: mpsc::Sender<Msg>,
     mut guards: Option<GuardLink>,
 ) {
+    let shared = driver.clone();
     let driver: &Driver = &driver;
     let read_only = driver.read_only();
     let helm = driver.helm().clone();
@@ -372,7 +396,7 @@ async fn run(
     };
     let begin = |work: Work, cancels: Option<Cancels>, last: Option<&RolloutView>| InFlight {
         landing: carry(driver, &work, cancels),
-        began_going_back: last.is_some_and(|v| going_back(&v.state)),
+        began_going_back: began_going_back(last),
         work,
     };
     loop {
@@ -388,9 +412,13 @@ async fn run(
                     Work::Command(command) => {
                         let action = command.name().to_string();
                         let report = match result {
-                            Ok(outcome) => DriveReport::Done {
+                            Ok(Some(outcome)) => DriveReport::Done {
                                 action,
-                                to: outcome.map(|o| o.state.describe()).unwrap_or_default(),
+                                to: outcome.state.describe(),
+                            },
+                            Ok(None) => DriveReport::Done {
+                                action,
+                                to: "asked of the driver at the helm, where it goes first".into(),
                             },
                             Err(e) => DriveReport::Failed { action, reason: e.to_string() },
                         };
@@ -506,33 +534,65 @@ async fn run(
                 if changed.is_err() { break; }
                 let view = helm_rx.borrow_and_update().clone();
                 send(Msg::Helm(helm_for_header(&view, read_only))).await;
-                let came = view.is_ours() && !std::mem::replace(&mut ours, view.is_ours());
-                if came && !read_only && in_flight.is_none()
-                    && let Some(asked) = driver.load().await.ok().and_then(|l| l.asked)
-                    && taken.as_ref() != Some(&asked.id)
-                {
-                    // A request left while nobody (or a driver that died)
-                    // held the helm.
-                    taken = Some(asked.id.clone());
-                    send(Msg::Drive(DriveReport::Progress(format!(
-                        "{}: it goes first",
-                        asked.asker()
-                    ))))
-                    .await;
-                    send(Msg::Drive(DriveReport::Started {
-                        action: asked.request().name().to_string(),
-                    }))
-                    .await;
-                    in_flight = Some(begin(Work::Asked(asked), None, last_view.as_ref()));
+                let was_ours = std::mem::replace(&mut ours, view.is_ours());
+                let came = view.is_ours() && !was_ours;
+                // What a driver that died (or nobody) left: a request, a wait.
+                // Looked for only now, so a loop at rest writes nothing.
+                let left = if came && !read_only && in_flight.is_none() {
+                    driver.load().await.ok()
+                } else {
+                    None
+                };
+                if let Some(left) = left {
+                    let gone = left.landing.as_ref().map(|l| Cancels {
+                        action: l.action.clone(),
+                        by: format!("its driver {} was gone", l.by),
+                        settle: false,
+                    });
+                    match (left.asked.filter(|a| taken.as_ref() != Some(&a.id)), left.landing) {
+                        (Some(asked), _) => {
+                            taken = Some(asked.id.clone());
+                            send(Msg::Drive(DriveReport::Progress(format!(
+                                "{}: it goes first",
+                                asked.asker()
+                            ))))
+                            .await;
+                            send(Msg::Drive(DriveReport::Started {
+                                action: asked.request().name().to_string(),
+                            }))
+                            .await;
+                            in_flight = Some(begin(Work::Asked(asked), gone, last_view.as_ref()));
+                        }
+                        (None, Some(landing)) => {
+                            send(Msg::Drive(DriveReport::Progress(format!(
+                                "settling what {} left: {}",
+                                landing.by,
+                                landing.describe(chrono::Utc::now())
+                            ))))
+                            .await;
+                            in_flight = Some(begin(Work::Settle(landing), None, last_view.as_ref()));
+                        }
+                        (None, None) => {}
+                    }
                 }
-                if let (Some(f), HelmView::Theirs { .. }) = (&in_flight, &view) {
+                // The helm passed to someone else: what this loop was doing
+                // stops (its next write would be refused anyway), and is
+                // recorded off the loop so the loop answers at once.
+                if let (true, Some(f), HelmView::Theirs { .. }) = (was_ours, &in_flight, &view) {
                     let action = f.work.name();
                     in_flight = None;
+                    let by = view.describe();
                     send(Msg::Drive(DriveReport::Cancelled {
-                        action,
-                        by: view.describe(),
+                        action: action.clone(),
+                        by: by.clone(),
                     }))
                     .await;
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = shared.cancelled_off_helm(&action, &by).await {
+                            tracing::warn!(error = %e, %action, "cannot record the cancelled step");
+                        }
+                    });
                 }
             }
             Some(()) = changes.next() => {
@@ -826,6 +886,18 @@ mod tests {
         assert!(!flight(Work::Command(abort()), false).overtaken_by(&aborted));
         assert!(!flight(Work::Finding(alarm(GuardAction::Hold)), false).overtaken_by(&aborted));
         assert!(!flight(Work::Tick, true).overtaken_by(&aborted));
+        // A retry sent before the loop's first read is no step overtaken by
+        // the abort it retries.
+        let view = |state: &RolloutState| {
+            view_of(
+                &crate::rollout::history::StoredRollout::new(state.clone()),
+                Vec::new(),
+                chrono::TimeDelta::zero(),
+            )
+        };
+        assert!(began_going_back(None));
+        assert!(began_going_back(Some(&view(&aborted))));
+        assert!(!began_going_back(Some(&view(&running))));
     }
 
     #[test]

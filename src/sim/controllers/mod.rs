@@ -6,6 +6,7 @@
 //! their readiness. They read and write only through the [`Store`](super::Store),
 //! so what they do is exactly what a client of the API server sees.
 
+pub mod argo;
 pub mod container_log;
 pub mod deployment;
 pub mod endpoints;
@@ -31,6 +32,7 @@ pub fn standard() -> Vec<Box<dyn Controller>> {
         Box::new(scheduler::Scheduler::default()),
         Box::new(kubelet::Kubelet::default()),
         Box::new(endpoints::EndpointsController::default()),
+        Box::new(argo::RolloutController::default()),
         Box::new(events::EventTtl::default()),
     ]
 }

@@ -1,0 +1,91 @@
+//! A small Argo Rollouts controller: canary Rollouts walk their steps
+//! (`setWeight`, timed and indefinite `pause`, `analysis`, background
+//! analysis), own their ReplicaSets by `rollouts-pod-template-hash`, move an
+//! Istio VirtualService when traffic routing is set, and answer the writes of
+//! `kubectl argo rollouts` (promote, promote --full, abort, retry, pause).
+//!
+//! It acts on change: a Rollout is looked at when it, one of its ReplicaSets
+//! or one of its AnalysisRuns changes, and on every tick while it is mid-way
+//! (a pause's clock or an analysis's interval is running). A quiet cluster
+//! costs nothing.
+
+pub mod analysis;
+mod canary;
+pub mod measure;
+pub mod replicas;
+pub mod spec;
+
+use std::collections::BTreeSet;
+
+use super::feed::{Changes, Feed};
+use super::{controller_uid, name, namespace};
+use crate::sim::resources::kinds;
+use crate::sim::world::{Controller, TickCtx};
+
+pub use canary::canary_replicas;
+
+#[derive(Default)]
+pub struct RolloutController {
+    feed: Feed,
+    /// Rollouts mid-way, looked at every tick: (namespace, name).
+    active: BTreeSet<(String, String)>,
+}
+
+impl Controller for RolloutController {
+    fn tick(&mut self, ctx: &mut TickCtx<'_>) {
+        let store = &ctx.shared.store;
+        let mut dirty = std::mem::take(&mut self.active);
+        match self.feed.drain(store) {
+            Changes::All => {
+                for ro in store.list(kinds::rollouts(), None).0 {
+                    dirty.insert((namespace(&ro).to_string(), name(&ro).to_string()));
+                }
+            }
+            Changes::Some(changes) => {
+                for c in changes {
+                    let res = c.resource;
+                    if std::ptr::eq(res, kinds::rollouts()) {
+                        dirty.insert((c.namespace.clone(), c.name.clone()));
+                    } else if (std::ptr::eq(res, kinds::replicasets())
+                        || std::ptr::eq(res, kinds::analysisruns()))
+                        && let Some(owner) = owner_rollout(&c.object)
+                    {
+                        dirty.insert((c.namespace.clone(), owner));
+                    }
+                }
+            }
+        }
+        let pass = canary::Pass {
+            shared: ctx.shared,
+            now: ctx.now,
+            since_start: ctx.since_start,
+        };
+        for (ns, ro_name) in dirty {
+            let Some(rollout) = store.get(kinds::rollouts(), &ns, &ro_name) else {
+                continue;
+            };
+            let Some(strategy) = spec::canary(&rollout) else {
+                continue;
+            };
+            if canary::reconcile(&pass, &rollout, &strategy).active {
+                self.active.insert((ns, ro_name));
+            }
+        }
+    }
+}
+
+/// The name of the Rollout that controls an object, if one does.
+fn owner_rollout(object: &serde_json::Value) -> Option<String> {
+    controller_uid(object)?;
+    object
+        .pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| {
+            r.get("controller").and_then(serde_json::Value::as_bool) == Some(true)
+                && r.get("kind").and_then(serde_json::Value::as_str) == Some("Rollout")
+        })?
+        .get("name")?
+        .as_str()
+        .map(str::to_string)
+}

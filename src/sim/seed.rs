@@ -31,10 +31,11 @@
 //!   ReplicaSet `{app}-{hash}` already running the stable version, an
 //!   AnalysisTemplate `error-rate`, Services as for a canary app, and the
 //!   router objects of a canary app.
-//! - A Flagger canary app: Deployment `{app}` running the canary version,
-//!   Canary `{app}` targeting it (interval 30s, stepWeight 20, maxWeight 60,
-//!   threshold 3, request-success-rate ≥ 99), and Service `{app}`; the
-//!   controller makes `{app}-primary` from the stable version.
+//! - A Flagger canary app: Deployment `{app}` just given the canary version,
+//!   Deployment `{app}-primary` running the stable one, Canary `{app}`
+//!   targeting `{app}` (interval 30s, stepWeight 20, maxWeight 60, threshold 3,
+//!   request-success-rate ≥ 99) initialised at the stable version, and
+//!   Service `{app}`.
 //!
 //! Every pod template has one container named `{app}`: the image, the port
 //! (named `http`), env `VERSION` (the image tag), limits and requests, a readiness
@@ -330,14 +331,19 @@ impl Seeder<'_> {
     }
 
     fn flagger_canary(&mut self, app: &AppSpec) -> Result<(), SeedError> {
+        use super::controllers::hash::template_hash;
         let (stable, canary) = canary_versions(app);
         let ns = &app.namespace;
         let labels = json!({"app": app.name});
-        // The Deployment was last promoted at the stable version; the canary's
-        // image has just been applied. The primary keeps the stable one.
+        // Flagger initialised the Canary at the stable version (the primary
+        // runs it); the canary's image has just been applied to the target.
+        let promoted = deployment(app, stable, &app.name, &labels);
+        let promoted_hash = template_hash(&promoted["spec"]["template"], None);
+        let mut primary = deployment(app, stable, &format!("{}-primary", app.name), &labels);
+        primary["spec"]["template"]["metadata"]["labels"]["version"] = json!(stable.name);
+        self.create(kinds::deployments(), ns, primary)?;
         let mut target = deployment(app, canary, &app.name, &labels);
-        target["metadata"]["annotations"] =
-            json!({"flagger.app/last-promoted-image": stable.image});
+        target["spec"]["template"]["metadata"]["labels"]["version"] = json!(canary.name);
         self.create(kinds::deployments(), ns, target)?;
         self.service(app, &app.name, &labels)?;
         self.create(
@@ -357,6 +363,14 @@ impl Seeder<'_> {
                         "metrics": [{"name": "request-success-rate", "interval": "1m",
                                      "thresholdRange": {"min": 99}}],
                     },
+                },
+                "status": {
+                    "phase": "Initialized",
+                    "canaryWeight": 0,
+                    "failedChecks": 0,
+                    "iterations": 0,
+                    "lastAppliedSpec": promoted_hash,
+                    "lastPromotedSpec": promoted_hash,
                 },
             }),
         )

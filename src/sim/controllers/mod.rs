@@ -12,6 +12,7 @@ pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod feed;
+pub mod flagger;
 pub mod hash;
 pub mod kubelet;
 pub mod replicaset;
@@ -33,6 +34,7 @@ pub fn standard() -> Vec<Box<dyn Controller>> {
         Box::new(kubelet::Kubelet::default()),
         Box::new(endpoints::EndpointsController::default()),
         Box::new(argo::RolloutController::default()),
+        Box::new(flagger::CanaryController::default()),
         Box::new(events::EventTtl::default()),
     ]
 }

@@ -58,3 +58,26 @@ pub fn error_ratio(
         .sum();
     Some((base + spike).clamp(0.0, 1.0))
 }
+
+/// The version's p99 latency now, in milliseconds.
+pub fn p99_ms(
+    shared: &Shared,
+    namespace: &str,
+    app: &str,
+    version: &str,
+    since_start: Duration,
+    now: DateTime<Utc>,
+) -> Option<f64> {
+    let spec = shared
+        .scenario
+        .apps
+        .iter()
+        .find(|a| a.namespace == namespace && a.name == app)?;
+    let v = spec.versions.iter().find(|v| v.name == version)?;
+    let since_first = shared.first_traffic.since(namespace, app, version, now);
+    Some(
+        v.behaviour
+            .effective(since_start, since_first)
+            .latency_p99_ms,
+    )
+}

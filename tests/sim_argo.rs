@@ -285,3 +285,57 @@ fn a_manual_pause_holds_a_timed_step() {
     assert_eq!(st["message"], "manually paused");
     assert_eq!(st["observedGeneration"], "2");
 }
+
+fn service_hash(w: &World, ns: &str, name: &str) -> String {
+    w.shared().store.get(kinds::services(), ns, name).unwrap()["spec"]["selector"]
+        ["rollouts-pod-template-hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn blue_green_waits_behind_the_preview_until_promoted() {
+    let mut w = World::new(Scenario::load("argo-blue-green").unwrap(), 42, start()).unwrap();
+    let ro = |w: &World| {
+        w.shared()
+            .store
+            .get(kinds::rollouts(), "frontend", "web")
+            .unwrap()["status"]
+            .clone()
+    };
+    let mut waited = 0;
+    while ro(&w)["phase"] != "Paused" {
+        assert!(waited < 60, "{}", ro(&w));
+        w.step_for(Duration::from_secs(1));
+        waited += 1;
+    }
+    let st = ro(&w);
+    assert_eq!(st["pauseConditions"][0]["reason"], "BlueGreenPause");
+    let (stable, green) = (
+        st["stableRS"].as_str().unwrap().to_string(),
+        st["currentPodHash"].as_str().unwrap().to_string(),
+    );
+    assert_ne!(stable, green);
+    assert_eq!(service_hash(&w, "frontend", "web"), stable);
+    assert_eq!(service_hash(&w, "frontend", "web-preview"), green);
+    // Promote: the plugin clears the pause conditions.
+    w.shared()
+        .store
+        .modify::<()>(kinds::rollouts(), "frontend", "web", |o| {
+            o["status"]["pauseConditions"] = Value::Null;
+            Ok(())
+        })
+        .unwrap();
+    w.step_for(Duration::from_secs(5));
+    let st = ro(&w);
+    assert_eq!(st["stableRS"], green.as_str(), "{st}");
+    assert_eq!(service_hash(&w, "frontend", "web"), green);
+    assert_eq!(st["blueGreen"]["activeSelector"], green.as_str());
+    let old = w
+        .shared()
+        .store
+        .get(kinds::replicasets(), "frontend", &format!("web-{stable}"))
+        .unwrap();
+    assert_eq!(old["spec"]["replicas"], 0);
+}

@@ -48,6 +48,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../assets/scenarios/argo-canary.toml"),
     ),
     (
+        "argo-blue-green",
+        include_str!("../../assets/scenarios/argo-blue-green.toml"),
+    ),
+    (
         "flagger-canary",
         include_str!("../../assets/scenarios/flagger-canary.toml"),
     ),
@@ -126,6 +130,8 @@ pub enum Strategy {
     Rolling,
     /// An Argo Rollouts `Rollout` (canary steps), mid-way from stable to canary.
     ArgoCanary,
+    /// An Argo Rollouts `Rollout` (blue-green), the new version up behind the preview Service.
+    ArgoBlueGreen,
     /// A Flagger `Canary` over a Deployment, the canary's image just applied.
     FlaggerCanary,
 }
@@ -397,7 +403,10 @@ impl Scenario {
                 ));
             }
             match app.strategy {
-                Strategy::Canary | Strategy::ArgoCanary | Strategy::FlaggerCanary
+                Strategy::Canary
+                | Strategy::ArgoCanary
+                | Strategy::ArgoBlueGreen
+                | Strategy::FlaggerCanary
                     if app.versions.len() != 2 =>
                 {
                     return fail(format!(

@@ -31,6 +31,11 @@
 //!   ReplicaSet `{app}-{hash}` already running the stable version, an
 //!   AnalysisTemplate `error-rate`, Services as for a canary app, and the
 //!   router objects of a canary app.
+//! - An Argo blue-green app: Rollout `{app}` (template of the second version,
+//!   `activeService` `{app}`, `previewService` `{app}-preview`,
+//!   `autoPromotionEnabled: false`), its stable ReplicaSet running the first
+//!   version, Service `{app}` selecting it by `rollouts-pod-template-hash`, and
+//!   Service `{app}-preview`.
 //! - A Flagger canary app: Deployment `{app}` just given the canary version,
 //!   Deployment `{app}-primary` running the stable one, Canary `{app}`
 //!   targeting `{app}` (interval 30s, stepWeight 20, maxWeight 60, threshold 3,
@@ -134,6 +139,7 @@ impl Seeder<'_> {
                 Strategy::BlueGreen => self.blue_green(app)?,
                 Strategy::Rolling => self.rolling(app)?,
                 Strategy::ArgoCanary => self.argo_canary(app)?,
+                Strategy::ArgoBlueGreen => self.argo_blue_green(app)?,
                 Strategy::FlaggerCanary => self.flagger_canary(app)?,
             }
         }
@@ -328,6 +334,72 @@ impl Seeder<'_> {
             )?;
         }
         self.routers(app, &backends)
+    }
+
+    fn argo_blue_green(&mut self, app: &AppSpec) -> Result<(), SeedError> {
+        use super::controllers::argo::replicas::{HASH_LABEL, REVISION};
+        use super::controllers::hash::template_hash;
+        let (active, next) = canary_versions(app);
+        let ns = &app.namespace;
+        let selector = json!({"app": app.name});
+        let active_template = pod_template(app, active, &selector);
+        let active_hash = template_hash(&active_template, None);
+        let rollout = self
+            .shared
+            .store
+            .create(
+                kinds::rollouts(),
+                ns,
+                json!({
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "metadata": {"name": app.name, "labels": {"app": app.name},
+                                 "annotations": {REVISION: "2"}},
+                    "spec": {
+                        "replicas": active.replicas,
+                        "revisionHistoryLimit": 10,
+                        "selector": {"matchLabels": selector},
+                        "template": pod_template(app, next, &selector),
+                        "strategy": {"blueGreen": {
+                            "activeService": app.name,
+                            "previewService": format!("{}-preview", app.name),
+                            "autoPromotionEnabled": false,
+                        }},
+                    },
+                    "status": {"stableRS": active_hash, "currentPodHash": active_hash,
+                               "phase": "Progressing"},
+                }),
+            )
+            .map_err(|source| SeedError::Create {
+                object: format!("Rollout {ns}/{}", app.name),
+                source,
+            })?;
+        let mut template = active_template;
+        template["metadata"]["labels"][HASH_LABEL] = json!(active_hash);
+        template["metadata"]["labels"]["version"] = json!(active.name);
+        let owner = super::controllers::controller_ref(&rollout, "argoproj.io/v1alpha1", "Rollout");
+        self.create(
+            kinds::replicasets(),
+            ns,
+            json!({
+                "metadata": {
+                    "name": format!("{}-{active_hash}", app.name),
+                    "labels": template["metadata"]["labels"],
+                    "annotations": {REVISION: "1"},
+                    "ownerReferences": [owner],
+                },
+                "spec": {
+                    "replicas": active.replicas,
+                    "selector": {"matchLabels": {"app": app.name, HASH_LABEL: active_hash}},
+                    "template": template,
+                },
+            }),
+        )?;
+        self.service(
+            app,
+            &app.name,
+            &json!({"app": app.name, HASH_LABEL: active_hash}),
+        )?;
+        self.service(app, &format!("{}-preview", app.name), &selector)
     }
 
     fn flagger_canary(&mut self, app: &AppSpec) -> Result<(), SeedError> {

@@ -22,7 +22,7 @@ use crate::sim::resources::kinds;
 
 const PAUSE_STEP: &str = "CanaryPauseStep";
 const INCONCLUSIVE_PAUSE: &str = "InconclusiveAnalysisRun";
-const SOURCE: Source<'static> = Source::component("rollouts-controller");
+pub(super) const SOURCE: Source<'static> = Source::component("rollouts-controller");
 
 pub struct Pass<'a> {
     pub shared: &'a Shared,
@@ -559,7 +559,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
 
 /// `spec.selector.matchLabels` as `k=v,…`, the form of `status.selector`
 /// that the scale subresource reads.
-fn selector_text(rollout: &Value) -> String {
+pub(super) fn selector_text(rollout: &Value) -> String {
     rollout
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
@@ -572,14 +572,14 @@ fn selector_text(rollout: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn reason(condition: &Value) -> &str {
+pub(super) fn reason(condition: &Value) -> &str {
     condition
         .get("reason")
         .and_then(Value::as_str)
         .unwrap_or("")
 }
 
-fn abort_text(revision: i64, cause: Option<&str>) -> String {
+pub(super) fn abort_text(revision: i64, cause: Option<&str>) -> String {
     match cause {
         Some(c) => format!("Rollout aborted update to revision {revision}: {c}"),
         None => format!("Rollout aborted update to revision {revision}"),

@@ -1,4 +1,6 @@
-//! A small Argo Rollouts controller: canary Rollouts walk their steps
+//! A small Argo Rollouts controller: blue-green Rollouts switch their active
+//! Service once the new ReplicaSet is up (or when promoted); canary Rollouts
+//! walk their steps
 //! (`setWeight`, timed and indefinite `pause`, `analysis`, background
 //! analysis), own their ReplicaSets by `rollouts-pod-template-hash`, move an
 //! Istio VirtualService when traffic routing is set, and answer the writes of
@@ -10,6 +12,7 @@
 //! costs nothing.
 
 pub mod analysis;
+mod bluegreen;
 mod canary;
 pub mod measure;
 pub mod replicas;
@@ -64,10 +67,14 @@ impl Controller for RolloutController {
             let Some(rollout) = store.get(kinds::rollouts(), &ns, &ro_name) else {
                 continue;
             };
-            let Some(strategy) = spec::canary(&rollout) else {
+            let outcome = if let Some(strategy) = spec::canary(&rollout) {
+                canary::reconcile(&pass, &rollout, &strategy)
+            } else if let Some(bg) = rollout.pointer("/spec/strategy/blueGreen") {
+                bluegreen::reconcile(&pass, &rollout, bg)
+            } else {
                 continue;
             };
-            if canary::reconcile(&pass, &rollout, &strategy).active {
+            if outcome.active {
                 self.active.insert((ns, ro_name));
             }
         }

@@ -339,3 +339,35 @@ fn blue_green_waits_behind_the_preview_until_promoted() {
         .unwrap();
     assert_eq!(old["spec"]["replicas"], 0);
 }
+
+#[test]
+fn undo_to_the_stable_template_goes_straight_back_to_stable() {
+    let mut w = world();
+    paused_at_first_pause(&mut w);
+    let st = rollout(&w)["status"].clone();
+    let stable = st["stableRS"].as_str().unwrap().to_string();
+    let canary = st["currentPodHash"].as_str().unwrap().to_string();
+    // `kubectl argo rollouts undo`: the stable ReplicaSet's template, its
+    // hash label removed, written over spec.template.
+    let mut template =
+        get(&w, kinds::replicasets(), &format!("checkout-{stable}"))["spec"]["template"].clone();
+    template["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("rollouts-pod-template-hash");
+    w.shared()
+        .store
+        .modify::<()>(kinds::rollouts(), "shop", "checkout", |o| {
+            o["spec"]["template"] = template.clone();
+            Ok(())
+        })
+        .unwrap();
+    w.step_for(Duration::from_secs(5));
+    let st = rollout(&w)["status"].clone();
+    assert_eq!(st["currentPodHash"], stable.as_str(), "{st}");
+    assert_eq!(st["stableRS"], stable.as_str());
+    assert_eq!(st["currentStepIndex"], 9);
+    assert_eq!(vs_weights(&w), (100, 0));
+    let rs = replicasets(&w);
+    assert!(rs.iter().any(|r| r.0 == canary && r.1 == 0), "{rs:?}");
+}

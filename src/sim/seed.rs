@@ -223,13 +223,12 @@ impl Seeder<'_> {
     }
 
     fn argo_canary(&mut self, app: &AppSpec) -> Result<(), SeedError> {
-        use super::controllers::argo::replicas::{HASH_LABEL, REVISION};
-        use super::controllers::hash::template_hash;
+        use super::controllers::argo::replicas::{HASH_LABEL, REVISION, pod_hash};
         let (stable, canary) = canary_versions(app);
         let ns = &app.namespace;
         let selector = json!({"app": app.name});
         let stable_template = pod_template(app, stable, &selector);
-        let stable_hash = template_hash(&stable_template, None);
+        let stable_hash = pod_hash(&stable_template, None);
         let istio = app.routers.contains(&RouterKind::Istio);
         let mut strategy = json!({
             "canaryService": format!("{}-canary", app.name),
@@ -337,13 +336,12 @@ impl Seeder<'_> {
     }
 
     fn argo_blue_green(&mut self, app: &AppSpec) -> Result<(), SeedError> {
-        use super::controllers::argo::replicas::{HASH_LABEL, REVISION};
-        use super::controllers::hash::template_hash;
+        use super::controllers::argo::replicas::{HASH_LABEL, REVISION, pod_hash};
         let (active, next) = canary_versions(app);
         let ns = &app.namespace;
         let selector = json!({"app": app.name});
         let active_template = pod_template(app, active, &selector);
-        let active_hash = template_hash(&active_template, None);
+        let active_hash = pod_hash(&active_template, None);
         let rollout = self
             .shared
             .store

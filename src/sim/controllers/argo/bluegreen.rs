@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use super::canary::{Outcome, Pass, SOURCE, abort_text, reason, selector_text};
 use super::replicas::{self, HASH_LABEL};
 use crate::sim::controllers::events::{self, Event, EventType};
-use crate::sim::controllers::hash::template_hash;
 use crate::sim::controllers::{
     int_at, name, namespace, parse_timestamp, put, resource_version, timestamp, uid,
 };
@@ -30,7 +29,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, bg: &Value) -> Outcome {
         .pointer("/spec/template")
         .cloned()
         .unwrap_or(Value::Null);
-    let hash = template_hash(&template, int_at(rollout, "/status/collisionCount"));
+    let hash = replicas::pod_hash(&template, int_at(rollout, "/status/collisionCount"));
     let owned = store.dependents(kinds::replicasets(), uid(rollout));
     let Some(current) = replicas::ensure(shared, rollout, &hash, &owned) else {
         return Outcome { active: true };

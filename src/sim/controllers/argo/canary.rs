@@ -14,7 +14,6 @@ use super::replicas::{self, HASH_LABEL, REVISION};
 use super::spec::{Canary, Step};
 use crate::sim::Shared;
 use crate::sim::controllers::events::{self, Event, EventType, Source};
-use crate::sim::controllers::hash::template_hash;
 use crate::sim::controllers::{
     controller_ref, int_at, name, namespace, parse_timestamp, put, resource_version, timestamp,
 };
@@ -58,7 +57,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
         .pointer("/spec/template")
         .cloned()
         .unwrap_or(Value::Null);
-    let hash = template_hash(&template, int_at(rollout, "/status/collisionCount"));
+    let hash = replicas::pod_hash(&template, int_at(rollout, "/status/collisionCount"));
     let owned = store.dependents(kinds::replicasets(), crate::sim::controllers::uid(rollout));
     let Some(current) = replicas::ensure(shared, rollout, &hash, &owned) else {
         return Outcome { active: true };

@@ -7,11 +7,29 @@ use serde_json::{Value, json};
 
 use super::measure::version_of;
 use crate::sim::Shared;
+use crate::sim::controllers::hash::template_hash;
 use crate::sim::controllers::{controller_ref, int_at, name, put};
 use crate::sim::resources::kinds;
 
 pub const HASH_LABEL: &str = "rollouts-pod-template-hash";
 pub const REVISION: &str = "rollout.argoproj.io/revision";
+
+/// The pod-template hash of a Rollout's template. The labels a controller
+/// adds to a ReplicaSet's copy (the hash itself, and the `version` the sim
+/// gives a template that has none) are left out, so a template copied back
+/// from a ReplicaSet (`kubectl argo rollouts undo`) hashes as that
+/// ReplicaSet did.
+pub fn pod_hash(template: &Value, collision_count: Option<i64>) -> String {
+    let mut bare = template.clone();
+    if let Some(labels) = bare
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        labels.remove(HASH_LABEL);
+        labels.remove("version");
+    }
+    template_hash(&bare, collision_count)
+}
 
 pub fn hash_of(rs: &Value) -> &str {
     rs.pointer("/metadata/labels")

@@ -371,3 +371,52 @@ fn undo_to_the_stable_template_goes_straight_back_to_stable() {
     let rs = replicasets(&w);
     assert!(rs.iter().any(|r| r.0 == canary && r.1 == 0), "{rs:?}");
 }
+
+#[test]
+fn restart_replaces_every_older_pod_one_at_a_time() {
+    let mut w = world();
+    paused_at_first_pause(&mut w);
+    let pods = |w: &World| {
+        w.shared()
+            .store
+            .list(kinds::pods(), Some("shop"))
+            .0
+            .iter()
+            .filter(|p| p["metadata"].get("deletionTimestamp").is_none())
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = pods(&w);
+    assert_eq!(before.len(), 6);
+    let at = flightdeck::sim::controllers::timestamp(w.shared().store.now());
+    w.shared()
+        .store
+        .modify::<()>(kinds::rollouts(), "shop", "checkout", |o| {
+            o["spec"]["restartAt"] = json!(at);
+            Ok(())
+        })
+        .unwrap();
+    let mut most_down = 0;
+    step_until(&mut w, Duration::from_secs(300), "restarted", |w| {
+        let st = rollout(w)["status"].clone();
+        let terminating = w
+            .shared()
+            .store
+            .list(kinds::pods(), Some("shop"))
+            .0
+            .iter()
+            .filter(|p| p["metadata"].get("deletionTimestamp").is_some())
+            .count();
+        most_down = most_down.max(terminating);
+        st["restartedAt"] == at.as_str()
+    });
+    let after = pods(&w);
+    assert_eq!(after.len(), 6);
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} {after:?}"
+    );
+    assert!(most_down <= 1, "{most_down} pods were down at once");
+    // The restart left the steps where they were.
+    assert_eq!(step_index(&w), 1);
+}

@@ -4,7 +4,8 @@
 //! (`setWeight`, timed and indefinite `pause`, `analysis`, background
 //! analysis), own their ReplicaSets by `rollouts-pod-template-hash`, move an
 //! Istio VirtualService when traffic routing is set, and answer the writes of
-//! `kubectl argo rollouts` (promote, promote --full, abort, retry, pause).
+//! `kubectl argo rollouts` (promote, promote --full, abort, retry, pause,
+//! restart, undo).
 //!
 //! It acts on change: a Rollout is looked at when it, one of its ReplicaSets
 //! or one of its AnalysisRuns changes, and on every tick while it is mid-way
@@ -16,6 +17,7 @@ mod bluegreen;
 mod canary;
 pub mod measure;
 pub mod replicas;
+mod restart;
 pub mod spec;
 
 use std::collections::BTreeSet;
@@ -74,7 +76,11 @@ impl Controller for RolloutController {
             } else {
                 continue;
             };
-            if outcome.active {
+            // The restart reads the Rollout again: the pass above may have written it.
+            let restarting = store
+                .get(kinds::rollouts(), &ns, &ro_name)
+                .is_some_and(|ro| restart::advance(ctx.shared, &ro, ctx.now));
+            if outcome.active || restarting {
                 self.active.insert((ns, ro_name));
             }
         }

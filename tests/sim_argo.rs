@@ -168,6 +168,19 @@ fn promote_clears_the_pause_and_a_timed_pause_ends_on_its_own() {
     let run = get(&w, kinds::analysisruns(), &run_name);
     assert_eq!(run["status"]["phase"], "Successful");
     assert_eq!(run["status"]["metricResults"][0]["count"], 3);
+    // The Rollout's arg value is set and substituted into the query.
+    assert_eq!(
+        run["spec"]["args"][0],
+        json!({"name": "app", "value": "checkout"})
+    );
+    let query = run["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
+        .as_str()
+        .unwrap();
+    assert!(
+        query.contains("app=\"checkout\",version=\"canary\""),
+        "{query}"
+    );
+    assert!(!query.contains("{{"), "{query}");
     // To the end: the canary becomes stable, all traffic on it.
     step_until(&mut w, Duration::from_secs(200), "healthy", |w| {
         rollout(w)["status"]["phase"] == "Healthy"

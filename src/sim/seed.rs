@@ -235,7 +235,8 @@ impl Seeder<'_> {
             "stableService": format!("{}-stable", app.name),
             "steps": [
                 {"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {"duration": "30s"}},
-                {"analysis": {"templates": [{"templateName": "error-rate"}]}},
+                {"analysis": {"templates": [{"templateName": "error-rate"}],
+                              "args": [{"name": "app", "value": app.name}]}},
                 {"setWeight": 60}, {"pause": {"duration": "30s"}},
                 {"setWeight": 80}, {"pause": {"duration": "30s"}},
             ],

@@ -21,10 +21,13 @@ pub fn completed(phase: &str) -> bool {
 }
 
 /// The body of a new AnalysisRun: the templates' metrics and args merged,
-/// or, when a template is missing, a run already in `Error` saying which.
+/// the Rollout's `given` arg values set and substituted for `{{args.name}}`
+/// in the metrics, or, when a template is missing, a run already in `Error`
+/// saying which.
 pub fn new_run(
     name: &str,
     templates: &[(String, Option<Value>)],
+    given: &[Value],
     labels: &Value,
     owner: &Value,
     now: DateTime<Utc>,
@@ -51,6 +54,25 @@ pub fn new_run(
             None => missing.push(template.as_str()),
         }
     }
+    for arg in &mut args {
+        let arg_name = arg.get("name").cloned();
+        if let Some(value) = given
+            .iter()
+            .find(|g| g.get("name") == arg_name.as_ref())
+            .and_then(|g| g.get("value"))
+        {
+            arg["value"] = value.clone();
+        }
+    }
+    let mut metrics = Value::Array(metrics);
+    for arg in &args {
+        if let (Some(n), Some(v)) = (
+            arg.get("name").and_then(Value::as_str),
+            arg.get("value").and_then(Value::as_str),
+        ) {
+            substitute(&mut metrics, &format!("{{{{args.{n}}}}}"), v);
+        }
+    }
     let status = if missing.is_empty() {
         json!({"phase": RUNNING, "startedAt": timestamp(now)})
     } else {
@@ -64,6 +86,16 @@ pub fn new_run(
         "spec": {"metrics": metrics, "args": args},
         "status": status,
     })
+}
+
+/// Replaces `needle` in every string of `value`.
+fn substitute(value: &mut Value, needle: &str, with: &str) {
+    match value {
+        Value::String(text) if text.contains(needle) => *text = text.replace(needle, with),
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, needle, with)),
+        Value::Object(map) => map.values_mut().for_each(|v| substitute(v, needle, with)),
+        _ => {}
+    }
 }
 
 /// A comparison as Argo's templates write them: `result[0] < 0.05`,

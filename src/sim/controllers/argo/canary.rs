@@ -673,7 +673,18 @@ fn current_run(
         labels["step-index"] = json!(step.to_string());
     }
     let owner = controller_ref(rollout, "argoproj.io/v1alpha1", "Rollout");
-    let mut body = analysis::new_run(&run_name, &specs, &labels, &owner, pass.now);
+    // The arg values the Rollout gives: on the step, or on its background analysis.
+    let given_at = if step == usize::MAX {
+        "/spec/strategy/canary/analysis/args".to_string()
+    } else {
+        format!("/spec/strategy/canary/steps/{step}/analysis/args")
+    };
+    let given = rollout
+        .pointer(&given_at)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut body = analysis::new_run(&run_name, &specs, &given, &labels, &owner, pass.now);
     if let Some(rev) = rollout
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(REVISION))

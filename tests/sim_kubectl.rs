@@ -666,3 +666,60 @@ fn kubectl_sees_flagger_walk_a_canary() {
         "{described}"
     );
 }
+
+#[test]
+fn discovery_and_watch_serve_the_rollout_kinds() {
+    if !kubectl_available("discovery_and_watch_serve_the_rollout_kinds") {
+        return;
+    }
+    let sim = SimServer::start();
+    let raw = ok(&sim.kubectl(&["get", "--raw", "/apis/argoproj.io/v1alpha1"]));
+    let doc: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let names: Vec<&str> = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "rollouts",
+        "rollouts/status",
+        "rollouts/scale",
+        "analysisruns",
+        "analysistemplates",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let raw = ok(&sim.kubectl(&["get", "--raw", "/apis/flagger.app/v1beta1"]));
+    assert!(raw.contains("\"canaries\""), "{raw}");
+
+    sim.store()
+        .create(kinds::rollouts(), "default", rollout("web"))
+        .unwrap();
+    let child = sim.kubectl_spawn(&["get", "rollouts", "-w"]);
+    std::thread::sleep(Duration::from_secs(2));
+    // This change reaches kubectl only through its watch.
+    sim.store()
+        .modify::<()>(kinds::rollouts(), "default", "web", |o| {
+            o["status"]["availableReplicas"] = json!(3);
+            Ok(())
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let out = finish(child, Duration::from_secs(1));
+    let rows: Vec<Vec<String>> = text(&out)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(
+        rows.first().map(|r| r[0].as_str()),
+        Some("NAME"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows.last().map(|r| r[..5].to_vec()),
+        Some(["web", "5", "5", "1", "3"].map(String::from).to_vec()),
+        "{rows:?}\n{}",
+        errors(&out)
+    );
+}

@@ -114,6 +114,13 @@ fn a_canary_walks_to_its_first_pause_and_holds_there() {
     assert_eq!(st["canary"]["weights"]["stable"]["weight"], 80);
     assert_eq!(vs_weights(&w), (80, 20));
     let canary_hash = st["currentPodHash"].as_str().unwrap().to_string();
+    let dr = get(&w, kinds::destinationrules(), "checkout");
+    let pinned =
+        |i: usize| dr["spec"]["subsets"][i]["labels"]["rollouts-pod-template-hash"].clone();
+    assert_eq!(
+        (pinned(0), pinned(1)),
+        (st["stableRS"].clone(), json!(canary_hash))
+    );
     let rs = replicasets(&w);
     assert!(rs.contains(&(canary_hash.clone(), 1, 1)), "{rs:?}");
     // An indefinite pause stays a pause.

@@ -316,6 +316,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
             istio,
             if canary_hash.is_some() { weight } else { 0 },
         );
+        pin_subsets(pass, &ns, istio, &stable, &hash);
     }
     // Read back what the scaling left, for the counts the status carries.
     let owned = store.dependents(kinds::replicasets(), crate::sim::controllers::uid(rollout));
@@ -761,6 +762,42 @@ fn terminate_runs(pass: &Pass<'_>, ns: &str, rollout: &Value, keep: Option<(&str
             Ok(())
         });
     }
+}
+
+/// Pins the DestinationRule's stable and canary subsets to their pod hashes,
+/// as Argo does, so each subset reaches only its own ReplicaSet's pods.
+fn pin_subsets(
+    pass: &Pass<'_>,
+    ns: &str,
+    istio: &super::spec::IstioRouting,
+    stable: &str,
+    canary: &str,
+) {
+    if istio.destination_rule.is_empty() {
+        return;
+    }
+    let _ = pass.shared.store.modify::<()>(
+        kinds::destinationrules(),
+        ns,
+        &istio.destination_rule,
+        |dr| {
+            let Some(subsets) = dr
+                .pointer_mut("/spec/subsets")
+                .and_then(Value::as_array_mut)
+            else {
+                return Ok(());
+            };
+            for subset in subsets {
+                let hash = match subset.get("name").and_then(Value::as_str) {
+                    Some(n) if n == istio.stable_subset => stable,
+                    Some(n) if n == istio.canary_subset => canary,
+                    _ => continue,
+                };
+                put(subset, &["labels", HASH_LABEL], json!(hash));
+            }
+            Ok(())
+        },
+    );
 }
 
 /// Writes the canary's weight on the routes of the VirtualService that go

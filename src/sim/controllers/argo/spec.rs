@@ -22,6 +22,8 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq)]
 pub struct IstioRouting {
     pub virtual_service: String,
+    /// The DestinationRule whose subsets Argo pins to pod hashes; may be empty.
+    pub destination_rule: String,
     /// Named HTTP routes to weight; empty means every route.
     pub routes: Vec<String>,
     pub canary_subset: String,
@@ -55,6 +57,7 @@ pub fn canary(rollout: &Value) -> Option<Canary> {
     let text = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
     let istio = c.pointer("/trafficRouting/istio").map(|i| IstioRouting {
         virtual_service: text(i, "/virtualService/name").unwrap_or_default(),
+        destination_rule: text(i, "/destinationRule/name").unwrap_or_default(),
         routes: i
             .pointer("/virtualService/routes")
             .and_then(Value::as_array)

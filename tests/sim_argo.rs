@@ -303,6 +303,8 @@ fn a_manual_pause_holds_a_timed_step() {
     let st = rollout(&w)["status"].clone();
     assert_eq!(st["phase"], "Paused");
     assert_eq!(st["message"], "manually paused");
+    assert_eq!(st["currentStepIndex"], 1, "a manual pause holds the step");
+    assert_eq!(vs_weights(&w), (80, 20), "and its weight");
     assert_eq!(st["observedGeneration"], "2");
 }
 

@@ -98,7 +98,13 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
     }
     let mut events: Vec<(EventType, &str, String)> = Vec::new();
     let revision = replicas::revision(&current);
-    let mut weight: u8 = 0;
+    // The weight of the step the Rollout is at, held while nothing moves
+    // (a manual pause, pods still coming up).
+    let mut weight: u8 = if st.step < n {
+        weight_at(&canary.steps, st.step)
+    } else {
+        0
+    };
     if hash == stable {
         st.step = n;
         st.pause_conditions.clear();

@@ -29,9 +29,10 @@ pub struct Pass<'a> {
     pub since_start: std::time::Duration,
 }
 
-/// What a pass leaves: whether the Rollout still needs the clock (a pause
-/// with a duration, an analysis measuring, pods coming up), and whether its
-/// status write lost a race with a client and must be tried again.
+/// What a pass leaves: whether the Rollout needs a pass on the next tick
+/// even if nothing changes: a timed pause or an analysis is running on the
+/// clock, or its status write lost a race with a client. Pods coming up
+/// wake it through their ReplicaSet's status instead.
 pub struct Outcome {
     pub active: bool,
 }
@@ -96,6 +97,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
         st.controller_pause = false;
         st.abort = false;
     }
+    let mut clock = false;
     let mut events: Vec<(EventType, &str, String)> = Vec::new();
     let revision = replicas::revision(&current);
     // The weight of the step the Rollout is at, held while nothing moves
@@ -167,6 +169,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
                                 json!({"reason": PAUSE_STEP, "startTime": timestamp(pass.now)}),
                             );
                             st.controller_pause = true;
+                            clock |= duration.is_some();
                             events.push((
                                 EventType::Normal,
                                 "RolloutPaused",
@@ -186,6 +189,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
                                 _ => false,
                             };
                             if !over {
+                                clock |= duration.is_some();
                                 break;
                             }
                             st.pause_conditions.retain(|c| reason(c) != PAUSE_STEP);
@@ -235,6 +239,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
                         }
                         _ => {
                             measure_run(pass, &run, rollout, &canary_rs);
+                            clock = true;
                             break;
                         }
                     }
@@ -270,6 +275,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
                     .map(str::to_string);
             } else if phase == RUNNING {
                 measure_run(pass, &run, rollout, &canary_rs);
+                clock = true;
             }
             st.background_run = Some((name(&run).to_string(), phase));
         }
@@ -559,7 +565,7 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
         }
     }
     Outcome {
-        active: wrote.is_err() || phase != "Healthy",
+        active: wrote.is_err() || clock,
     }
 }
 

@@ -8,9 +8,9 @@
 //! restart, undo).
 //!
 //! It acts on change: a Rollout is looked at when it, one of its ReplicaSets
-//! or one of its AnalysisRuns changes, and on every tick while it is mid-way
-//! (a pause's clock or an analysis's interval is running). A quiet cluster
-//! costs nothing.
+//! or one of its AnalysisRuns changes, and on every tick only while a clock
+//! of its own runs (a timed pause, an analysis's interval, a restart). A
+//! quiet cluster, or a Rollout paused for a person, costs nothing.
 
 pub mod analysis;
 mod bluegreen;
@@ -32,7 +32,7 @@ pub use canary::canary_replicas;
 #[derive(Default)]
 pub struct RolloutController {
     feed: Feed,
-    /// Rollouts mid-way, looked at every tick: (namespace, name).
+    /// Rollouts waiting on the clock, looked at every tick: (namespace, name).
     active: BTreeSet<(String, String)>,
 }
 

@@ -123,10 +123,14 @@ fn a_canary_walks_to_its_first_pause_and_holds_there() {
     );
     let rs = replicasets(&w);
     assert!(rs.contains(&(canary_hash.clone(), 1, 1)), "{rs:?}");
-    // An indefinite pause stays a pause.
+    // An indefinite pause stays a pause, and the controller writes nothing
+    // while it waits.
+    w.step_for(Duration::from_secs(10));
+    let rv = rollout(&w)["metadata"]["resourceVersion"].clone();
     w.step_for(Duration::from_secs(120));
     assert_eq!(step_index(&w), 1);
     assert_eq!(rollout(&w)["status"]["phase"], "Paused");
+    assert_eq!(rollout(&w)["metadata"]["resourceVersion"], rv);
     // The canary's pods are labelled with its hash and run its image.
     let pods = w.shared().store.list(kinds::pods(), Some("shop")).0;
     let canary_pods: Vec<_> = pods

@@ -175,3 +175,37 @@ fn skip_analysis_promotes_without_checks_and_suspend_holds() {
     walk(&mut w, Duration::from_secs(60), "Succeeded");
     assert_eq!(image(&deployment(&w, "payments-primary")), CANARY);
 }
+
+#[test]
+fn iterations_count_checks_instead_of_moving_weight() {
+    let mut w = world();
+    w.shared()
+        .store
+        .modify::<()>(kinds::canaries(), "pay", "payments", |o| {
+            o["spec"]["analysis"] = json!({
+                "interval": "30s", "threshold": 2, "iterations": 3,
+                "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}],
+            });
+            Ok(())
+        })
+        .unwrap();
+    let mut most = 0;
+    for _ in 0..400 {
+        w.step_for(Duration::from_secs(1));
+        let st = status(&w);
+        assert_eq!(st["canaryWeight"], 0, "{st}");
+        most = most.max(st["iterations"].as_u64().unwrap());
+        if st["phase"] == "Succeeded" {
+            break;
+        }
+    }
+    assert_eq!(status(&w)["phase"], "Succeeded");
+    assert_eq!(most, 3);
+    assert_eq!(image(&deployment(&w, "payments-primary")), CANARY);
+    let said = events(&w);
+    assert!(
+        said.iter()
+            .any(|m| m == "Advance payments.pay canary iteration 2/3"),
+        "{said:?}"
+    );
+}

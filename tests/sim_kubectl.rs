@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use common::{SimServer, errors, finish, kubectl_available, running_pod, text};
+use common::{
+    SimCluster, SimServer, errors, finish, kubectl_available, running_pod, text, wait_until,
+};
 use flightdeck::sim::logs::ContainerKey;
 use flightdeck::sim::resources::kinds;
 use serde_json::json;
@@ -535,4 +537,189 @@ fn rollouts_and_canaries_are_listed_and_patched_like_their_crds() {
         "jsonpath={.spec.skipAnalysis}",
     ]));
     assert_eq!(read_back.trim(), "true");
+}
+
+/// The VirtualService's (stable, canary) weights in the argo-canary scenario.
+fn checkout_weights(sim: &SimCluster) -> (i64, i64) {
+    let vs = sim
+        .store()
+        .get(kinds::virtualservices(), "shop", "checkout")
+        .unwrap();
+    let w = |i: usize| {
+        vs["spec"]["http"][0]["route"][i]["weight"]
+            .as_i64()
+            .unwrap()
+    };
+    (w(0), w(1))
+}
+
+#[test]
+fn kubectl_argo_rollouts_writes_drive_the_sims_controller() {
+    if !kubectl_available("kubectl_argo_rollouts_writes_drive_the_sims_controller") {
+        return;
+    }
+    let sim = SimCluster::start("argo-canary", 20.0);
+    let ro = |field: &str| {
+        sim.store()
+            .get(kinds::rollouts(), "shop", "checkout")
+            .unwrap()["status"][field]
+            .clone()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || ro("phase") == "Paused"),
+        "{}",
+        ro("phase")
+    );
+    assert_eq!(ro("currentStepIndex"), 1);
+    assert_eq!(checkout_weights(&sim), (80, 20));
+    let phase = ok(&sim.kubectl(&[
+        "get",
+        "ro",
+        "checkout",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.status.phase}",
+    ]));
+    assert_eq!(phase, "Paused");
+
+    // `kubectl argo rollouts promote`: the pause conditions cleared through
+    // the status subresource.
+    ok(&sim.kubectl(&[
+        "patch",
+        "rollout",
+        "checkout",
+        "-n",
+        "shop",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"pauseConditions":null}}"#,
+    ]));
+    assert!(
+        wait_until(Duration::from_secs(30), || ro("currentStepIndex") == 3),
+        "{}",
+        ro("currentStepIndex")
+    );
+    assert_eq!(checkout_weights(&sim), (60, 40));
+
+    // `kubectl argo rollouts abort`.
+    ok(&sim.kubectl(&[
+        "patch",
+        "rollout",
+        "checkout",
+        "-n",
+        "shop",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"abort":true}}"#,
+    ]));
+    assert!(
+        wait_until(Duration::from_secs(30), || ro("phase") == "Degraded"),
+        "{}",
+        ro("phase")
+    );
+    assert_eq!(ro("abort"), true);
+    assert_eq!(checkout_weights(&sim), (100, 0));
+    let listed = ok(&sim.kubectl(&["get", "analysisruns,analysistemplates", "-n", "shop"]));
+    assert!(
+        listed.contains("analysistemplate.argoproj.io/error-rate"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn kubectl_sees_flagger_walk_a_canary() {
+    if !kubectl_available("kubectl_sees_flagger_walk_a_canary") {
+        return;
+    }
+    let sim = SimCluster::start("flagger-canary", 5.0);
+    let weight = || {
+        ok(&sim.kubectl(&[
+            "get",
+            "canary",
+            "payments",
+            "-n",
+            "pay",
+            "-o",
+            "jsonpath={.status.canaryWeight}",
+        ]))
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || weight() == "20"),
+        "{}",
+        weight()
+    );
+    // The next step is one interval (6 s at this speed) away.
+    let listed = ok(&sim.kubectl(&["get", "canaries", "-n", "pay"]));
+    let row: Vec<&str> = listed.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[..2], ["payments", "Progressing"], "{listed}");
+    assert!(matches!(row[2], "20" | "40"), "{listed}");
+    let described = ok(&sim.kubectl(&["describe", "canary", "payments", "-n", "pay"]));
+    assert!(
+        described.contains("Advance payments.pay canary weight 20"),
+        "{described}"
+    );
+}
+
+#[test]
+fn discovery_and_watch_serve_the_rollout_kinds() {
+    if !kubectl_available("discovery_and_watch_serve_the_rollout_kinds") {
+        return;
+    }
+    let sim = SimServer::start();
+    let raw = ok(&sim.kubectl(&["get", "--raw", "/apis/argoproj.io/v1alpha1"]));
+    let doc: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let names: Vec<&str> = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "rollouts",
+        "rollouts/status",
+        "rollouts/scale",
+        "analysisruns",
+        "analysistemplates",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let raw = ok(&sim.kubectl(&["get", "--raw", "/apis/flagger.app/v1beta1"]));
+    assert!(raw.contains("\"canaries\""), "{raw}");
+
+    sim.store()
+        .create(kinds::rollouts(), "default", rollout("web"))
+        .unwrap();
+    let child = sim.kubectl_spawn(&["get", "rollouts", "-w"]);
+    std::thread::sleep(Duration::from_secs(2));
+    // This change reaches kubectl only through its watch.
+    sim.store()
+        .modify::<()>(kinds::rollouts(), "default", "web", |o| {
+            o["status"]["availableReplicas"] = json!(3);
+            Ok(())
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let out = finish(child, Duration::from_secs(1));
+    let rows: Vec<Vec<String>> = text(&out)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(
+        rows.first().map(|r| r[0].as_str()),
+        Some("NAME"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows.last().map(|r| r[..5].to_vec()),
+        Some(["web", "5", "5", "1", "3"].map(String::from).to_vec()),
+        "{rows:?}\n{}",
+        errors(&out)
+    );
 }

@@ -43,6 +43,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../assets/scenarios/rolling.toml"),
     ),
     ("large", include_str!("../../assets/scenarios/large.toml")),
+    (
+        "argo-canary",
+        include_str!("../../assets/scenarios/argo-canary.toml"),
+    ),
+    (
+        "argo-blue-green",
+        include_str!("../../assets/scenarios/argo-blue-green.toml"),
+    ),
+    (
+        "flagger-canary",
+        include_str!("../../assets/scenarios/flagger-canary.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -116,6 +128,12 @@ pub enum Strategy {
     Canary,
     BlueGreen,
     Rolling,
+    /// An Argo Rollouts `Rollout` (canary steps), mid-way from stable to canary.
+    ArgoCanary,
+    /// An Argo Rollouts `Rollout` (blue-green), the new version up behind the preview Service.
+    ArgoBlueGreen,
+    /// A Flagger `Canary` over a Deployment, the canary's image just applied.
+    FlaggerCanary,
 }
 
 /// The traffic routers a scenario can create objects for.
@@ -385,7 +403,12 @@ impl Scenario {
                 ));
             }
             match app.strategy {
-                Strategy::Canary if app.versions.len() != 2 => {
+                Strategy::Canary
+                | Strategy::ArgoCanary
+                | Strategy::ArgoBlueGreen
+                | Strategy::FlaggerCanary
+                    if app.versions.len() != 2 =>
+                {
                     return fail(format!(
                         "app {:?}: a canary app has exactly two versions (stable, canary)",
                         app.name

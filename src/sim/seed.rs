@@ -24,6 +24,23 @@
 //!   `{app}-preview` selecting app and the other slot. With routers, Services
 //!   `{app}-{slot}` and router objects as for a canary, with subsets named by slot.
 //! - A rolling app: Deployment `{app}` (label `version=stable`) and Service `{app}`.
+//! - An Argo canary app: Rollout `{app}` (selector `app={app}`, template of the
+//!   canary version, steps setWeight 20, pause, setWeight 40, pause 30s,
+//!   analysis `error-rate`, setWeight 60, pause 30s, setWeight 80, pause 30s;
+//!   Istio traffic routing when the app has the `istio` router), its stable
+//!   ReplicaSet `{app}-{hash}` already running the stable version, an
+//!   AnalysisTemplate `error-rate`, Services as for a canary app, and the
+//!   router objects of a canary app.
+//! - An Argo blue-green app: Rollout `{app}` (template of the second version,
+//!   `activeService` `{app}`, `previewService` `{app}-preview`,
+//!   `autoPromotionEnabled: false`), its stable ReplicaSet running the first
+//!   version, Service `{app}` selecting it by `rollouts-pod-template-hash`, and
+//!   Service `{app}-preview`.
+//! - A Flagger canary app: Deployment `{app}` just given the canary version,
+//!   Deployment `{app}-primary` running the stable one, Canary `{app}`
+//!   targeting `{app}` (interval 30s, stepWeight 20, maxWeight 60, threshold 3,
+//!   request-success-rate ≥ 99) initialised at the stable version, and
+//!   Service `{app}`.
 //!
 //! Every pod template has one container named `{app}`: the image, the port
 //! (named `http`), env `VERSION` (the image tag), limits and requests, a readiness
@@ -121,6 +138,9 @@ impl Seeder<'_> {
                 Strategy::Canary => self.canary(app)?,
                 Strategy::BlueGreen => self.blue_green(app)?,
                 Strategy::Rolling => self.rolling(app)?,
+                Strategy::ArgoCanary => self.argo_canary(app)?,
+                Strategy::ArgoBlueGreen => self.argo_blue_green(app)?,
+                Strategy::FlaggerCanary => self.flagger_canary(app)?,
             }
         }
         Ok(())
@@ -200,6 +220,231 @@ impl Seeder<'_> {
             )?;
         }
         self.service(app, &app.name, &json!({"app": app.name}))
+    }
+
+    fn argo_canary(&mut self, app: &AppSpec) -> Result<(), SeedError> {
+        use super::controllers::argo::replicas::{HASH_LABEL, REVISION, pod_hash};
+        let (stable, canary) = canary_versions(app);
+        let ns = &app.namespace;
+        let selector = json!({"app": app.name});
+        let stable_template = pod_template(app, stable, &selector);
+        let stable_hash = pod_hash(&stable_template, None);
+        let istio = app.routers.contains(&RouterKind::Istio);
+        let mut strategy = json!({
+            "canaryService": format!("{}-canary", app.name),
+            "stableService": format!("{}-stable", app.name),
+            "steps": [
+                {"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {"duration": "30s"}},
+                {"analysis": {"templates": [{"templateName": "error-rate"}],
+                              "args": [{"name": "app", "value": app.name}]}},
+                {"setWeight": 60}, {"pause": {"duration": "30s"}},
+                {"setWeight": 80}, {"pause": {"duration": "30s"}},
+            ],
+        });
+        if istio {
+            strategy["trafficRouting"] = json!({"istio": {
+                "virtualService": {"name": app.name, "routes": ["primary"]},
+                "destinationRule": {"name": app.name, "canarySubsetName": "canary", "stableSubsetName": "stable"},
+            }});
+        }
+        if self
+            .shared
+            .store
+            .get(kinds::analysistemplates(), ns, "error-rate")
+            .is_none()
+        {
+            let query = "sum(rate(http_requests_total{app=\"{{args.app}}\",version=\"canary\",code=~\"5..\"}[1m])) / sum(rate(http_requests_total{app=\"{{args.app}}\",version=\"canary\"}[1m]))";
+            self.create(
+                kinds::analysistemplates(),
+                ns,
+                json!({
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "metadata": {"name": "error-rate"},
+                    "spec": {
+                        "args": [{"name": "app"}],
+                        "metrics": [{
+                            "name": "error-rate",
+                            "interval": "10s",
+                            "count": 3,
+                            "successCondition": "result[0] < 0.05",
+                            "failureLimit": 1,
+                            "provider": {"prometheus": {"address": "http://prometheus.monitoring:9090", "query": query}},
+                        }],
+                    },
+                }),
+            )?;
+        }
+        let rollout = self
+            .shared
+            .store
+            .create(
+                kinds::rollouts(),
+                ns,
+                json!({
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "metadata": {"name": app.name, "labels": {"app": app.name},
+                                 "annotations": {REVISION: "2"}},
+                    "spec": {
+                        "replicas": stable.replicas,
+                        "revisionHistoryLimit": 10,
+                        "selector": {"matchLabels": selector},
+                        "template": pod_template(app, canary, &selector),
+                        "strategy": {"canary": strategy},
+                    },
+                    "status": {"stableRS": stable_hash, "currentPodHash": stable_hash,
+                               "currentStepIndex": 0, "phase": "Progressing"},
+                }),
+            )
+            .map_err(|source| SeedError::Create {
+                object: format!("Rollout {ns}/{}", app.name),
+                source,
+            })?;
+        let mut template = stable_template;
+        template["metadata"]["labels"][HASH_LABEL] = json!(stable_hash);
+        template["metadata"]["labels"]["version"] = json!("stable");
+        let owner = super::controllers::controller_ref(&rollout, "argoproj.io/v1alpha1", "Rollout");
+        self.create(
+            kinds::replicasets(),
+            ns,
+            json!({
+                "metadata": {
+                    "name": format!("{}-{stable_hash}", app.name),
+                    "labels": template["metadata"]["labels"],
+                    "annotations": {REVISION: "1"},
+                    "ownerReferences": [owner],
+                },
+                "spec": {
+                    "replicas": stable.replicas,
+                    "selector": {"matchLabels": {"app": app.name, HASH_LABEL: stable_hash}},
+                    "template": template,
+                },
+            }),
+        )?;
+        let backends = [("stable", 100), ("canary", 0)].map(|(role, weight)| Backend {
+            subset: role.to_string(),
+            service: format!("{}-{role}", app.name),
+            weight,
+        });
+        self.service(app, &app.name, &selector)?;
+        for b in &backends {
+            self.service(
+                app,
+                &b.service,
+                &json!({"app": app.name, "version": b.subset}),
+            )?;
+        }
+        self.routers(app, &backends)
+    }
+
+    fn argo_blue_green(&mut self, app: &AppSpec) -> Result<(), SeedError> {
+        use super::controllers::argo::replicas::{HASH_LABEL, REVISION, pod_hash};
+        let (active, next) = canary_versions(app);
+        let ns = &app.namespace;
+        let selector = json!({"app": app.name});
+        let active_template = pod_template(app, active, &selector);
+        let active_hash = pod_hash(&active_template, None);
+        let rollout = self
+            .shared
+            .store
+            .create(
+                kinds::rollouts(),
+                ns,
+                json!({
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "metadata": {"name": app.name, "labels": {"app": app.name},
+                                 "annotations": {REVISION: "2"}},
+                    "spec": {
+                        "replicas": active.replicas,
+                        "revisionHistoryLimit": 10,
+                        "selector": {"matchLabels": selector},
+                        "template": pod_template(app, next, &selector),
+                        "strategy": {"blueGreen": {
+                            "activeService": app.name,
+                            "previewService": format!("{}-preview", app.name),
+                            "autoPromotionEnabled": false,
+                        }},
+                    },
+                    "status": {"stableRS": active_hash, "currentPodHash": active_hash,
+                               "phase": "Progressing"},
+                }),
+            )
+            .map_err(|source| SeedError::Create {
+                object: format!("Rollout {ns}/{}", app.name),
+                source,
+            })?;
+        let mut template = active_template;
+        template["metadata"]["labels"][HASH_LABEL] = json!(active_hash);
+        template["metadata"]["labels"]["version"] = json!(active.name);
+        let owner = super::controllers::controller_ref(&rollout, "argoproj.io/v1alpha1", "Rollout");
+        self.create(
+            kinds::replicasets(),
+            ns,
+            json!({
+                "metadata": {
+                    "name": format!("{}-{active_hash}", app.name),
+                    "labels": template["metadata"]["labels"],
+                    "annotations": {REVISION: "1"},
+                    "ownerReferences": [owner],
+                },
+                "spec": {
+                    "replicas": active.replicas,
+                    "selector": {"matchLabels": {"app": app.name, HASH_LABEL: active_hash}},
+                    "template": template,
+                },
+            }),
+        )?;
+        self.service(
+            app,
+            &app.name,
+            &json!({"app": app.name, HASH_LABEL: active_hash}),
+        )?;
+        self.service(app, &format!("{}-preview", app.name), &selector)
+    }
+
+    fn flagger_canary(&mut self, app: &AppSpec) -> Result<(), SeedError> {
+        use super::controllers::hash::template_hash;
+        let (stable, canary) = canary_versions(app);
+        let ns = &app.namespace;
+        let labels = json!({"app": app.name});
+        // Flagger initialised the Canary at the stable version (the primary
+        // runs it); the canary's image has just been applied to the target.
+        let promoted = deployment(app, stable, &app.name, &labels);
+        let promoted_hash = template_hash(&promoted["spec"]["template"], None);
+        let mut primary = deployment(app, stable, &format!("{}-primary", app.name), &labels);
+        primary["spec"]["template"]["metadata"]["labels"]["version"] = json!(stable.name);
+        self.create(kinds::deployments(), ns, primary)?;
+        let mut target = deployment(app, canary, &app.name, &labels);
+        target["spec"]["template"]["metadata"]["labels"]["version"] = json!(canary.name);
+        self.create(kinds::deployments(), ns, target)?;
+        self.service(app, &app.name, &labels)?;
+        self.create(
+            kinds::canaries(),
+            ns,
+            json!({
+                "apiVersion": "flagger.app/v1beta1",
+                "metadata": {"name": app.name},
+                "spec": {
+                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
+                    "service": {"port": app.port},
+                    "analysis": {
+                        "interval": "30s",
+                        "threshold": 3,
+                        "maxWeight": 60,
+                        "stepWeight": 20,
+                        "metrics": [{"name": "request-success-rate", "interval": "1m",
+                                     "thresholdRange": {"min": 99}}],
+                    },
+                },
+                "status": {
+                    "phase": "Initialized",
+                    "canaryWeight": 0,
+                    "failedChecks": 0,
+                    "iterations": 0,
+                    "lastAppliedSpec": promoted_hash,
+                    "lastPromotedSpec": promoted_hash,
+                },
+            }),
+        )
     }
 
     fn service(&mut self, app: &AppSpec, name: &str, selector: &Value) -> Result<(), SeedError> {

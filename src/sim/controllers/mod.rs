@@ -6,11 +6,13 @@
 //! their readiness. They read and write only through the [`Store`](super::Store),
 //! so what they do is exactly what a client of the API server sees.
 
+pub mod argo;
 pub mod container_log;
 pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod feed;
+pub mod flagger;
 pub mod hash;
 pub mod kubelet;
 pub mod replicaset;
@@ -31,6 +33,8 @@ pub fn standard() -> Vec<Box<dyn Controller>> {
         Box::new(scheduler::Scheduler::default()),
         Box::new(kubelet::Kubelet::default()),
         Box::new(endpoints::EndpointsController::default()),
+        Box::new(argo::RolloutController::default()),
+        Box::new(flagger::CanaryController::default()),
         Box::new(events::EventTtl::default()),
     ]
 }

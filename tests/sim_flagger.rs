@@ -1,0 +1,211 @@
+//! The sim's Flagger controller, stepped on the sim clock: a healthy canary
+//! walks its weights and is promoted, a bad one fails its checks and is
+//! rolled back, and `skipAnalysis` promotes at once.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use serde_json::{Value, json};
+
+use flightdeck::sim::faults::ErrorSpike;
+use flightdeck::sim::resources::kinds;
+use flightdeck::sim::{Scenario, World};
+
+const STABLE: &str = "registry.local/pay/payments:2.0.1";
+const CANARY: &str = "registry.local/pay/payments:2.1.0";
+
+fn world() -> World {
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    World::new(Scenario::load("flagger-canary").unwrap(), 7, start).unwrap()
+}
+
+fn canary(w: &World) -> Arc<Value> {
+    w.shared()
+        .store
+        .get(kinds::canaries(), "pay", "payments")
+        .unwrap()
+}
+
+fn deployment(w: &World, name: &str) -> Arc<Value> {
+    w.shared()
+        .store
+        .get(kinds::deployments(), "pay", name)
+        .unwrap()
+}
+
+fn image(d: &Value) -> &str {
+    d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+}
+
+fn status(w: &World) -> Value {
+    canary(w)["status"].clone()
+}
+
+fn events(w: &World) -> Vec<String> {
+    w.shared()
+        .store
+        .list(kinds::events(), Some("pay"))
+        .0
+        .iter()
+        .filter(|e| e["involvedObject"]["kind"] == "Canary")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Steps second by second, noting each (phase, weight) the Canary passes.
+fn walk(w: &mut World, limit: Duration, until: &str) -> Vec<(String, u64)> {
+    let mut seen: Vec<(String, u64)> = Vec::new();
+    for _ in 0..limit.as_secs() {
+        w.step_for(Duration::from_secs(1));
+        let st = status(w);
+        let now = (
+            st["phase"].as_str().unwrap().to_string(),
+            st["canaryWeight"].as_u64().unwrap(),
+        );
+        if seen.last() != Some(&now) {
+            seen.push(now.clone());
+        }
+        if now.0 == until {
+            return seen;
+        }
+    }
+    panic!(
+        "{until} not reached in {limit:?}; passed {seen:?}; status {}",
+        status(w)
+    );
+}
+
+#[test]
+fn a_healthy_canary_walks_its_weights_and_is_promoted() {
+    let mut w = world();
+    assert_eq!(image(&deployment(&w, "payments-primary")), STABLE);
+    let seen = walk(&mut w, Duration::from_secs(400), "Succeeded");
+    let phases: Vec<(&str, u64)> = seen.iter().map(|(p, w)| (p.as_str(), *w)).collect();
+    assert_eq!(
+        phases,
+        [
+            ("Progressing", 0),
+            ("Progressing", 20),
+            ("Progressing", 40),
+            ("Progressing", 60),
+            ("Promoting", 60),
+            ("Finalising", 0),
+            ("Succeeded", 0),
+        ]
+    );
+    let st = status(&w);
+    assert_eq!(st["failedChecks"], 0);
+    assert_eq!(st["conditions"][0]["type"], "Promoted");
+    assert_eq!(st["conditions"][0]["status"], "True");
+    assert_eq!(st["conditions"][0]["reason"], "Succeeded");
+    assert!(st["lastTransitionTime"].is_string());
+    assert_eq!(image(&deployment(&w, "payments-primary")), CANARY);
+    assert_eq!(deployment(&w, "payments")["spec"]["replicas"], 0);
+    let said = events(&w);
+    assert!(
+        said.iter()
+            .any(|m| m == "Advance payments.pay canary weight 40"),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| m == "Promotion completed! Scaling down payments.pay"),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn a_failing_canary_is_rolled_back_at_the_threshold() {
+    let mut w = world();
+    w.shared().faults.update(|f| {
+        f.error_spikes.push(ErrorSpike {
+            namespace: "pay".into(),
+            app: "payments".into(),
+            version: "canary".into(),
+            error_ratio: 0.05,
+        });
+    });
+    let seen = walk(&mut w, Duration::from_secs(400), "Failed");
+    assert!(seen.iter().all(|(_, weight)| *weight == 0), "{seen:?}");
+    let st = status(&w);
+    assert_eq!(st["failedChecks"], 3);
+    assert_eq!(st["conditions"][0]["status"], "False");
+    assert_eq!(st["conditions"][0]["reason"], "Failed");
+    assert_eq!(image(&deployment(&w, "payments-primary")), STABLE);
+    assert_eq!(deployment(&w, "payments")["spec"]["replicas"], 0);
+    let said = events(&w);
+    assert!(
+        said.iter()
+            .any(|m| m == "Halt advancement payments.pay request success rate 94.70% < 99%"),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| m == "Canary failed! Scaling down payments.pay"),
+        "{said:?}"
+    );
+    // It stays failed: no further checks once rolled back.
+    w.step_for(Duration::from_secs(120));
+    assert_eq!(status(&w)["phase"], "Failed");
+    assert_eq!(status(&w)["failedChecks"], 3);
+}
+
+#[test]
+fn skip_analysis_promotes_without_checks_and_suspend_holds() {
+    let mut w = world();
+    walk(&mut w, Duration::from_secs(60), "Progressing");
+    let set = |w: &World, spec: Value| {
+        w.shared()
+            .store
+            .modify::<()>(kinds::canaries(), "pay", "payments", |o| {
+                json_patch::merge(&mut o["spec"], &spec);
+                Ok(())
+            })
+            .unwrap();
+    };
+    set(&w, json!({"suspend": true}));
+    let before = status(&w);
+    w.step_for(Duration::from_secs(120));
+    assert_eq!(status(&w), before, "a suspended Canary is left alone");
+    set(&w, json!({"suspend": false, "skipAnalysis": true}));
+    walk(&mut w, Duration::from_secs(60), "Succeeded");
+    assert_eq!(image(&deployment(&w, "payments-primary")), CANARY);
+}
+
+#[test]
+fn iterations_count_checks_instead_of_moving_weight() {
+    let mut w = world();
+    w.shared()
+        .store
+        .modify::<()>(kinds::canaries(), "pay", "payments", |o| {
+            o["spec"]["analysis"] = json!({
+                "interval": "30s", "threshold": 2, "iterations": 3,
+                "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}],
+            });
+            Ok(())
+        })
+        .unwrap();
+    let mut most = 0;
+    for _ in 0..400 {
+        w.step_for(Duration::from_secs(1));
+        let st = status(&w);
+        assert_eq!(st["canaryWeight"], 0, "{st}");
+        most = most.max(st["iterations"].as_u64().unwrap());
+        if st["phase"] == "Succeeded" {
+            break;
+        }
+    }
+    assert_eq!(status(&w)["phase"], "Succeeded");
+    assert_eq!(most, 3);
+    assert_eq!(image(&deployment(&w, "payments-primary")), CANARY);
+    let said = events(&w);
+    assert!(
+        said.iter()
+            .any(|m| m == "Advance payments.pay canary iteration 2/3"),
+        "{said:?}"
+    );
+}

@@ -15,6 +15,7 @@ mod confirm;
 pub mod conventions;
 pub mod failure;
 pub mod info;
+pub mod list;
 pub mod logfile;
 mod print;
 pub mod run;
@@ -69,7 +70,8 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
         | Cli::Run(_)
         | Cli::Completions(_)
         | Cli::Man(_)
-        | Cli::Info(_) => return None,
+        | Cli::Info(_)
+        | Cli::List(_) => return None,
     };
     Some(drive(args, request).await)
 }

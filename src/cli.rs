@@ -117,6 +117,32 @@ pub enum Command {
     /// Show the version, the files and folders in use, the theme and keymap,
     /// the context and whether the cluster answers
     Info(InfoArgs),
+    /// List the apps with something to release (flightdeck rollouts, Argo
+    /// Rollouts, Flagger Canaries, rolling Deployments), most in need first
+    List(ListArgs),
+}
+
+/// `flightdeck list`: the fleet view's rows, printed once.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig contexts to read, comma-separated (default: the current one)
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_contexts")]
+    pub context: Vec<String>,
+    /// Every context of the kubeconfig
+    #[arg(long)]
+    pub all_contexts: bool,
+    /// Namespace to read (default: each context's)
+    #[arg(long, short = 'n', conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Every namespace
+    #[arg(long, short = 'A')]
+    pub all_namespaces: bool,
+    /// Output format
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }
 
 /// `flightdeck run`: a rollout driven start to end, for pipelines.
@@ -321,6 +347,7 @@ impl Cli {
     pub fn output(&self) -> Option<Output> {
         match &self.command {
             Some(Command::Info(i)) => Some(i.output),
+            Some(Command::List(l)) => Some(l.output),
             Some(c) => c.verb().map(|v| v.output),
             None => None,
         }

@@ -20,6 +20,7 @@ mod confirm;
 pub mod conventions;
 pub mod failure;
 pub mod info;
+pub mod list;
 pub mod logfile;
 mod print;
 pub mod run;
@@ -77,7 +78,8 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
         | Cli::Run(_)
         | Cli::Completions(_)
         | Cli::Man(_)
-        | Cli::Info(_) => return None,
+        | Cli::Info(_)
+        | Cli::List(_) => return None,
     };
     Some(Box::pin(drive(args, request)).await)
 }

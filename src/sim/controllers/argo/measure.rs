@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::sim::Shared;
+use crate::sim::scenario::Effective;
 
 /// The scenario version whose image a pod template runs, so the traffic
 /// model can give the pods of a controller's ReplicaSet that version's
@@ -30,6 +31,26 @@ pub fn version_of(shared: &Shared, namespace: &str, template: &Value) -> Option<
         .map(|v| v.name.clone())
 }
 
+/// The scenario's numbers for one version at this moment, its phases
+/// included; `None` when the sim has no such app or version.
+fn effective_now(
+    shared: &Shared,
+    namespace: &str,
+    app: &str,
+    version: &str,
+    since_start: Duration,
+    now: DateTime<Utc>,
+) -> Option<Effective> {
+    let spec = shared
+        .scenario
+        .apps
+        .iter()
+        .find(|a| a.namespace == namespace && a.name == app)?;
+    let v = spec.versions.iter().find(|v| v.name == version)?;
+    let since_first = shared.first_traffic.since(namespace, app, version, now);
+    Some(v.behaviour.effective(since_start, since_first))
+}
+
 /// The share of 5xx the version answers now, 0.0–1.0; `None` when the sim
 /// has no such app or version (a provider with no data).
 pub fn error_ratio(
@@ -40,14 +61,7 @@ pub fn error_ratio(
     since_start: Duration,
     now: DateTime<Utc>,
 ) -> Option<f64> {
-    let spec = shared
-        .scenario
-        .apps
-        .iter()
-        .find(|a| a.namespace == namespace && a.name == app)?;
-    let v = spec.versions.iter().find(|v| v.name == version)?;
-    let since_first = shared.first_traffic.since(namespace, app, version, now);
-    let base = v.behaviour.effective(since_start, since_first).error_ratio;
+    let base = effective_now(shared, namespace, app, version, since_start, now)?.error_ratio;
     let spike: f64 = shared
         .faults
         .current()
@@ -68,16 +82,5 @@ pub fn p99_ms(
     since_start: Duration,
     now: DateTime<Utc>,
 ) -> Option<f64> {
-    let spec = shared
-        .scenario
-        .apps
-        .iter()
-        .find(|a| a.namespace == namespace && a.name == app)?;
-    let v = spec.versions.iter().find(|v| v.name == version)?;
-    let since_first = shared.first_traffic.since(namespace, app, version, now);
-    Some(
-        v.behaviour
-            .effective(since_start, since_first)
-            .latency_p99_ms,
-    )
+    Some(effective_now(shared, namespace, app, version, since_start, now)?.latency_p99_ms)
 }

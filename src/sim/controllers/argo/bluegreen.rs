@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::canary::{Outcome, Pass, SOURCE, abort_text, reason, selector_text};
+use super::canary::{Outcome, Pass, abort_text, reason, selector_text, write_status};
 use super::replicas::{self, HASH_LABEL};
-use crate::sim::controllers::events::{self, Event, EventType};
-use crate::sim::controllers::{
-    int_at, name, namespace, parse_timestamp, put, resource_version, timestamp, uid,
-};
+use crate::sim::controllers::events::EventType;
+use crate::sim::controllers::{int_at, namespace, parse_timestamp, put, timestamp, uid};
 use crate::sim::resources::kinds;
 
 const PAUSE: &str = "BlueGreenPause";
@@ -23,7 +21,6 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, bg: &Value) -> Outcome {
     let shared = pass.shared;
     let store = &shared.store;
     let ns = namespace(rollout).to_string();
-    let ro_name = name(rollout).to_string();
     let desired = int_at(rollout, "/spec/replicas").unwrap_or(1).max(0);
     let template = rollout
         .pointer("/spec/template")
@@ -221,34 +218,11 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, bg: &Value) -> Outcome {
             }
         }
     }
-    let read_rv = resource_version(rollout).to_string();
-    let wrote = store.modify(kinds::rollouts(), &ns, &ro_name, |o| {
-        if resource_version(o) != read_rv {
-            return Err(());
-        }
-        put(o, &["status"], next.clone());
-        Ok(())
-    });
-    if wrote.is_ok() {
-        for (kind, why, message) in &said {
-            events::record(
-                store,
-                pass.now,
-                &Event {
-                    object: rollout,
-                    field_path: None,
-                    kind: *kind,
-                    reason: why,
-                    message,
-                    source: SOURCE,
-                },
-            );
-        }
-    }
+    let wrote = write_status(pass, rollout, &next, &said);
     Outcome {
         // Only a pause that ends on its own needs the clock; the rest is woken
         // by the ReplicaSets' status and by clients' writes.
-        active: wrote.is_err() || (auto && auto_after.is_some() && !pause_conditions.is_empty()),
+        active: !wrote || (auto && auto_after.is_some() && !pause_conditions.is_empty()),
     }
 }
 

@@ -539,34 +539,48 @@ pub fn reconcile(pass: &Pass<'_>, rollout: &Arc<Value>, canary: &Canary) -> Outc
     );
     set(&mut next, "conditions", json!(conditions));
 
+    let wrote = write_status(pass, rollout, &next, &events);
+    Outcome {
+        active: !wrote || clock,
+    }
+}
+
+/// Writes a pass's status and, only when it landed, the Events it told of.
+/// A client's patch since the pass read the Rollout wins: nothing is written
+/// and `false` asks for another pass.
+pub(super) fn write_status(
+    pass: &Pass<'_>,
+    rollout: &Value,
+    next: &Value,
+    said: &[(EventType, &str, String)],
+) -> bool {
+    let store = &pass.shared.store;
     let read_rv = resource_version(rollout).to_string();
-    let wrote = store.modify(kinds::rollouts(), &ns, &ro_name, |o| {
-        // A client's patch since our read wins; the next pass sees it.
+    let wrote = store.modify(kinds::rollouts(), namespace(rollout), name(rollout), |o| {
         if resource_version(o) != read_rv {
             return Err(());
         }
         put(o, &["status"], next.clone());
         Ok(())
     });
-    if wrote.is_ok() {
-        for (kind, reason, message) in &events {
-            events::record(
-                store,
-                pass.now,
-                &Event {
-                    object: rollout,
-                    field_path: None,
-                    kind: *kind,
-                    reason,
-                    message,
-                    source: SOURCE,
-                },
-            );
-        }
+    if wrote.is_err() {
+        return false;
     }
-    Outcome {
-        active: wrote.is_err() || clock,
+    for (kind, reason, message) in said {
+        events::record(
+            store,
+            pass.now,
+            &Event {
+                object: rollout,
+                field_path: None,
+                kind: *kind,
+                reason,
+                message,
+                source: SOURCE,
+            },
+        );
     }
+    true
 }
 
 /// `spec.selector.matchLabels` as `k=v,…`, the form of `status.selector`

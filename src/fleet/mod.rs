@@ -5,8 +5,10 @@
 
 pub mod order;
 pub mod row;
+pub mod update;
 pub mod view;
 
 pub use order::{SortKey, need};
 pub use row::{AnalysisMetric, Detail, Kind, Phase, Pods, Row, RowKey};
+pub use update::{Skip, Update};
 pub use view::FleetView;

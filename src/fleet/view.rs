@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::order::{self, SortKey};
 use super::row::{Row, RowKey};
+use super::update::{Skip, Update};
 
 /// What the filter input is doing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct FleetView {
     selected: usize,
     /// Every cluster asked about, so one with no rows still shows.
     clusters: Vec<String>,
+    /// Kinds each cluster's rows leave out, and why.
+    skipped: BTreeMap<String, Vec<(String, Skip)>>,
 }
 
 impl FleetView {
@@ -37,6 +40,28 @@ impl FleetView {
             clusters: clusters.to_vec(),
             ..FleetView::default()
         }
+    }
+
+    /// Takes in what a watch worker reported.
+    pub fn apply(&mut self, update: Update) {
+        match update {
+            Update::Rows { cluster, rows } => self.replace(&cluster, rows),
+            Update::Unreachable { cluster, reason } => self.mark_unreachable(&cluster, &reason),
+            Update::Skipped { cluster, kind, why } => {
+                let kinds = self.skipped.entry(cluster).or_default();
+                kinds.retain(|(k, _)| *k != kind);
+                kinds.push((kind, why));
+            }
+        }
+    }
+
+    /// Kinds left out of each cluster's rows, and why.
+    pub fn skipped(&self) -> impl Iterator<Item = (&str, &str, &Skip)> {
+        self.skipped.iter().flat_map(|(c, kinds)| {
+            kinds
+                .iter()
+                .map(move |(k, why)| (c.as_str(), k.as_str(), why))
+        })
     }
 
     /// Replaces every row of one cluster with what it holds now.
@@ -236,5 +261,29 @@ mod tests {
         assert_eq!(v.silent_clusters().count(), 1);
         v.replace("b", Vec::new());
         assert_eq!(v.unreachable("b"), None);
+    }
+
+    #[test]
+    fn updates_fill_rows_marks_and_skipped_kinds() {
+        let mut v = FleetView::new(&["a".into()]);
+        v.apply(Update::Rows {
+            cluster: "a".into(),
+            rows: vec![row("a", "cart", Kind::Argo, Phase::Progressing)],
+        });
+        v.apply(Update::Unreachable {
+            cluster: "a".into(),
+            reason: "timed out".into(),
+        });
+        assert_eq!(v.len(), 1, "the rows stay while the cluster is away");
+        assert_eq!(v.unreachable("a"), Some("timed out"));
+        for _ in 0..2 {
+            v.apply(Update::Skipped {
+                cluster: "a".into(),
+                kind: "canaries".into(),
+                why: Skip::Forbidden("no".into()),
+            });
+        }
+        let skipped: Vec<_> = v.skipped().collect();
+        assert_eq!(skipped, [("a", "canaries", &Skip::Forbidden("no".into()))]);
     }
 }

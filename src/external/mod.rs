@@ -4,11 +4,14 @@
 //! (`flightdeck list`) or from watches (the fleet view).
 
 pub mod argo;
+pub mod ask;
 pub mod deployment;
+pub mod drive;
 pub mod flagger;
 pub mod flightdeck;
 pub mod pods;
 pub mod read;
+pub mod writes;
 
 use std::collections::HashSet;
 use std::sync::Arc;

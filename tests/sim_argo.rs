@@ -9,7 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 
 use flightdeck::sim::resources::{Resource, kinds};
-use flightdeck::sim::{Scenario, World};
+use flightdeck::sim::traffic::{Traffic, TrafficHandle};
+use flightdeck::sim::{Controller, Scenario, TickCtx, World};
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
@@ -238,6 +239,78 @@ fn abort_sends_all_traffic_to_stable_and_retry_starts_over() {
     paused_at_first_pause(&mut w);
     assert_eq!(step_index(&w), 1);
     assert_eq!(vs_weights(&w), (80, 20));
+}
+
+/// The traffic model ticking with the controllers, as the sim host runs it.
+struct Serving(Traffic);
+
+impl Controller for Serving {
+    fn tick(&mut self, ctx: &mut TickCtx<'_>) {
+        self.0
+            .tick(ctx.shared, ctx.now, ctx.since_start, ctx.dt, ctx.rng);
+    }
+}
+
+fn serving(w: &mut World) -> Arc<TrafficHandle> {
+    let traffic = Traffic::new(&w.shared());
+    let handle = traffic.handle();
+    w.add_controller(Box::new(Serving(traffic)));
+    handle
+}
+
+/// Requests served so far by the pods carrying a pod-template hash.
+fn served_by_hash(handle: &TrafficHandle, hash: &str) -> u64 {
+    handle
+        .pods()
+        .values()
+        .filter(|p| {
+            p.view
+                .labels
+                .get("rollouts-pod-template-hash")
+                .is_some_and(|h| h == hash)
+        })
+        .map(|p| p.counters.total())
+        .sum()
+}
+
+#[test]
+fn traffic_follows_the_subsets_argo_pins_through_a_promotion() {
+    let mut w = world();
+    let handle = serving(&mut w);
+    paused_at_first_pause(&mut w);
+    let st = rollout(&w)["status"].clone();
+    let (stable, canary) = (
+        st["stableRS"].as_str().unwrap().to_string(),
+        st["currentPodHash"].as_str().unwrap().to_string(),
+    );
+    let before = (
+        served_by_hash(&handle, &stable),
+        served_by_hash(&handle, &canary),
+    );
+    w.step_for(Duration::from_secs(30));
+    let during = (
+        served_by_hash(&handle, &stable) - before.0,
+        served_by_hash(&handle, &canary) - before.1,
+    );
+    // 120 rps for 30 s, 20% through the canary subset's one pod.
+    let canary_share = during.1 as f64 / (during.0 + during.1) as f64;
+    assert!(
+        (canary_share - 0.2).abs() < 0.04,
+        "the canary subset got {canary_share:.3} of {during:?}"
+    );
+    patch_status(&w, &json!({"promoteFull": true}));
+    step_until(&mut w, Duration::from_secs(120), "healthy", |w| {
+        rollout(w)["status"]["phase"] == "Healthy"
+    });
+    // The stable subset is now pinned to the new hash: its pods carry the
+    // app, and the old pods are gone.
+    let served = served_by_hash(&handle, &canary);
+    w.step_for(Duration::from_secs(20));
+    let after = served_by_hash(&handle, &canary) - served;
+    assert!(
+        after > 1500,
+        "the promoted pods served {after} requests in 20 s at 120 rps"
+    );
 }
 
 #[test]

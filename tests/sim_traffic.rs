@@ -41,6 +41,28 @@ fn split_follows_the_virtual_service() {
 }
 
 #[test]
+fn subsets_reach_the_pods_their_destination_rule_selects() {
+    let mut sim = Sim::new("healthy-canary", 1);
+    sim.set_weights("shop", "checkout", &[("stable", 100), ("canary", 0)]);
+    // The rule names the subsets the other way round: the `stable` subset
+    // reaches the pods labelled canary, whatever the subset is called.
+    sim.shared
+        .store
+        .create(
+            kinds::destinationrules(),
+            "shop",
+            json!({"metadata": {"name": "checkout"}, "spec": {"host": "checkout.shop.svc.cluster.local", "subsets": [
+                {"name": "stable", "labels": {"version": "canary"}},
+                {"name": "canary", "labels": {"version": "stable"}},
+            ]}}),
+        )
+        .unwrap();
+    sim.run(secs(10), TICK);
+    assert_eq!(sim.totals("checkout", "stable").0, 0);
+    assert!(sim.totals("checkout", "canary").0 > 500);
+}
+
+#[test]
 fn a_weight_change_applies_within_a_second() {
     let mut sim = Sim::new("bad-canary", 2);
     sim.run(secs(10), TICK);

@@ -30,7 +30,8 @@
 //!   Istio traffic routing when the app has the `istio` router), its stable
 //!   ReplicaSet `{app}-{hash}` already running the stable version, an
 //!   AnalysisTemplate `error-rate`, Services as for a canary app, and the
-//!   router objects of a canary app.
+//!   router objects of a canary app, the DestinationRule's subsets without
+//!   labels (Argo pins them to pod-template hashes).
 //! - An Argo blue-green app: Rollout `{app}` (template of the second version,
 //!   `activeService` `{app}`, `previewService` `{app}-preview`,
 //!   `autoPromotionEnabled: false`), its stable ReplicaSet running the first
@@ -70,6 +71,8 @@ pub enum SeedError {
 /// One backend of a router: the subset / Service it names and its weight.
 struct Backend {
     subset: String,
+    /// The DestinationRule subset's labels.
+    subset_labels: Value,
     service: String,
     weight: u8,
 }
@@ -157,6 +160,7 @@ impl Seeder<'_> {
                 deployment(app, version, &format!("{}-{role}", app.name), &labels),
             )?;
             backends.push(Backend {
+                subset_labels: json!({"version": role}),
                 subset: role.to_string(),
                 service: format!("{}-{role}", app.name),
                 weight: version.weight.unwrap_or(default_weight),
@@ -191,6 +195,7 @@ impl Seeder<'_> {
             )?;
             let default_weight = if slot == active { 100 } else { 0 };
             backends.push(Backend {
+                subset_labels: json!({"version": slot}),
                 service: format!("{}-{slot}", app.name),
                 weight: version.weight.unwrap_or(default_weight),
                 subset: slot,
@@ -320,7 +325,11 @@ impl Seeder<'_> {
                 },
             }),
         )?;
+        // The subsets select nothing by themselves: Argo pins each to its
+        // ReplicaSet's pod-template hash, so the stable subset follows a
+        // promotion to the new pods.
         let backends = [("stable", 100), ("canary", 0)].map(|(role, weight)| Backend {
+            subset_labels: json!({}),
             subset: role.to_string(),
             service: format!("{}-{role}", app.name),
             weight,
@@ -480,7 +489,7 @@ impl Seeder<'_> {
                 RouterKind::Istio => {
                     let subsets: Vec<Value> = backends
                         .iter()
-                        .map(|b| json!({"name": b.subset, "labels": {"version": b.subset}}))
+                        .map(|b| json!({"name": b.subset, "labels": b.subset_labels}))
                         .collect();
                     self.create(
                         kinds::destinationrules(),

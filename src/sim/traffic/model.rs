@@ -109,32 +109,40 @@ impl Traffic {
                 }
             }
         }
-        // First what each version of each app gets, then one pass over the pods,
-        // so the cost grows with the pods, not with pods × apps.
+        // First what each pod of each app gets, then one pass over the pods,
+        // so the cost grows with the pods, not with pods × apps. Both passes
+        // walk the map in the same order, so a pod's place indexes its rate.
         let apps = &shared.scenario.apps;
-        let mut members: Vec<Vec<&PodView>> = vec![Vec::new(); apps.len()];
-        for p in pods.values() {
-            members[p.app_index].push(&p.view);
+        let mut members: Vec<Vec<(usize, &PodView)>> = vec![Vec::new(); apps.len()];
+        for (i, p) in pods.values().enumerate() {
+            members[p.app_index].push((i, &p.view));
         }
+        let mut rates = vec![0.0; pods.len()];
         let plans: Vec<HashMap<String, Plan>> = apps
             .iter()
             .zip(&members)
             .enumerate()
             .map(|(i, (app, members))| {
                 let rate = app.requests_per_second * self.wobble_at(i, since_start);
-                Self::plan_app(shared, app, members, rate, &faults, now, since_start)
+                let views: Vec<&PodView> = members.iter().map(|(_, v)| *v).collect();
+                let backends = routing::backends(&shared.store, app);
+                let per_pod = routing::rates(&backends, &views, rate);
+                for ((at, _), r) in members.iter().zip(&per_pod) {
+                    rates[*at] = *r;
+                }
+                Self::plan_app(shared, app, &views, &per_pod, &faults, now, since_start)
             })
             .collect();
         drop(members);
         let silenced: HashSet<&str> = faults.silenced_pods.iter().map(String::as_str).collect();
-        for ((ns, name), pod) in pods.iter_mut() {
+        for (at, ((ns, name), pod)) in pods.iter_mut().enumerate() {
             let app = &apps[pod.app_index];
             let Some(plan) = plans[pod.app_index].get(&pod.view.version) else {
                 continue;
             };
             let is_silenced =
                 !silenced.is_empty() && silenced.contains(format!("{ns}/{name}").as_str());
-            serve_pod(shared, app, pod, plan, is_silenced, now, dt, rng);
+            serve_pod(shared, app, pod, plan, rates[at], is_silenced, now, dt, rng);
         }
         let due = self
             .last_report
@@ -155,21 +163,20 @@ impl Traffic {
         1.0 + 0.06 * (TAU * t / 173.0 + a).sin() + 0.03 * (TAU * t / 37.0 + b).sin()
     }
 
-    /// What each version of `app` serves this tick, by version name.
-    #[allow(clippy::too_many_arguments)]
+    /// How each version of `app` behaves this tick, by version name;
+    /// `rates` are what each of `members` receives.
     fn plan_app(
         shared: &Shared,
         app: &AppSpec,
         members: &[&PodView],
-        rate: f64,
+        rates: &[f64],
         faults: &FaultState,
         now: DateTime<Utc>,
         since_start: Duration,
     ) -> HashMap<String, Plan> {
-        let split = routing::split(&shared.store, app, members);
         let replicas: u32 = app.versions.iter().map(|v| v.replicas).sum();
         let nominal = app.requests_per_second / f64::from(replicas.max(1));
-        let mut versions: Vec<&str> = split.weights.iter().map(|(v, _)| v.as_str()).collect();
+        let mut versions: Vec<&str> = Vec::new();
         for p in members {
             if !versions.contains(&p.version.as_str()) {
                 versions.push(&p.version);
@@ -182,17 +189,12 @@ impl Traffic {
         };
         let mut plans = HashMap::new();
         for version in versions {
-            let weight = split
-                .weights
+            let served = members
                 .iter()
-                .find(|(v, _)| v == version)
-                .map_or(0.0, |(_, w)| f64::from(*w) / 100.0);
-            let ready = members
-                .iter()
-                .filter(|p| p.ready && p.version == version)
-                .count();
+                .zip(rates)
+                .any(|(p, r)| p.version == version && *r > 0.0);
             let first = &shared.first_traffic;
-            if weight > 0.0 && ready > 0 && rate > 0.0 {
+            if served {
                 first.record(&app.namespace, &app.name, version, now);
             }
             let since_first = first.since(&app.namespace, &app.name, version, now);
@@ -214,11 +216,6 @@ impl Traffic {
             plans.insert(
                 version.to_string(),
                 Plan {
-                    rate: if ready > 0 {
-                        rate * weight / ready as f64
-                    } else {
-                        0.0
-                    },
                     nominal,
                     get_share,
                     error_ratio: (now_is.error_ratio + spike).clamp(0.0, 1.0),
@@ -295,8 +292,6 @@ fn track(
 
 /// One version's numbers for one tick.
 struct Plan {
-    /// Requests per second each ready pod of the version receives.
-    rate: f64,
     /// Requests per second a pod gets when the app's pods share evenly.
     nominal: f64,
     /// Share of the requests that are GETs.
@@ -312,6 +307,7 @@ fn serve_pod(
     app: &AppSpec,
     pod: &mut PodState,
     s: &Plan,
+    rate: f64,
     silenced: bool,
     now: DateTime<Utc>,
     dt: Duration,
@@ -320,7 +316,7 @@ fn serve_pod(
     if !pod.view.alive {
         return;
     }
-    let rate = if pod.view.ready { s.rate } else { 0.0 };
+    let rate = if pod.view.ready { rate } else { 0.0 };
     let secs = dt.as_secs_f64();
     let n = poisson(rate * secs, rng);
     let served = split_requests(n, s.get_share, s.error_ratio, rng);

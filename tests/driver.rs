@@ -1583,3 +1583,188 @@ destination_rule = "checkout"
     assert!(stored.landing.is_none());
     drop(bo);
 }
+
+/// healthy-canary, except that a stable pod takes three minutes to pass its
+/// readiness probe: stable taking a new template is a long landing wait.
+const SLOW_STABLE: &str = r#"
+name = "slow-stable"
+[cluster]
+namespaces = ["shop"]
+nodes = 3
+
+[[apps]]
+name = "checkout"
+namespace = "shop"
+strategy = "canary"
+port = 8080
+requests_per_second = 120.0
+routers = ["istio"]
+paths = ["/api/cart", "/api/checkout", "/health"]
+
+[[apps.versions]]
+name = "stable"
+image = "registry.local/shop/checkout:1.4.2"
+replicas = 4
+weight = 100
+ready_after = "3m"
+
+[[apps.versions]]
+name = "canary"
+image = "registry.local/shop/checkout:1.5.0"
+replicas = 1
+weight = 0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_fed_by_the_sims_own_numbers_acts_within_one_interval_while_a_promotion_waits() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    use flightdeck::driver::apply::rolled_out;
+    use flightdeck::driver::guarded::GuardLink;
+    use flightdeck::rollout::ActionResult;
+    use flightdeck::workers::guard_watch::{GuardSource, GuardWatch};
+    let c = cluster(Scenario::parse(Path::new("slow-stable.toml"), SLOW_STABLE).unwrap()).await;
+    let checkout = plan(
+        r#"
+app = "checkout"
+namespace = "shop"
+strategy = "canary"
+auto = true
+[canary]
+stable = "checkout-stable"
+canary = "checkout-canary"
+stages = [{ weight = 10, pause = "1h" }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+virtual_service = "checkout"
+destination_rule = "checkout"
+
+[[guards]]
+metric = "error-ratio"
+threshold = "5%"
+for = "30s"
+action = "rollback"
+"#,
+    );
+    let interval = chrono::TimeDelta::seconds(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let stable = || c.deployment("shop", "checkout-stable");
+    while !rolled_out(&stable()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stable never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A landing that never comes in time: only the guard can end the wait.
+    let settings = Settings {
+        landing_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let d = c.driver_with(checkout.clone(), "ana", settings);
+    let next = "registry.local/shop/checkout:1.5.1";
+    d.execute(Command::Start {
+        image: Some(next.into()),
+    })
+    .await
+    .unwrap();
+    while !rolled_out(&c.deployment("shop", "checkout-canary")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the canary never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(90, 10));
+
+    // The guards read the pods' own metrics through the API server, as
+    // `flightdeck run` does.
+    let target = flightdeck::workers::Target {
+        client: c.client.clone(),
+        namespace: "shop".into(),
+        app: "checkout".into(),
+    };
+    let pods = flightdeck::workers::pods_only(&target);
+    let store = c.host.shared().store.clone();
+    let clock = Clock::scaled(move || store.now(), SPEED);
+    let link = GuardLink::spawn(GuardWatch::for_plan(
+        &checkout,
+        target,
+        GuardSource::PodProxy,
+        clock,
+        pods.pods(),
+    ));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task = flightdeck::driver::task::spawn(d, tx, Some(link));
+    task.commands.send(Command::PromoteFull).await.unwrap();
+    while image(&stable()) != next {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the promotion never began"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(0, 100));
+
+    // The canary, carrying everything, starts failing 30% of its requests.
+    let spiked = reqwest::Client::new()
+        .post(format!("{}/sim/faults", c.host.url()))
+        .json(
+            &json!({"action": "error-spike", "namespace": "shop", "app": "checkout",
+                      "version": "canary", "error_ratio": 0.3}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(spiked.status().is_success(), "{spiked:?}");
+    let mut fired = None;
+    let mut cancelled = None;
+    let to = loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the guard never acted")
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Progress(line)) if line.starts_with("guard fired") => {
+                // The promotion is still waiting for stable when the guard fires.
+                assert!(!rolled_out(&stable()), "the promotion landed first");
+                fired.get_or_insert((c.host.shared().store.now(), line));
+            }
+            Msg::Drive(DriveReport::Cancelled { action, by }) => cancelled = Some((action, by)),
+            Msg::Drive(DriveReport::Done { action, to }) if action == "guard" => break to,
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            _ => {}
+        }
+    };
+    let (fired_at, line) = fired.expect("no guard fired");
+    assert!(line.contains("error-ratio"), "{line}");
+    let (action, by) = cancelled.unwrap();
+    assert_eq!(action, "promote");
+    assert!(by.starts_with("guard "), "{by}");
+    assert!(to.starts_with("aborted"), "{to}");
+    // Users are back on stable, which runs what it ran before.
+    assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    assert_eq!(image(&stable()), "registry.local/shop/checkout:1.4.2");
+    let history = d_history(&c, checkout).await;
+    let results: Vec<(&str, bool)> = history
+        .iter()
+        .map(|e| (e.action.as_str(), matches!(e.result, ActionResult::Done)))
+        .collect();
+    assert_eq!(
+        results,
+        [("start", true), ("promote", false), ("guard", true)]
+    );
+    // Acted on within one reading interval of the cluster's clock.
+    let acted = history[2].at;
+    assert!(
+        acted - fired_at <= interval,
+        "fired at {fired_at}, acted at {acted}"
+    );
+    drop(task);
+    drop(pods);
+}
+
+async fn d_history(c: &Cluster, plan: Plan) -> Vec<flightdeck::rollout::HistoryEntry> {
+    let loaded = c.driver(plan, "reader").load().await.unwrap();
+    loaded.rollout.history.entries().cloned().collect()
+}

@@ -1341,3 +1341,430 @@ async fn a_retry_sent_as_the_loop_starts_is_not_cancelled_by_the_abort_it_retrie
     assert_eq!(c.vs_weights("shop", "checkout"), split(90, 10));
     drop(task);
 }
+
+/// Starts `plan` from a loop on an API that answers every request late,
+/// aborts once the start's first write (the image) is on the cluster, and
+/// waits until the loop has recorded the start as cancelled.
+async fn abort_a_start_half_way(c: &Cluster, plan: Plan, deployment: (&str, &str), image: &str) {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    // Each write, and each wait for one to land, takes a while: the abort
+    // comes while the start is between its writes.
+    c.host.shared().faults.update(|f| f.api_latency_ms = 300);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task = flightdeck::driver::task::spawn(c.driver(plan, "ana"), tx, None);
+    task.commands
+        .send(Command::Start {
+            image: Some(image.into()),
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while self::image(&c.deployment(deployment.0, deployment.1)) != image {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the start never wrote the image"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.commands
+        .send(Command::Abort {
+            mode: Some(RollbackMode::Immediate),
+        })
+        .await
+        .unwrap();
+    let mut cancelled = None;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the abort never finished")
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Cancelled { action, by }) => cancelled = Some((action, by)),
+            Msg::Drive(DriveReport::Done { action, .. } | DriveReport::Failed { action, .. })
+                if action == "abort" =>
+            {
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        cancelled,
+        Some(("start".to_string(), "abort by ana".to_string()))
+    );
+    c.host.shared().faults.update(|f| f.api_latency_ms = 0);
+    drop(task);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_start_given_up_half_way_leaves_the_slots_and_services_as_it_found_them() {
+    let c = builtin("blue-green").await;
+    let green = c.deployment("frontend", "web-green");
+    let services = || {
+        (
+            selects(&c.get(kinds::services(), "frontend", "web")),
+            selects(&c.get(kinds::services(), "frontend", "web-preview")),
+        )
+    };
+    let before = services();
+    abort_a_start_half_way(
+        &c,
+        plan(BLUE_GREEN),
+        ("frontend", "web-green"),
+        "registry.local/frontend/web:7.1.1",
+    )
+    .await;
+    let now = c.deployment("frontend", "web-green");
+    assert_eq!(image(&now), "registry.local/frontend/web:7.1.0");
+    assert_eq!(
+        now.pointer("/spec/template"),
+        green.pointer("/spec/template")
+    );
+    assert_eq!(replicas(&now), replicas(&green));
+    assert_eq!(services(), before);
+    assert_eq!(before, ("blue".to_string(), "green".to_string()));
+    let cancelled = c
+        .audit()
+        .into_iter()
+        .find(|a| a["action"] == "start")
+        .unwrap();
+    assert_eq!(cancelled["result"], "cancelled");
+    assert!(
+        cancelled["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("its writes were undone"),
+        "{cancelled}"
+    );
+    let stored = c.driver(plan(BLUE_GREEN), "bo").load().await.unwrap();
+    assert_eq!(stored.rollout.state.phase, Phase::NotStarted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_start_given_up_half_way_puts_the_template_back() {
+    let c = builtin("rolling").await;
+    let api = c.deployment("backend", "api");
+    abort_a_start_half_way(
+        &c,
+        shipped("rolling.toml"),
+        ("backend", "api"),
+        "registry.local/backend/api:10.6.0",
+    )
+    .await;
+    let now = c.deployment("backend", "api");
+    assert_eq!(image(&now), image(&api));
+    assert_eq!(now.pointer("/spec/template"), api.pointer("/spec/template"));
+    assert_eq!(replicas(&now), replicas(&api));
+    assert_eq!(now.pointer("/spec/paused"), api.pointer("/spec/paused"));
+    let cancelled = c
+        .audit()
+        .into_iter()
+        .find(|a| a["action"] == "start")
+        .unwrap();
+    assert_eq!(cancelled["result"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_landed_after_its_driver_died_is_kept_and_the_step_finished_by_the_next() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    let c = builtin("healthy-canary").await;
+    let checkout = || {
+        plan(
+            r#"
+app = "checkout"
+namespace = "shop"
+strategy = "canary"
+[canary]
+stable = "checkout-stable"
+canary = "checkout-canary"
+stages = [{ weight = 10 }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+virtual_service = "checkout"
+destination_rule = "checkout"
+"#,
+        )
+    };
+    let settings = Settings {
+        landing_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let d = c.driver_with(checkout(), "ana", settings);
+    d.execute(Command::Start { image: None }).await.unwrap();
+    let ana_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, _ana_rx) = tokio::sync::mpsc::channel(256);
+    let ana = {
+        let _inside = ana_runtime.enter();
+        flightdeck::driver::task::spawn(d, tx, None)
+    };
+    // A slow API: ana stores the wait well before its watch could see the
+    // rollout land.
+    c.host.shared().faults.update(|f| f.api_latency_ms = 1000);
+    ana.commands.send(Command::PromoteFull).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let waiting = || {
+        let cm = c.get(kinds::configmaps(), "shop", "checkout-flightdeck-rollout");
+        cm.pointer("/data/landing.json")
+            .and_then(Value::as_str)
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    };
+    let stored = loop {
+        if let Some(l) = waiting().filter(|l| l["condition"]["kind"] == "rolled-out") {
+            break l;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no landing stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Ana's cockpit dies mid-wait.
+    ana_runtime.shutdown_background();
+    drop(ana);
+    c.host.shared().faults.update(|f| f.api_latency_ms = 0);
+    assert_eq!(
+        stored["written"],
+        "roll the canary's template out to stable"
+    );
+    assert_eq!(stored["rest"].as_array().unwrap().len(), 2, "{stored}");
+    // What ana wrote lands with nobody watching.
+    while !flightdeck::driver::apply::rolled_out(&c.deployment("shop", "checkout-stable")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stable never rolled out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(0, 100));
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let bo = flightdeck::driver::task::spawn(c.driver(checkout(), "bo"), tx, None);
+    let to = loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("bo never settled the wait")
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Done { action, to }) if action == "promote" => break to,
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            Msg::Drive(DriveReport::Cancelled { action, by }) => panic!("{action} cancelled: {by}"),
+            _ => {}
+        }
+    };
+    assert!(to.starts_with("promoted"), "{to}");
+    // Kept, not undone: stable runs the canary's template, and the writes
+    // the promotion had left were made.
+    assert_eq!(
+        image(&c.deployment("shop", "checkout-stable")),
+        "registry.local/shop/checkout:1.5.0"
+    );
+    assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    assert_eq!(replicas(&c.deployment("shop", "checkout-canary")), 0);
+    let audit = c.audit();
+    assert!(
+        !audit.iter().any(|a| a["result"] == "cancelled"),
+        "{audit:?}"
+    );
+    let promote = audit.iter().find(|a| a["action"] == "promote").unwrap();
+    assert_eq!(promote["result"], "done");
+    assert_eq!(promote["who"]["os_user"], "bo");
+    let detail = promote["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(
+            "roll the canary's template out to stable landed while its driver ana@test#"
+        ) && detail.ends_with("settled by bo"),
+        "{detail}"
+    );
+    let stored = c.driver(checkout(), "cy").load().await.unwrap();
+    assert!(matches!(stored.rollout.state.phase, Phase::Promoted { .. }));
+    assert!(stored.landing.is_none());
+    drop(bo);
+}
+
+/// healthy-canary, except that a stable pod takes three minutes to pass its
+/// readiness probe: stable taking a new template is a long landing wait.
+const SLOW_STABLE: &str = r#"
+name = "slow-stable"
+[cluster]
+namespaces = ["shop"]
+nodes = 3
+
+[[apps]]
+name = "checkout"
+namespace = "shop"
+strategy = "canary"
+port = 8080
+requests_per_second = 120.0
+routers = ["istio"]
+paths = ["/api/cart", "/api/checkout", "/health"]
+
+[[apps.versions]]
+name = "stable"
+image = "registry.local/shop/checkout:1.4.2"
+replicas = 4
+weight = 100
+ready_after = "3m"
+
+[[apps.versions]]
+name = "canary"
+image = "registry.local/shop/checkout:1.5.0"
+replicas = 1
+weight = 0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_fed_by_the_sims_own_numbers_acts_within_one_interval_while_a_promotion_waits() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    use flightdeck::driver::apply::rolled_out;
+    use flightdeck::driver::guarded::GuardLink;
+    use flightdeck::rollout::ActionResult;
+    use flightdeck::workers::guard_watch::{GuardSource, GuardWatch};
+    let c = cluster(Scenario::parse(Path::new("slow-stable.toml"), SLOW_STABLE).unwrap()).await;
+    let checkout = plan(
+        r#"
+app = "checkout"
+namespace = "shop"
+strategy = "canary"
+auto = true
+[canary]
+stable = "checkout-stable"
+canary = "checkout-canary"
+stages = [{ weight = 10, pause = "1h" }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+virtual_service = "checkout"
+destination_rule = "checkout"
+
+[[guards]]
+metric = "error-ratio"
+threshold = "5%"
+for = "30s"
+action = "rollback"
+"#,
+    );
+    let interval = chrono::TimeDelta::seconds(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let stable = || c.deployment("shop", "checkout-stable");
+    while !rolled_out(&stable()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stable never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A landing that never comes in time: only the guard can end the wait.
+    let settings = Settings {
+        landing_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let d = c.driver_with(checkout.clone(), "ana", settings);
+    let next = "registry.local/shop/checkout:1.5.1";
+    d.execute(Command::Start {
+        image: Some(next.into()),
+    })
+    .await
+    .unwrap();
+    while !rolled_out(&c.deployment("shop", "checkout-canary")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the canary never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(90, 10));
+
+    // The guards read the pods' own metrics through the API server, as
+    // `flightdeck run` does.
+    let target = flightdeck::workers::Target {
+        client: c.client.clone(),
+        namespace: "shop".into(),
+        app: "checkout".into(),
+    };
+    let pods = flightdeck::workers::pods_only(&target);
+    let store = c.host.shared().store.clone();
+    let clock = Clock::scaled(move || store.now(), SPEED);
+    let link = GuardLink::spawn(GuardWatch::for_plan(
+        &checkout,
+        target,
+        GuardSource::PodProxy,
+        clock,
+        pods.pods(),
+    ));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task = flightdeck::driver::task::spawn(d, tx, Some(link));
+    task.commands.send(Command::PromoteFull).await.unwrap();
+    while image(&stable()) != next {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the promotion never began"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.vs_weights("shop", "checkout"), split(0, 100));
+
+    // The canary, carrying everything, starts failing 30% of its requests.
+    let spiked = reqwest::Client::new()
+        .post(format!("{}/sim/faults", c.host.url()))
+        .json(
+            &json!({"action": "error-spike", "namespace": "shop", "app": "checkout",
+                      "version": "canary", "error_ratio": 0.3}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(spiked.status().is_success(), "{spiked:?}");
+    let mut fired = None;
+    let mut cancelled = None;
+    let to = loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the guard never acted")
+            .unwrap();
+        match msg {
+            Msg::Drive(DriveReport::Progress(line)) if line.starts_with("guard fired") => {
+                // The promotion is still waiting for stable when the guard fires.
+                assert!(!rolled_out(&stable()), "the promotion landed first");
+                fired.get_or_insert((c.host.shared().store.now(), line));
+            }
+            Msg::Drive(DriveReport::Cancelled { action, by }) => cancelled = Some((action, by)),
+            Msg::Drive(DriveReport::Done { action, to }) if action == "guard" => break to,
+            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
+            _ => {}
+        }
+    };
+    let (fired_at, line) = fired.expect("no guard fired");
+    assert!(line.contains("error-ratio"), "{line}");
+    let (action, by) = cancelled.unwrap();
+    assert_eq!(action, "promote");
+    assert!(by.starts_with("guard "), "{by}");
+    assert!(to.starts_with("aborted"), "{to}");
+    // Users are back on stable, which runs what it ran before.
+    assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    assert_eq!(image(&stable()), "registry.local/shop/checkout:1.4.2");
+    let history = d_history(&c, checkout).await;
+    let results: Vec<(&str, bool)> = history
+        .iter()
+        .map(|e| (e.action.as_str(), matches!(e.result, ActionResult::Done)))
+        .collect();
+    assert_eq!(
+        results,
+        [("start", true), ("promote", false), ("guard", true)]
+    );
+    // Acted on within one reading interval of the cluster's clock.
+    let acted = history[2].at;
+    assert!(
+        acted - fired_at <= interval,
+        "fired at {fired_at}, acted at {acted}"
+    );
+    drop(task);
+    drop(pods);
+}
+
+async fn d_history(c: &Cluster, plan: Plan) -> Vec<flightdeck::rollout::HistoryEntry> {
+    let loaded = c.driver(plan, "reader").load().await.unwrap();
+    loaded.rollout.history.entries().cloned().collect()
+}

@@ -92,11 +92,59 @@ pub struct LandingNote<'a> {
     pub action: String,
     pub by: String,
     pub from: String,
-    /// The state the step stores once its last wait has landed; `None`
-    /// while an earlier effect waits.
+    /// The state the step stores once its writes have all landed.
     pub to: Option<crate::rollout::RolloutState>,
+    /// The writes that follow the one under way.
+    pub rest: Vec<Effect>,
     /// The effect under way, as written.
     pub written: std::sync::Mutex<String>,
+}
+
+/// Fields of an object as they were before a step began, to put back when
+/// the step is given up: the Deployments' templates, replicas, pause and
+/// scale-down mark, the Services' selectors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    pub obj: Obj,
+    /// JSON pointer and the value there (`None`: absent).
+    pub fields: Vec<(String, Option<Value>)>,
+}
+
+/// What is kept of a Deployment.
+pub const KEPT_OF_DEPLOYMENT: [&str; 4] = [
+    "/spec/template",
+    "/spec/replicas",
+    "/spec/paused",
+    "/metadata/annotations/flightdeck.dev~1scale-down-at",
+];
+/// What is kept of a Service.
+pub const KEPT_OF_SERVICE: [&str; 1] = ["/spec/selector"];
+
+impl Kept {
+    pub fn of(obj: Obj, object: &Value, pointers: &[&str]) -> Self {
+        let fields = pointers
+            .iter()
+            .map(|p| ((*p).to_string(), object.pointer(p).cloned()))
+            .collect();
+        Self { obj, fields }
+    }
+
+    /// The JSON patch that puts the kept fields back on `now`; `None` when
+    /// they are as kept.
+    pub fn patch(&self, now: &Value) -> Option<Patch> {
+        let ops: Vec<Value> = self
+            .fields
+            .iter()
+            .filter_map(|(path, kept)| match (kept, now.pointer(path)) {
+                (Some(v), Some(n)) if v == n => None,
+                (Some(v), Some(_)) => Some(json!({"op": "replace", "path": path, "value": v})),
+                (Some(v), None) => Some(json!({"op": "add", "path": path, "value": v})),
+                (None, Some(_)) => Some(json!({"op": "remove", "path": path})),
+                (None, None) => None,
+            })
+            .collect();
+        (!ops.is_empty()).then_some(Patch::Json(Value::Array(ops)))
+    }
 }
 
 impl Applier<'_> {
@@ -289,6 +337,7 @@ impl Applier<'_> {
             deadline: Utc::now()
                 + chrono::TimeDelta::from_std(self.landing_timeout).unwrap_or_default(),
             to: note.to.clone().map(Box::new),
+            rest: note.rest.clone(),
             from: note.from.clone(),
         };
         if let Err(e) = note.store.set_landing(self.client, Some(&landing)).await {
@@ -590,6 +639,23 @@ impl Applier<'_> {
     async fn undo(&self, revision: Option<u64>) -> Result<(), ApplyError> {
         self.undo_deployment(&self.targets.primary(), revision)
             .await
+    }
+
+    /// Puts `kept`'s fields back as they were; whether anything was written.
+    /// Not waited for: what it undoes never went further than a write.
+    pub async fn restore(&self, kept: &Kept) -> Result<bool, ApplyError> {
+        let wrote = std::sync::atomic::AtomicBool::new(false);
+        self.write(&kept.obj, |now| {
+            let patch = kept.patch(now);
+            wrote.store(patch.is_some(), std::sync::atomic::Ordering::Relaxed);
+            Ok(patch)
+        })
+        .await?;
+        let wrote = wrote.load(std::sync::atomic::Ordering::Relaxed);
+        if wrote {
+            (self.progress)(format!("{}: put back as it was before the step", kept.obj));
+        }
+        Ok(wrote)
     }
 
     /// A promotion that failed half-way: stable goes back to the template it

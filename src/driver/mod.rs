@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use self::apply::{Applier, ApplyError, SCALE_DOWN_AT, WriteHook};
+use self::apply::{Applier, ApplyError, Kept, SCALE_DOWN_AT, WriteHook};
 use self::asked::Asked;
 use self::helm::{HelmHandle, HelmView};
 use self::preflight::Problems;
@@ -53,7 +53,7 @@ use crate::cluster::routers::service_selector;
 use crate::rollout::effects::Effect;
 use crate::rollout::guards::Alarm;
 use crate::rollout::history::{self, ActionResult, HistoryEntry, StoredRollout};
-use crate::rollout::machine::{Event, Refusal, Transition, step};
+use crate::rollout::machine::{self, Event, Refusal, Transition, step};
 use crate::rollout::plan::{Plan, Slot};
 use crate::rollout::state::{Phase, RolloutState};
 use crate::workers::audit::{Actor, AuditError, AuditLog};
@@ -142,6 +142,9 @@ pub struct Driver {
     recorder: Recorder,
     actor: Actor,
     settings: Settings,
+    /// The objects as they were before the start under way, so a start
+    /// given up leaves the cluster as it found it.
+    before_start: std::sync::Mutex<Option<Vec<Kept>>>,
 }
 
 impl Driver {
@@ -170,6 +173,7 @@ impl Driver {
             targets,
             actor,
             settings,
+            before_start: std::sync::Mutex::default(),
         }
     }
 
@@ -354,14 +358,56 @@ impl Driver {
                 return Err(refusal.into());
             }
         };
-        self.carry_out(
-            rollout,
-            loaded.version,
-            transition,
-            self.actor.clone(),
-            None,
-        )
-        .await
+        if matches!(command, Command::Start { .. } | Command::Retry) {
+            let kept = self.keep_before_start().await;
+            *self.kept_lock() = Some(kept);
+        }
+        let result = self
+            .carry_out(
+                rollout,
+                loaded.version,
+                transition,
+                self.actor.clone(),
+                None,
+            )
+            .await;
+        self.kept_lock().take();
+        result
+    }
+
+    fn kept_lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<Kept>>> {
+        self.before_start
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What a start may change, as it is now: the plan's Deployments and
+    /// (blue-green) its Services. An object that cannot be read is left out;
+    /// the start's own first write would fail on it anyway.
+    async fn keep_before_start(&self) -> Vec<Kept> {
+        let mut objects: Vec<(rest::Obj, &[&str])> = self
+            .targets
+            .deployments()
+            .into_iter()
+            .map(|d| (d, &apply::KEPT_OF_DEPLOYMENT[..]))
+            .collect();
+        if let Shape::BlueGreen {
+            active_service,
+            preview_service,
+            ..
+        } = &self.targets.shape
+        {
+            for service in std::iter::once(active_service).chain(preview_service) {
+                objects.push((self.targets.service(service), &apply::KEPT_OF_SERVICE[..]));
+            }
+        }
+        let mut kept = Vec::new();
+        for (obj, fields) in objects {
+            if let Ok(object) = rest::get(&self.client, &obj).await {
+                kept.push(Kept::of(obj, &object, fields));
+            }
+        }
+        kept
     }
 
     /// Lets time pass: a timed stage that is due moves on, a gradual
@@ -508,7 +554,8 @@ impl Driver {
                 action: action.clone(),
                 by: self.actor.identity(),
                 from: old.describe(),
-                to: None,
+                to: Some(transition.state.clone()),
+                rest: Vec::new(),
                 written: std::sync::Mutex::new(String::new()),
             }),
         };
@@ -520,7 +567,7 @@ impl Driver {
         for (i, effect) in transition.effects.iter().enumerate() {
             applier.wait = self.settings.wait || i < last;
             if let Some(note) = applier.note.as_mut() {
-                note.to = (i == last).then(|| transition.state.clone());
+                note.rest = transition.effects[i + 1..].to_vec();
             }
             if let Err(source) = applier.apply(effect).await {
                 applier.wait = true;
@@ -600,7 +647,7 @@ impl Driver {
         let mut rollout = loaded.rollout;
         let now = self.now();
         let state = rollout.state.clone();
-        let applier = Applier {
+        let mut applier = Applier {
             client: &self.client,
             targets: &self.targets,
             slots: state.slots,
@@ -619,18 +666,37 @@ impl Driver {
         let promoting = action == Command::PromoteFull.name();
         let mut undone = false;
         if settle || promoting {
+            // Stable taking its old template back is written, not waited for,
+            // when what came first moves the traffic itself: an abort must not
+            // wait for a rollout (which may never land) to send users back.
+            applier.wait = settle;
             undone = self.undo_half_way(&applier, &state, promoting).await;
+            applier.wait = true;
         }
-        // A start given up leaves no stage to go back from: stable takes
-        // everything again, as before it.
-        if action == "start"
-            && state.weights.is_none()
-            && matches!(self.targets.shape, Shape::Canary { .. })
+        // A start given up leaves no stage to go back from: what it changed
+        // is put back as it found it (templates, replicas, selectors), and
+        // stable takes everything again.
+        let starting =
+            action == Command::Start { image: None }.name() || action == Command::Retry.name();
+        let kept = if starting {
+            self.kept_lock().take()
+        } else {
+            None
+        };
+        for kept in kept.iter().flatten() {
+            match applier.restore(kept).await {
+                Ok(wrote) => undone |= wrote,
+                Err(e) => {
+                    tracing::warn!(error = %e, obj = %kept.obj, "cannot put back what the start changed");
+                }
+            }
+        }
+        if starting && state.weights.is_none() && matches!(self.targets.shape, Shape::Canary { .. })
         {
             let all_stable = Effect::SetWeights {
                 weights: crate::rollout::effects::Weights::ALL_STABLE,
             };
-            undone = applier.apply(&all_stable).await.is_ok();
+            undone |= applier.apply(&all_stable).await.is_ok();
         }
         let described = state.describe();
         let reason = format!(
@@ -673,11 +739,12 @@ impl Driver {
     }
 
     /// Settles a wait left by a driver that is gone (see [`pending`]): once
-    /// at the helm, the condition is checked once. Landed, and the step's
-    /// last, with the stored rollout still where the step began: the step's
-    /// state is stored and recorded as done. Otherwise the step is recorded
-    /// as cancelled and its half-done writes are undone. Either way the
-    /// wait is cleared.
+    /// at the helm, the condition is checked once. Landed, with the stored
+    /// rollout still where the step began: the step is finished as its
+    /// driver would have (the writes it had left are made and waited for)
+    /// and stored as done, so what landed is kept, not undone. Otherwise the
+    /// step is recorded as cancelled and its half-done writes are undone.
+    /// Either way the wait is cleared.
     pub async fn settle(&self, landing: &pending::Landing) -> Result<Option<Outcome>, DriveError> {
         if self.settings.read_only || !self.helm.view().is_ours() {
             return Ok(None);
@@ -693,36 +760,41 @@ impl Driver {
             let state = self.load().await?.rollout.state;
             return Ok(Some(Outcome { state, entry: None }));
         };
-        let now = self.now();
-        let detail = format!("landed while {gone}; settled by {}", self.actor.os_user);
-        let entry = HistoryEntry {
-            at: now,
-            who: history::Actor {
-                kube_user: self.actor.kube_user.clone(),
-                os_user: self.actor.os_user.clone(),
-            },
-            action: landing.action.clone(),
-            from: landing.from.clone(),
-            to: to.describe(),
-            detail: Some(detail.clone()),
-            result: ActionResult::Done,
-            verdict: None,
+        let finishing = if landing.rest.is_empty() {
+            String::new()
+        } else {
+            let rest: Vec<String> = landing.rest.iter().map(ToString::to_string).collect();
+            format!("; its last writes made here ({})", rest.join(", "))
         };
-        let mut rollout = loaded.rollout;
-        rollout.state = to.clone();
-        rollout.history.push(entry.clone());
-        self.store
-            .save(&self.client, &rollout, loaded.version.as_ref())
-            .await?;
+        let transition = Transition {
+            state: to.clone(),
+            effects: landing.rest.clone(),
+            record: Some(machine::Record {
+                action: landing.action.clone(),
+                from: landing.from.clone(),
+                to: to.describe(),
+                detail: Some(format!(
+                    "{} landed while {gone}{finishing}; settled by {}",
+                    landing.written, self.actor.os_user
+                )),
+                verdict: None,
+            }),
+        };
+        let outcome = self
+            .carry_out(
+                loaded.rollout,
+                loaded.version,
+                transition,
+                self.actor.clone(),
+                None,
+            )
+            .await;
+        // Made with no wait of its own (nothing left to write), the settled
+        // wait is still stored.
         if let Err(e) = self.store.set_landing(&self.client, None).await {
             tracing::warn!(error = %e, "cannot clear the settled landing wait");
         }
-        self.record(self.entry(&entry.action, &entry.from, &entry.to, Some(detail), now))
-            .await?;
-        Ok(Some(Outcome {
-            state: rollout.state,
-            entry: Some(entry),
-        }))
+        outcome.map(Some)
     }
 
     /// Whether the condition of `landing` holds on its object now.

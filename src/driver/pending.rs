@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::apply::{canary_created, observed, rolled_out};
 use crate::cluster::routers::service_selector;
 use crate::rollout::RolloutState;
+use crate::rollout::effects::Effect;
 
 /// The ConfigMap key it is kept under.
 pub const KEY: &str = "landing.json";
@@ -95,10 +96,13 @@ pub struct Landing {
     pub condition: Condition,
     /// When the wait gives up, by the waiting driver's wall clock.
     pub deadline: DateTime<Utc>,
-    /// The state the step stores once it has landed, when this wait is the
-    /// step's last: a driver settling it stores that.
+    /// The state the step stores once all its writes have landed: a driver
+    /// settling a wait that did land finishes the step and stores that.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Box<RolloutState>>,
+    /// The step's writes still to make after this one, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rest: Vec<Effect>,
     /// The state the step began from, described.
     pub from: String,
 }
@@ -193,6 +197,7 @@ mod tests {
             condition: Condition::RolledOut,
             deadline: at + chrono::TimeDelta::seconds(250),
             to: None,
+            rest: vec![Effect::ScaleCanary { replicas: 0 }],
             from: "stage 1/2 at 10%".into(),
         };
         let back = Landing::parse(&landing.to_json()).expect("it reads back");

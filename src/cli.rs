@@ -120,6 +120,28 @@ pub enum Command {
     /// List the apps with something to release (flightdeck rollouts, Argo
     /// Rollouts, Flagger Canaries, rolling Deployments), most in need first
     List(ListArgs),
+    /// Write an incident snapshot (.tar.gz): the rollout's state and history,
+    /// the plan, the pods, Events, recent logs, guard readings and router objects
+    Snapshot(SnapshotArgs),
+}
+
+/// `flightdeck snapshot --plan FILE [--out DIR]`.
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    /// The rollout plan (TOML)
+    #[arg(long)]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Folder to write the bundle into (default: $XDG_STATE_HOME/flightdeck/snapshots)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Prometheus base URL for the guards' reading; without it pods are scraped
+    #[arg(long, env = "FLIGHTDECK_PROMETHEUS", hide_env_values = true)]
+    pub prometheus: Option<String>,
+    /// Output format
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }
 
 /// `flightdeck list`: the fleet view's rows, printed once.
@@ -348,6 +370,7 @@ impl Cli {
         match &self.command {
             Some(Command::Info(i)) => Some(i.output),
             Some(Command::List(l)) => Some(l.output),
+            Some(Command::Snapshot(s)) => Some(s.output),
             Some(c) => c.verb().map(|v| v.output),
             None => None,
         }
@@ -357,6 +380,7 @@ impl Cli {
     pub fn plan(&self) -> Option<&std::path::Path> {
         match &self.command {
             Some(Command::Run(r)) => Some(&r.plan),
+            Some(Command::Snapshot(s)) => Some(&s.plan),
             Some(c) => c.verb().map(|v| v.plan.as_path()),
             None => self.cockpit.plan.as_deref(),
         }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod rollout;
 pub mod sanitize;
 pub mod sim;
+pub mod snapshot;
 pub mod terminal;
 pub mod tui;
 pub mod ui;

@@ -25,6 +25,7 @@ pub mod logfile;
 mod print;
 pub mod run;
 pub mod signals;
+pub mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +80,8 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
         | Cli::Completions(_)
         | Cli::Man(_)
         | Cli::Info(_)
-        | Cli::List(_) => return None,
+        | Cli::List(_)
+        | Cli::Snapshot(_) => return None,
     };
     Some(Box::pin(drive(args, request)).await)
 }

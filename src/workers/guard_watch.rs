@@ -489,6 +489,37 @@ pub async fn run(
     }
 }
 
+/// One reading, now, and what each guard makes of it: for an incident
+/// snapshot, through the same reader the watcher uses. From the pods' own
+/// `/metrics` a rate takes two scrapes, so they are scraped `gap` apart.
+pub async fn read_once(
+    config: GuardWatch,
+    stage: Option<StageWindow>,
+    gap: Duration,
+) -> (Reading, Vec<GuardUpdate>) {
+    let mut book =
+        Book::new(config.guards.clone(), None, config.interval).with_rate_lag(config.rate_lag());
+    let two_scrapes = matches!(config.source, GuardSource::PodProxy);
+    let clock = config.clock.clone();
+    let mut reader = Reader::new(config);
+    let mut reading = reader.read(stage.as_ref()).await;
+    if two_scrapes {
+        tokio::time::sleep(gap).await;
+        reading = reader.read(stage.as_ref()).await;
+    }
+    let now = clock.now();
+    book.record(&reading, now);
+    let updates = book
+        .judge(now, None)
+        .into_iter()
+        .filter_map(|fact| match fact {
+            GuardFact::Update(u) => Some(u),
+            _ => None,
+        })
+        .collect();
+    (reading, updates)
+}
+
 /// The I/O half: reads the cluster and the metrics source.
 struct Reader {
     config: GuardWatch,

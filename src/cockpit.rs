@@ -73,6 +73,14 @@ impl std::fmt::Debug for Driving {
 
 /// Opens the cockpit and runs it until the person quits.
 pub async fn run(opts: Options) -> Result<()> {
+    let c = open(opts).await?;
+    let (_keep, commands) = (c.keep, c.driver);
+    crate::tui::run_driving(c.state, c.msgs, c.theme, c.keymap, commands, c.deaths).await
+}
+
+/// Connects and starts the workers (and the driver, with a plan): a cockpit
+/// ready for a screen, the fleet's or its own.
+pub async fn open(opts: Options) -> Result<crate::tui::Cockpit> {
     // Before connecting, so what the client and the workers log at start is kept.
     crate::tui::init_tracing();
     let themes = load_theme(&opts.theme, config_dir().as_deref(), no_color_requested());
@@ -181,7 +189,15 @@ pub async fn run(opts: Options) -> Result<()> {
         // The queue is empty at this point, so this never waits or fails.
         let _ = commands.try_send(first);
     }
-    crate::tui::run_driving(state, rx, themes.theme, keymaps.keymap, commands, deaths).await
+    Ok(crate::tui::Cockpit {
+        state,
+        msgs: rx,
+        theme: themes.theme,
+        keymap: keymaps.keymap,
+        driver: commands,
+        deaths,
+        keep: Box::new(workers),
+    })
 }
 
 /// What the driver is made of.

@@ -354,14 +354,20 @@ impl Driver {
                 return Err(refusal.into());
             }
         };
-        self.carry_out(
-            rollout,
-            loaded.version,
-            transition,
-            self.actor.clone(),
-            None,
-        )
-        .await
+        let started = matches!(command, Command::Start { .. });
+        let outcome = self
+            .carry_out(
+                rollout,
+                loaded.version,
+                transition,
+                self.actor.clone(),
+                None,
+            )
+            .await;
+        if started && outcome.is_ok() {
+            self.store.keep_plan(&self.client, &self.plan.source).await;
+        }
+        outcome
     }
 
     /// Lets time pass: a timed stage that is due moves on, a gradual

@@ -20,14 +20,23 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// Opening the cockpit on an app of the current cluster.
+/// Opening the cockpit on an app of the current cluster, or with no app
+/// or plan the fleet view over one or more clusters.
 #[derive(Debug, Clone, Args)]
+#[allow(clippy::struct_excessive_bools)] // each is a flag of its own
 pub struct CockpitArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Namespace of the app (default: the context's)
+    /// Namespace of the app, or of the fleet view's rollouts (default: the context's)
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
+    /// Fleet view: rollouts in every namespace
+    #[arg(long, short = 'A', conflicts_with_all = ["namespace", "app", "plan"])]
+    pub all_namespaces: bool,
+    /// Fleet view: every context of the kubeconfig (or name several with
+    /// --context a,b)
+    #[arg(long, conflicts_with_all = ["context", "app", "plan"])]
+    pub all_contexts: bool,
     /// The app to watch: pods labelled app=NAME
     #[arg(long, conflicts_with = "plan")]
     pub app: Option<String>,
@@ -458,6 +467,22 @@ mod tests {
             .find(|a| a.get_id() == "prometheus")
             .unwrap();
         assert!(arg.is_hide_env_values_set());
+    }
+
+    #[test]
+    fn the_fleet_takes_namespaces_and_contexts_but_not_with_an_app() {
+        let cli = Cli::try_parse_from(["flightdeck", "-A", "--context", "a,b"]).unwrap();
+        assert!(cli.cockpit.all_namespaces);
+        assert_eq!(cli.cockpit.cluster.context.as_deref(), Some("a,b"));
+        let cli = Cli::try_parse_from(["flightdeck", "--all-contexts", "-n", "shop"]).unwrap();
+        assert!(cli.cockpit.all_contexts);
+        for args in [
+            &["flightdeck", "-A", "--app", "a"][..],
+            &["flightdeck", "--all-contexts", "--context", "a"],
+            &["flightdeck", "-A", "-n", "shop"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
     }
 
     #[test]

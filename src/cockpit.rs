@@ -17,9 +17,11 @@ use crate::cluster::clock::Clock;
 use crate::config::dirs::config_dir;
 use crate::config::keymap::load_keymap;
 use crate::config::theme::{load_theme, no_color_requested};
+use crate::fleet::{FleetScreen, FleetView, Kind, Row};
 use crate::metrics::prometheus::Prometheus;
 use crate::rollout::guards::{GuardMetric, Rule};
 use crate::rollout::plan::{self, Pause, Plan, Strategy};
+use crate::workers::fleet_watch::FleetCluster;
 use crate::workers::guard_watch::GuardWatch;
 use crate::workers::metrics::MetricsSource;
 use crate::workers::traffic::{self, Router};
@@ -73,6 +75,14 @@ impl std::fmt::Debug for Driving {
 
 /// Opens the cockpit and runs it until the person quits.
 pub async fn run(opts: Options) -> Result<()> {
+    let c = open(opts).await?;
+    let (_keep, commands) = (c.keep, c.driver);
+    crate::tui::run_driving(c.state, c.msgs, c.theme, c.keymap, commands, c.deaths).await
+}
+
+/// Connects and starts the workers (and the driver, with a plan): a cockpit
+/// ready for a screen, the fleet's or its own.
+pub async fn open(opts: Options) -> Result<crate::tui::Cockpit> {
     // Before connecting, so what the client and the workers log at start is kept.
     crate::tui::init_tracing();
     let themes = load_theme(&opts.theme, config_dir().as_deref(), no_color_requested());
@@ -181,7 +191,15 @@ pub async fn run(opts: Options) -> Result<()> {
         // The queue is empty at this point, so this never waits or fails.
         let _ = commands.try_send(first);
     }
-    crate::tui::run_driving(state, rx, themes.theme, keymaps.keymap, commands, deaths).await
+    Ok(crate::tui::Cockpit {
+        state,
+        msgs: rx,
+        theme: themes.theme,
+        keymap: keymaps.keymap,
+        driver: commands,
+        deaths,
+        keep: Box::new(workers),
+    })
 }
 
 /// What the driver is made of.
@@ -371,5 +389,216 @@ pub fn router_of(plan: &Plan) -> Option<Router> {
             versions: vec!["blue".into(), "green".into()],
         }),
         Strategy::Rolling(_) => None,
+    }
+}
+
+/// `flightdeck` with no app or plan: the fleet view over the clusters
+/// asked for, each watched by its own workers. Enter on a row opens the
+/// cockpit on it (see [`row_options`]); Esc there comes back.
+pub async fn run_fleet(args: crate::cli::CockpitArgs) -> Result<()> {
+    crate::tui::init_tracing();
+    let themes = load_theme(
+        &args.look.theme,
+        config_dir().as_deref(),
+        no_color_requested(),
+    );
+    let keymaps = load_keymap(&args.look.keymap, config_dir().as_deref());
+    let kubeconfig = args.cluster.kubeconfig.clone();
+    let asked: Vec<String> = args
+        .cluster
+        .context
+        .as_deref()
+        .map(|c| c.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let contexts =
+        crate::commands::list::contexts(kubeconfig.as_deref(), &asked, args.all_contexts)?;
+    let clusters: Vec<FleetCluster> = contexts
+        .into_iter()
+        .map(|context| FleetCluster {
+            name: context
+                .clone()
+                .unwrap_or_else(|| current_context(kubeconfig.as_deref())),
+            kubeconfig: kubeconfig.clone(),
+            context,
+            all_namespaces: args.all_namespaces,
+            namespace: args.namespace.clone(),
+        })
+        .collect();
+    let names: Vec<String> = clusters.iter().map(|c| c.name.clone()).collect();
+    let scope = if args.all_namespaces {
+        "all namespaces".to_string()
+    } else {
+        args.namespace.as_ref().map_or_else(
+            || "the context's namespace".to_string(),
+            |ns| format!("ns {ns}"),
+        )
+    };
+    let (tx, updates) = mpsc::channel(256);
+    let _workers = crate::workers::fleet_watch::spawn(clusters, &tx);
+    drop(tx);
+    let mut fleet = FleetScreen::new(FleetView::new(&names), &scope, Utc::now());
+    fleet.warnings = themes.warnings;
+    fleet.warnings.extend(keymaps.warnings);
+    let base = Options {
+        kubeconfig,
+        read_only: args.read_only,
+        theme: args.look.theme.clone(),
+        keymap: args.look.keymap.clone(),
+        prometheus: args.prometheus.clone(),
+        driving: Driving {
+            audit: args.audit.clone(),
+            clock: None,
+        },
+        auto: args.auto,
+        log_lines: args.log_lines,
+        ..Options::default()
+    };
+    crate::tui::run_fleet(fleet, updates, themes.theme, keymaps.keymap, |row| {
+        let base = base.clone();
+        async move {
+            let plan = match row.kind {
+                Kind::Flightdeck => stored_plan(&base, &row).await,
+                _ => Ok(None),
+            };
+            open(row_options(&base, &row, plan)).await
+        }
+    })
+    .await
+}
+
+/// The kubeconfig's current context, the name the fleet's rows carry.
+fn current_context(kubeconfig: Option<&std::path::Path>) -> String {
+    let config = match kubeconfig {
+        Some(p) => kube::config::Kubeconfig::read_from(p),
+        None => kube::config::Kubeconfig::read(),
+    };
+    config
+        .ok()
+        .and_then(|c| c.current_context)
+        .unwrap_or_else(|| client::IN_CLUSTER.to_string())
+}
+
+/// The plan a flightdeck rollout was started with, as kept beside its
+/// state: `Ok(None)` when it has none (started before plans were kept),
+/// an error when it cannot be read or is no longer a valid plan.
+async fn stored_plan(base: &Options, row: &Row) -> Result<Option<Plan>, String> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let context = context_of(row);
+    let (client, _) = client::connect(base.kubeconfig.as_deref(), context.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, &row.namespace);
+    let name = crate::rollout::history::configmap_name(&row.app);
+    let cm = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    let Some(text) = cm
+        .and_then(|cm| cm.data)
+        .and_then(|mut d| d.remove(crate::driver::store::PLAN_KEY))
+    else {
+        return Ok(None);
+    };
+    let path = std::path::PathBuf::from(format!("{name}/{}", crate::driver::store::PLAN_KEY));
+    Plan::parse(&path, &text)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The context a row's cluster is reached by (`None`: inside the cluster).
+fn context_of(row: &Row) -> Option<String> {
+    (row.cluster != client::IN_CLUSTER).then(|| row.cluster.clone())
+}
+
+/// What the cockpit opens for a fleet row: a flightdeck rollout with the
+/// plan it was started with (to drive it); otherwise the app's pods,
+/// traffic and logs, watch-only, with a header line saying why.
+pub fn row_options(base: &Options, row: &Row, plan: Result<Option<Plan>, String>) -> Options {
+    let app = row
+        .selector
+        .first()
+        .and_then(|s| s.get("app"))
+        .cloned()
+        .unwrap_or_else(|| row.app.clone());
+    let mut opts = Options {
+        context: context_of(row),
+        namespace: Some(row.namespace.clone()),
+        notes: Vec::new(),
+        ..base.clone()
+    };
+    let watch_only = |opts: &mut Options, why: String| {
+        opts.app = Some(app.clone());
+        opts.read_only = true;
+        opts.notes.push(why);
+    };
+    match (row.kind, plan) {
+        (Kind::Flightdeck, Ok(Some(plan))) => opts.plan = Some(plan),
+        (Kind::Flightdeck, Ok(None)) => watch_only(
+            &mut opts,
+            "watching only: this rollout was started without its plan kept on the cluster; open it with --plan FILE to drive it".into(),
+        ),
+        (Kind::Flightdeck, Err(e)) => watch_only(
+            &mut opts,
+            format!("watching only: its stored plan cannot be read ({e})"),
+        ),
+        (Kind::Argo | Kind::Flagger, _) => watch_only(
+            &mut opts,
+            format!(
+                "watching only: {} drives this rollout, and this cockpit does not drive {} yet",
+                row.kind.label(),
+                row.kind.label()
+            ),
+        ),
+        (Kind::Deployment, _) => opts.app = Some(app),
+    }
+    opts
+}
+
+#[cfg(test)]
+mod fleet_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn row(kind: Kind) -> Row {
+        let mut row = Row::new("prod-eu", "shop", "checkout-rollout", kind);
+        row.selector = vec![BTreeMap::from([(
+            "app".to_string(),
+            "checkout".to_string(),
+        )])];
+        row
+    }
+
+    #[test]
+    fn a_row_opens_the_cockpit_on_its_cluster_namespace_and_app() {
+        let base = Options {
+            read_only: false,
+            theme: "light".into(),
+            ..Options::default()
+        };
+        let argo = row_options(&base, &row(Kind::Argo), Ok(None));
+        assert_eq!(argo.context.as_deref(), Some("prod-eu"));
+        assert_eq!(argo.namespace.as_deref(), Some("shop"));
+        assert_eq!(argo.app.as_deref(), Some("checkout"), "the pods' app label");
+        assert!(argo.read_only && argo.plan.is_none());
+        assert!(
+            argo.notes[0].starts_with("watching only: Argo drives"),
+            "{:?}",
+            argo.notes
+        );
+        assert_eq!(argo.theme, "light");
+
+        let deployment = row_options(&base, &row(Kind::Deployment), Ok(None));
+        assert!(!deployment.read_only && deployment.notes.is_empty());
+        assert_eq!(deployment.app.as_deref(), Some("checkout"));
+
+        let text = include_str!("../assets/plans/canary-istio.toml");
+        let plan = Plan::parse(std::path::Path::new("plan.toml"), text).unwrap();
+        let kept = row_options(&base, &row(Kind::Flightdeck), Ok(Some(plan.clone())));
+        assert_eq!(kept.plan, Some(plan));
+        assert!(!kept.read_only && kept.notes.is_empty());
+        let lost = row_options(&base, &row(Kind::Flightdeck), Ok(None));
+        assert!(lost.read_only && lost.plan.is_none());
+        assert!(lost.notes[0].contains("--plan FILE"), "{:?}", lost.notes);
     }
 }

@@ -106,9 +106,7 @@ fn run(cli: Cli) -> Result<u8> {
         None => {
             let c = cli.cockpit;
             if c.app.is_none() && c.plan.is_none() {
-                return Err(Stop::new(Kind::Usage, "no app to watch")
-                    .hint("name it with --app NAME, or give a plan with --plan FILE")
-                    .into());
+                return fleet(c, &runtime);
             }
             // A bad plan stops here, before anything is connected or changed.
             let plan = c.plan.as_deref().map(Plan::load).transpose()?;
@@ -135,6 +133,19 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// No app or plan: the fleet view, which needs a terminal to draw on.
+fn fleet(c: flightdeck::cli::CockpitArgs, runtime: &tokio::runtime::Runtime) -> Result<u8> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Err(Stop::new(Kind::Usage, "the fleet view needs a terminal")
+            .hint("list the rollouts with `flightdeck list`, or open one with --app NAME or --plan FILE")
+            .into());
+    }
+    cockpit_log(c.log_file.clone())?;
+    runtime.block_on(cockpit::run_fleet(c))?;
+    Ok(0)
 }
 
 /// The cockpit's log pane, and its log file: the one asked for (an error

@@ -20,6 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::app::{self, Command, Layer, Msg, State};
 use crate::config::keymap::{Key, KeyCode, KeyMatcher, Keymap, Matched};
 use crate::config::theme::Theme;
+use crate::fleet::{FleetCommand, FleetScreen, Row, Update};
 use crate::rollout::Request;
 use crate::workers::supervise::Death;
 
@@ -93,7 +94,197 @@ pub async fn run_driving(
     )
     .await;
     crate::terminal::leave();
+    result.map(|_| ())
+}
+
+/// How the cockpit's loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Quit,
+    /// Back to the fleet it was opened from.
+    Back,
+}
+
+/// A cockpit ready to run on a screen the fleet already holds.
+pub struct Cockpit {
+    pub state: State,
+    pub msgs: Receiver<Msg>,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub driver: Option<Sender<Request>>,
+    pub deaths: Option<UnboundedReceiver<Death>>,
+    /// Keeps its workers running; dropped (and so stopped) when it closes.
+    pub keep: Box<dyn std::any::Any + Send>,
+}
+
+/// Runs the fleet screen until the person quits. Enter on a row asks `open`
+/// for a cockpit and runs it on the same screen; Esc there comes back. The
+/// terminal stays in the alternate screen across the switch and is restored
+/// once, on return, on error or on panic.
+pub async fn run_fleet<F, Fut>(
+    mut fleet: FleetScreen,
+    mut updates: Receiver<Update>,
+    theme: Theme,
+    keymap: Keymap,
+    mut open: F,
+) -> color_eyre::Result<()>
+where
+    F: FnMut(Row) -> Fut,
+    Fut: std::future::Future<Output = color_eyre::Result<Cockpit>>,
+{
+    init_tracing();
+    fleet.keys = keymap.help();
+    let mut terminal = crate::terminal::enter()?;
+    let result = fleet_loop(
+        &mut terminal,
+        &mut fleet,
+        &mut updates,
+        (&theme, &keymap),
+        &mut open,
+    )
+    .await;
+    crate::terminal::leave();
     result
+}
+
+async fn fleet_loop<F, Fut>(
+    terminal: &mut ratatui::DefaultTerminal,
+    fleet: &mut FleetScreen,
+    updates: &mut Receiver<Update>,
+    (theme, keymap): (&Theme, &Keymap),
+    open: &mut F,
+) -> color_eyre::Result<()>
+where
+    F: FnMut(Row) -> Fut,
+    Fut: std::future::Future<Output = color_eyre::Result<Cockpit>>,
+{
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut matcher = KeyMatcher::default();
+    let mut updates_open = true;
+    'screen: loop {
+        // Entered first, and again after a cockpit: whatever it drew goes.
+        terminal.clear()?;
+        let mut events = EventStream::new();
+        let mut screen = Screen::default();
+        let mut dirty = true;
+        let mut last_frame = Instant::now() - FRAME;
+        fleet.page = usize::from(terminal.size()?.height.saturating_sub(12).max(1));
+        loop {
+            if dirty && last_frame.elapsed() >= FRAME {
+                screen.render(terminal, |frame| {
+                    crate::ui::fleet::draw(frame, fleet, theme);
+                })?;
+                last_frame = Instant::now();
+                dirty = false;
+            }
+            let next_frame = last_frame + FRAME;
+            tokio::select! {
+                biased;
+                event = events.next() => match event {
+                    Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                        dirty = true;
+                        let Some(command) = fleet_key(fleet, &mut matcher, keymap, key) else {
+                            continue;
+                        };
+                        let row = match command {
+                            FleetCommand::Quit => return Ok(()),
+                            FleetCommand::Open(row) => *row,
+                        };
+                        fleet.status = Some(format!("opening {}…", row.app));
+                        screen.render(terminal, |frame| crate::ui::fleet::draw(frame, fleet, theme))?;
+                        let app = row.app.clone();
+                        match open(row).await {
+                            Ok(cockpit) => {
+                                fleet.status = None;
+                                drop(events);
+                                if run_cockpit(terminal, cockpit).await? == Exit::Quit {
+                                    return Ok(());
+                                }
+                                continue 'screen;
+                            }
+                            Err(e) => fleet.status = Some(format!("cannot open {app}: {e}")),
+                        }
+                    }
+                    Some(Ok(Event::Resize(_, rows))) => {
+                        terminal.autoresize()?;
+                        fleet.page = usize::from(rows.saturating_sub(12).max(1));
+                        dirty = true;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Ok(()),
+                },
+                update = updates.recv(), if updates_open => {
+                    if let Some(update) = update {
+                        fleet.view.apply(update);
+                        while let Ok(update) = updates.try_recv() {
+                            fleet.view.apply(update);
+                        }
+                        dirty = true;
+                    } else {
+                        tracing::warn!("the fleet's watches stopped");
+                        updates_open = false;
+                    }
+                }
+                _ = tick.tick() => {
+                    fleet.now = Utc::now();
+                    dirty = true;
+                }
+                () = tokio::time::sleep_until(next_frame), if dirty => {}
+            }
+        }
+    }
+}
+
+/// Runs a cockpit opened from the fleet on the fleet's screen.
+async fn run_cockpit(
+    terminal: &mut ratatui::DefaultTerminal,
+    cockpit: Cockpit,
+) -> color_eyre::Result<Exit> {
+    let Cockpit {
+        mut state,
+        mut msgs,
+        theme,
+        keymap,
+        driver,
+        mut deaths,
+        keep,
+    } = cockpit;
+    state.keys = keymap.help();
+    state.opened_from = crate::app::state::OpenedFrom::Fleet;
+    terminal.clear()?;
+    let keys = Keys {
+        keymap: &keymap,
+        driver: driver.as_ref(),
+    };
+    let exit = event_loop(terminal, &mut state, &mut msgs, &theme, keys, &mut deaths).await;
+    drop(keep);
+    exit
+}
+
+/// Applies a key on the fleet screen; returns what the loop must do.
+fn fleet_key(
+    fleet: &mut FleetScreen,
+    matcher: &mut KeyMatcher,
+    keymap: &Keymap,
+    event: KeyEvent,
+) -> Option<FleetCommand> {
+    let key = to_key(event)?;
+    let layer = fleet.key_layer();
+    match matcher.feed(keymap, layer, key) {
+        Matched::Action(action) => fleet.handle_action(action),
+        Matched::Unbound if layer == Layer::FleetFilter => {
+            if let KeyCode::Char(c) = key.code
+                && !key.ctrl
+                && !key.alt
+            {
+                fleet.type_char(c);
+            }
+            None
+        }
+        Matched::Pending | Matched::Unbound => None,
+    }
 }
 
 /// The next worker to die, or never.
@@ -122,7 +313,7 @@ async fn event_loop(
     theme: &Theme,
     keys: Keys<'_>,
     deaths: &mut Option<UnboundedReceiver<Death>>,
-) -> color_eyre::Result<()> {
+) -> color_eyre::Result<Exit> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -159,7 +350,8 @@ async fn event_loop(
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     for command in key_commands(state, &mut matcher, keys.keymap, key) {
                         match command {
-                            Command::Quit => return Ok(()),
+                            Command::Quit => return Ok(Exit::Quit),
+                            Command::Back => return Ok(Exit::Back),
                             Command::Drive(request) => send(state, keys.driver, request),
                         }
                     }
@@ -173,7 +365,7 @@ async fn event_loop(
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
-                None => return Ok(()),
+                None => return Ok(Exit::Quit),
             },
             msg = msgs.recv(), if msgs_open => {
                 if let Some(msg) = msg {
@@ -224,8 +416,17 @@ impl Screen {
         state: &State,
         theme: &Theme,
     ) -> Result<bool, B::Error> {
+        self.render(terminal, |frame| crate::ui::draw(frame, state, theme))
+    }
+
+    /// Renders with `draw` and writes what changed. Returns whether anything did.
+    fn render<B: Backend>(
+        &mut self,
+        terminal: &mut ratatui::Terminal<B>,
+        draw: impl FnOnce(&mut ratatui::Frame<'_>),
+    ) -> Result<bool, B::Error> {
         let mut frame = terminal.get_frame();
-        crate::ui::draw(&mut frame, state, theme);
+        draw(&mut frame);
         // The terminal gets the spare buffer back, blank for the next render.
         std::mem::swap(&mut self.next, terminal.current_buffer_mut());
         let spare = terminal.current_buffer_mut();

@@ -178,11 +178,23 @@ async fn a_forbidden_namespace_is_forbidden_and_a_held_helm_a_conflict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cockpit_without_an_app_is_a_usage_error() {
+async fn without_an_app_flightdeck_opens_the_fleet_which_needs_a_terminal() {
+    // No app and no plan is the fleet view now; on a pipe there is nothing
+    // to draw it on, and the error says what does work there.
     let out = output(flightdeck(&[])).await;
     let (line, hint) = one_error(&out, 2);
-    assert_eq!(line, "error: no app to watch");
-    assert!(hint.unwrap().contains("--app NAME"));
+    assert_eq!(line, "error: the fleet view needs a terminal");
+    let hint = hint.unwrap();
+    assert!(hint.contains("flightdeck list"), "{hint}");
+    assert!(hint.contains("--app NAME"), "{hint}");
+    // Its flags are the fleet's only: not beside an app.
+    let out = output(flightdeck(&["-A", "--app", "checkout"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// On a terminal (a pty from script(1)) the label is coloured, unless
@@ -194,8 +206,11 @@ async fn the_error_is_coloured_on_a_terminal_unless_no_color() {
         return;
     }
     let on_a_terminal = |no_color: bool| {
+        // A log file in a folder that does not exist: a usage error before
+        // anything is drawn (without an app it would open the fleet).
         let mut cmd = Command::new("script");
-        cmd.args(["-qec", BIN, "/dev/null"])
+        let line = format!("{BIN} --app checkout --log-file /proc/flightdeck/no/such.log");
+        cmd.args(["-qec", &line, "/dev/null"])
             .env_remove("FLIGHTDECK_DEBUG")
             .stdin(Stdio::null());
         if no_color {
@@ -209,12 +224,15 @@ async fn the_error_is_coloured_on_a_terminal_unless_no_color() {
     let screen = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{screen}");
     assert!(
-        screen.contains("\x1b[1;31merror:\x1b[0m no app to watch"),
+        screen.contains("\x1b[1;31merror:\x1b[0m cannot open the log file"),
         "{screen:?}"
     );
     let out = output(on_a_terminal(true)).await;
     let screen = stdout(&out);
-    assert!(screen.contains("error: no app to watch"), "{screen:?}");
+    assert!(
+        screen.contains("error: cannot open the log file"),
+        "{screen:?}"
+    );
     assert!(!screen.contains('\x1b'), "{screen:?}");
 }
 

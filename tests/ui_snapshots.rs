@@ -912,3 +912,227 @@ fn hostile_guard_names_and_reasons_are_cleaned() {
     assert!(text.contains("probe said hello"), "{text}");
     assert!(text.contains("bad gateway"), "{text}");
 }
+
+// The fleet screen: rows of every kind across two clusters, one of which
+// stopped answering, most in need first; a filter; the help overlay.
+
+mod fleet_screen {
+    use super::{ago, now};
+    use flightdeck::app::Action;
+    use flightdeck::config::keymap::Keymap;
+    use flightdeck::config::theme::Theme;
+    use flightdeck::fleet::{
+        AnalysisMetric, FleetScreen, FleetView, Kind, Phase, Pods, Row, Skip, Update,
+    };
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        cluster: &str,
+        ns: &str,
+        app: &str,
+        kind: Kind,
+        strategy: &str,
+        step: Option<(u32, u32)>,
+        weight: Option<u8>,
+        phase: Phase,
+        pods: (u32, u32, u32),
+        changed: i64,
+    ) -> Row {
+        let mut r = Row::new(cluster, ns, app, kind);
+        r.strategy = strategy.into();
+        r.step = step;
+        r.weight = weight;
+        r.phase = phase;
+        r.pods = Pods {
+            ready: pods.0,
+            total: pods.1,
+            restarts: pods.2,
+        };
+        r.changed = Some(ago(changed));
+        r
+    }
+
+    fn fleet() -> FleetScreen {
+        let mut view = FleetView::new(&["prod-eu".into(), "prod-us".into(), "edge".into()]);
+        let mut checkout = row(
+            "prod-eu",
+            "shop",
+            "checkout",
+            Kind::Argo,
+            "canary",
+            Some((4, 8)),
+            Some(40),
+            Phase::Degraded {
+                reason: "analysis error-rate failed".into(),
+            },
+            (9, 10, 7),
+            30,
+        );
+        checkout.detail.steps = vec![
+            "setWeight 20".into(),
+            "pause".into(),
+            "setWeight 40".into(),
+            "analysis error-rate".into(),
+        ];
+        checkout.detail.current = Some(3);
+        checkout.detail.analysis = vec![AnalysisMetric {
+            name: "error-rate".into(),
+            phase: "Failed".into(),
+            measured: vec!["0.031".into(), "0.074".into()],
+            limit: "result[0] < 0.05".into(),
+        }];
+        view.apply(Update::Rows {
+            cluster: "prod-eu".into(),
+            rows: vec![
+                checkout,
+                row(
+                    "prod-eu",
+                    "shop",
+                    "cart",
+                    Kind::Flightdeck,
+                    "canary",
+                    Some((2, 5)),
+                    Some(25),
+                    Phase::Paused {
+                        until: Some(now() + chrono::Duration::seconds(150)),
+                        reason: "timed stage".into(),
+                    },
+                    (5, 5, 0),
+                    60,
+                ),
+                row(
+                    "prod-eu",
+                    "pay\u{1b}]0;owned\u{7}",
+                    "payments\u{1b}[2J",
+                    Kind::Flagger,
+                    "canary",
+                    None,
+                    Some(0),
+                    Phase::Aborted {
+                        reason: "Canary failed 5 checks".into(),
+                    },
+                    (3, 3, 0),
+                    300,
+                ),
+                row(
+                    "prod-eu",
+                    "web",
+                    "frontend",
+                    Kind::Deployment,
+                    "rolling",
+                    None,
+                    None,
+                    Phase::Progressing,
+                    (6, 8, 1),
+                    10,
+                ),
+            ],
+        });
+        view.apply(Update::Rows {
+            cluster: "prod-us".into(),
+            rows: vec![row(
+                "prod-us",
+                "shop",
+                "search",
+                Kind::Flightdeck,
+                "blue-green",
+                Some((1, 2)),
+                Some(0),
+                Phase::Paused {
+                    until: None,
+                    reason: "waiting for the go".into(),
+                },
+                (8, 8, 0),
+                120,
+            )],
+        });
+        view.apply(Update::Unreachable {
+            cluster: "edge".into(),
+            reason: "connection refused".into(),
+        });
+        view.apply(Update::Skipped {
+            cluster: "prod-us".into(),
+            kind: "canaries.flagger.app".into(),
+            why: Skip::Forbidden("canaries.flagger.app is forbidden".into()),
+        });
+        let mut s = FleetScreen::new(view, "all namespaces", now());
+        s.keys = Keymap::preset("default").unwrap().help();
+        s
+    }
+
+    fn draw(s: &FleetScreen, width: u16, height: u16) -> String {
+        let theme = Theme::default();
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|f| flightdeck::ui::fleet::draw(f, s, &theme))
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        assert!(
+            buffer
+                .content()
+                .iter()
+                .all(|c| !c.symbol().chars().any(char::is_control)),
+            "no control character reaches the screen"
+        );
+        terminal.backend().to_string()
+    }
+
+    #[test]
+    fn fleet_rows_most_in_need_first() {
+        let s = fleet();
+        for (w, h) in [(120, 30), (80, 24)] {
+            insta::assert_snapshot!(format!("fleet_{w}x{h}"), draw(&s, w, h));
+        }
+        let shown = draw(&s, 160, 30);
+        let line = |app: &str| shown.lines().position(|l| l.contains(app)).unwrap();
+        // Aborted, degraded, waiting for the go, a timed pause, progressing.
+        assert!(line("payments") < line("checkout"), "{shown}");
+        assert!(line("checkout") < line("search"), "{shown}");
+        assert!(line("search") < line("cart"), "{shown}");
+        assert!(line("cart") < line("frontend"), "{shown}");
+        assert!(shown.contains("4/8") && shown.contains("40%"), "{shown}");
+        assert!(shown.contains("paused 2m30s left"), "{shown}");
+        assert!(
+            shown.contains("edge does not answer: connection refused"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("cannot watch canaries.flagger.app"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn fleet_filter_sort_and_help() {
+        let mut s = fleet();
+        s.handle_action(Action::FleetFilter);
+        for c in "shop".chars() {
+            s.type_char(c);
+        }
+        insta::assert_snapshot!("fleet_filter_120x30", draw(&s, 120, 30));
+        s.handle_action(Action::SearchSubmit);
+        s.handle_action(Action::FleetSort);
+        s.handle_action(Action::ScrollDown);
+        let shown = draw(&s, 120, 30);
+        assert!(shown.contains("sort changed"), "{shown}");
+        assert!(shown.contains("3 of 5 rollouts"), "{shown}");
+        assert!(!shown.contains("frontend"), "{shown}");
+        s.handle_action(Action::Help);
+        insta::assert_snapshot!("fleet_help_120x30", draw(&s, 120, 30));
+    }
+
+    #[test]
+    fn an_empty_fleet_says_so() {
+        let mut view = FleetView::new(&["prod".into()]);
+        let s = FleetScreen::new(view.clone(), "ns shop", now());
+        assert!(draw(&s, 80, 24).contains("waiting for the clusters to answer"));
+        view.apply(Update::Rows {
+            cluster: "prod".into(),
+            rows: Vec::new(),
+        });
+        let s = FleetScreen::new(view, "ns shop", now());
+        assert!(draw(&s, 80, 24).contains("nothing to release"));
+    }
+}

@@ -68,6 +68,12 @@ pub enum Action {
     DialogCancel,
     /// Delete the last character typed into the dialog.
     DialogDelete,
+    /// Fleet: open the cockpit on the selected row.
+    FleetOpen,
+    /// Fleet: type a filter; rows without every word are hidden.
+    FleetFilter,
+    /// Fleet: sort by the next key (need, changed, name).
+    FleetSort,
 }
 
 impl Action {
@@ -117,6 +123,9 @@ impl Action {
         Action::DialogConfirm,
         Action::DialogCancel,
         Action::DialogDelete,
+        Action::FleetOpen,
+        Action::FleetFilter,
+        Action::FleetSort,
     ];
 
     /// The kebab-case name a keymap uses.
@@ -167,6 +176,9 @@ impl Action {
             Action::DialogConfirm => "dialog-confirm",
             Action::DialogCancel => "dialog-cancel",
             Action::DialogDelete => "dialog-delete",
+            Action::FleetOpen => "fleet-open",
+            Action::FleetFilter => "fleet-filter",
+            Action::FleetSort => "fleet-sort",
         }
     }
 
@@ -185,6 +197,8 @@ impl fmt::Display for Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Quit,
+    /// Leave the cockpit for the fleet it was opened from.
+    Back,
     /// Hand a request to the driver.
     Drive(crate::rollout::Request),
 }

@@ -82,10 +82,14 @@ pub enum Layer {
     Dialog,
     /// A dialog taking typed text.
     Prompt,
+    /// The fleet's table.
+    Fleet,
+    /// The fleet's filter input.
+    FleetFilter,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 11] = [
+    pub const ALL: [Layer; 13] = [
         Layer::Global,
         Layer::Pods,
         Layer::Traffic,
@@ -97,6 +101,8 @@ impl Layer {
         Layer::Help,
         Layer::Dialog,
         Layer::Prompt,
+        Layer::Fleet,
+        Layer::FleetFilter,
     ];
 
     pub fn name(self) -> &'static str {
@@ -112,6 +118,8 @@ impl Layer {
             Layer::Help => "help",
             Layer::Dialog => "dialog",
             Layer::Prompt => "prompt",
+            Layer::Fleet => "fleet",
+            Layer::FleetFilter => "fleet-filter",
         }
     }
 
@@ -130,8 +138,13 @@ impl Layer {
     pub fn falls_back(self) -> bool {
         !matches!(
             self,
-            Layer::Search | Layer::Global | Layer::Dialog | Layer::Prompt
+            Layer::Search | Layer::Global | Layer::Dialog | Layer::Prompt | Layer::FleetFilter
         )
+    }
+
+    /// Whether the layer belongs to the fleet screen rather than the cockpit.
+    pub fn is_fleet(self) -> bool {
+        matches!(self, Layer::Fleet | Layer::FleetFilter)
     }
 }
 
@@ -415,6 +428,17 @@ pub struct State {
     pub drive: super::drive::DriveLog,
     /// A question waiting for an answer (confirmation, image, revision).
     pub dialog: Option<super::drive::Dialog>,
+    /// Where the cockpit was opened from: closing with nothing left to
+    /// close goes back to the fleet.
+    pub opened_from: OpenedFrom,
+}
+
+/// Where the cockpit was opened from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OpenedFrom {
+    #[default]
+    CommandLine,
+    Fleet,
 }
 
 impl State {
@@ -445,6 +469,7 @@ impl State {
             rollout: None,
             drive: super::drive::DriveLog::default(),
             dialog: None,
+            opened_from: OpenedFrom::CommandLine,
         }
     }
 

@@ -96,6 +96,8 @@ pub fn handle_action(state: &mut State, action: Action) -> Vec<Command> {
                 state.zoom = false;
             } else if state.diagnostics {
                 state.diagnostics = false;
+            } else if state.opened_from == crate::app::state::OpenedFrom::Fleet {
+                return vec![Command::Back];
             }
         }
         Action::FocusNext => state.focus = state.focus.next(),
@@ -143,7 +145,11 @@ pub fn handle_action(state: &mut State, action: Action) -> Vec<Command> {
         | Action::TakeHelm
         | Action::DialogConfirm
         | Action::DialogCancel
-        | Action::DialogDelete => {}
+        | Action::DialogDelete
+        // The fleet screen's own; the cockpit has no use for them.
+        | Action::FleetOpen
+        | Action::FleetFilter
+        | Action::FleetSort => {}
     }
     Vec::new()
 }
@@ -247,6 +253,17 @@ mod tests {
         assert!(s.zoom && !s.help);
         handle_action(&mut s, Action::Close);
         assert!(!s.zoom);
+    }
+
+    #[test]
+    fn close_goes_back_to_the_fleet_only_when_nothing_else_is_open() {
+        let mut s = state();
+        assert_eq!(handle_action(&mut s, Action::Close), vec![]);
+        s.opened_from = crate::app::state::OpenedFrom::Fleet;
+        s.help = true;
+        assert_eq!(handle_action(&mut s, Action::Close), vec![]);
+        assert!(!s.help);
+        assert_eq!(handle_action(&mut s, Action::Close), vec![Command::Back]);
     }
 
     #[test]

@@ -233,6 +233,9 @@ struct KeymapFile {
     help: Option<LayerFile>,
     dialog: Option<LayerFile>,
     prompt: Option<LayerFile>,
+    fleet: Option<LayerFile>,
+    #[serde(rename = "fleet-filter")]
+    fleet_filter: Option<LayerFile>,
 }
 
 impl KeymapFile {
@@ -249,6 +252,8 @@ impl KeymapFile {
             Layer::Help => self.help.as_ref(),
             Layer::Dialog => self.dialog.as_ref(),
             Layer::Prompt => self.prompt.as_ref(),
+            Layer::Fleet => self.fleet.as_ref(),
+            Layer::FleetFilter => self.fleet_filter.as_ref(),
         }
     }
 }
@@ -579,6 +584,43 @@ mod tests {
                 "mine.toml:3:21: unknown action `explode`; expected one of: quit, help,"
             ),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_fleet_has_its_keys_in_every_preset() {
+        for (name, _) in PRESETS {
+            let km = Keymap::preset(name).unwrap();
+            let mut m = KeyMatcher::default();
+            for (layer, key, action) in [
+                (Layer::Fleet, Key::plain(KeyCode::Enter), Action::FleetOpen),
+                (Layer::Fleet, Key::char('/'), Action::FleetFilter),
+                (Layer::Fleet, Key::char('s'), Action::FleetSort),
+                (Layer::Fleet, Key::char('q'), Action::Quit),
+                (
+                    Layer::FleetFilter,
+                    Key::plain(KeyCode::Esc),
+                    Action::SearchCancel,
+                ),
+                (
+                    Layer::FleetFilter,
+                    Key::plain(KeyCode::Enter),
+                    Action::SearchSubmit,
+                ),
+            ] {
+                assert_eq!(m.feed(&km, layer, key), Matched::Action(action), "{name}");
+            }
+            // Typed text is the filter's, never a command.
+            assert_eq!(
+                m.feed(&km, Layer::FleetFilter, Key::char('q')),
+                Matched::Unbound
+            );
+        }
+        let vim = Keymap::preset("vim").unwrap();
+        let mut m = KeyMatcher::default();
+        assert_eq!(
+            m.feed(&vim, Layer::Fleet, Key::char('j')),
+            Matched::Action(Action::ScrollDown)
         );
     }
 

@@ -362,6 +362,7 @@ impl Driver {
             let kept = self.keep_before_start().await;
             *self.kept_lock() = Some(kept);
         }
+        let started = matches!(command, Command::Start { .. });
         let result = self
             .carry_out(
                 rollout,
@@ -372,6 +373,9 @@ impl Driver {
             )
             .await;
         self.kept_lock().take();
+        if started && result.is_ok() {
+            self.store.keep_plan(&self.client, &self.plan.source).await;
+        }
         result
     }
 

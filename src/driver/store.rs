@@ -24,6 +24,9 @@ use crate::rollout::state::RolloutState;
 /// The ConfigMap key (annotation-style names with a `/` are not valid keys).
 pub const KEY: &str = "rollout.json";
 
+/// The key keeping the plan a rollout was started with, as TOML.
+pub const PLAN_KEY: &str = "plan.toml";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot read the rollout state {obj}: {source}")]
@@ -231,6 +234,16 @@ impl StateStore {
         Err(StoreError::Conflict {
             obj: self.obj.to_string(),
         })
+    }
+
+    /// Keeps the plan's text beside the rollout it started, under its own
+    /// key, so the fleet can open a cockpit that drives it. Worth a warning
+    /// when it fails, never a failed start.
+    pub async fn keep_plan(&self, client: &kube::Client, text: &str) {
+        let patch = Patch::Merge(json!({"data": {PLAN_KEY: text}}));
+        if let Err(e) = rest::patch(client, &self.obj, &patch).await {
+            tracing::warn!(error = %e, "cannot keep the plan beside the rollout");
+        }
     }
 
     /// Stores `asked` for the driver at the helm to carry out. Only its own

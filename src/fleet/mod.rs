@@ -5,10 +5,12 @@
 
 pub mod order;
 pub mod row;
+pub mod screen;
 pub mod update;
 pub mod view;
 
 pub use order::{SortKey, need};
 pub use row::{AnalysisMetric, Detail, Kind, Phase, Pods, Row, RowKey};
+pub use screen::{FleetCommand, FleetScreen};
 pub use update::{Skip, Update};
 pub use view::FleetView;

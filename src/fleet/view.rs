@@ -2,7 +2,7 @@
 //! the typed filter, the sort, the selection. Updated by messages from the
 //! watch workers and by keys; read when drawing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::order::{self, SortKey};
 use super::row::{Row, RowKey};
@@ -30,6 +30,8 @@ pub struct FleetView {
     selected: usize,
     /// Every cluster asked about, so one with no rows still shows.
     clusters: Vec<String>,
+    /// Clusters that answered at least once.
+    answered: BTreeSet<String>,
     /// Kinds each cluster's rows leave out, and why.
     skipped: BTreeMap<String, Vec<(String, Skip)>>,
 }
@@ -71,7 +73,15 @@ impl FleetView {
             self.rows.insert(row.key(), row);
         }
         self.unreachable.remove(cluster);
+        self.answered.insert(cluster.to_string());
         self.reorder();
+    }
+
+    /// Whether every cluster asked about has answered or been marked.
+    pub fn settled(&self) -> bool {
+        self.clusters
+            .iter()
+            .all(|c| self.answered.contains(c) || self.unreachable.contains_key(c))
     }
 
     /// The cluster stopped answering: its rows stay, marked, until it answers.

@@ -182,6 +182,9 @@ pub struct Plan {
     pub guards: Vec<GuardSpec>,
     pub notifications: Vec<Notification>,
     pub queries: Queries,
+    /// The TOML it was read from, kept beside a started rollout so another
+    /// cockpit (the fleet's) can drive it with the same plan.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

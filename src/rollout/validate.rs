@@ -315,6 +315,7 @@ pub(crate) fn parse_plan(path: &Path, text: &str) -> Result<Plan, FileError> {
         guards,
         notifications,
         queries,
+        source: text.to_string(),
     })
 }
 

@@ -8,13 +8,26 @@ use ratatui::widgets::{Clear, Paragraph};
 
 use super::pane_block;
 use crate::app::State;
-use crate::app::state::Layer;
+use crate::app::state::{KeyHelp, Layer};
 use crate::config::theme::Theme;
 
 const COLUMN: u16 = 34;
 
 pub fn render(frame: &mut Frame<'_>, screen: Rect, state: &State, theme: &Theme) {
-    let lines = help_lines(state, theme);
+    let focused = Layer::of_pane(state.focus);
+    let first = [focused, Layer::Global];
+    // The fleet's layers are listed on the fleet's own help.
+    let order = first.into_iter().chain(
+        Layer::ALL
+            .into_iter()
+            .filter(|l| !first.contains(l) && *l != Layer::Help && !l.is_fleet()),
+    );
+    let lines = help_lines(&state.keys, order, theme);
+    render_lines(frame, screen, &lines, theme);
+}
+
+/// The overlay, centred on `screen`, with `lines` flowed into columns.
+pub(crate) fn render_lines(frame: &mut Frame<'_>, screen: Rect, lines: &[Line<'_>], theme: &Theme) {
     // As tall as the list or 80% of the screen, as wide as the columns it then needs.
     let max_h = (screen.height * 4 / 5).max(5);
     let height = (lines.len() as u16 + 2).clamp(5, max_h);
@@ -51,17 +64,15 @@ pub fn render(frame: &mut Frame<'_>, screen: Rect, state: &State, theme: &Theme)
     }
 }
 
-fn help_lines<'a>(state: &State, theme: &Theme) -> Vec<Line<'a>> {
-    let focused = Layer::of_pane(state.focus);
-    let first = [focused, Layer::Global];
-    let order = first.into_iter().chain(
-        Layer::ALL
-            .into_iter()
-            .filter(|l| !first.contains(l) && *l != Layer::Help),
-    );
+/// Each layer's heading and its bindings, in `order`.
+pub(crate) fn help_lines<'a>(
+    keys: &KeyHelp,
+    order: impl IntoIterator<Item = Layer>,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
     let mut lines: Vec<Line<'a>> = Vec::new();
     for layer in order {
-        let hints = state.keys.layer(layer);
+        let hints = keys.layer(layer);
         if hints.is_empty() {
             continue;
         }

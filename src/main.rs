@@ -5,6 +5,7 @@ use flightdeck::cli::{Cli, Command, Output, SimCommand};
 use flightdeck::cockpit::{self, Options};
 use flightdeck::commands::failure::{Asked, Failure, Kind, Stop, colour_stderr};
 use flightdeck::commands::{conventions, logfile};
+use flightdeck::external::ask::{Source, Target};
 use flightdeck::rollout::plan::Plan;
 use flightdeck::sim::Scenario;
 
@@ -101,9 +102,19 @@ fn run(cli: Cli) -> Result<u8> {
         }
         None => {
             let c = cli.cockpit;
-            if c.app.is_none() && c.plan.is_none() {
+            let external = match (&c.rollout, &c.canary) {
+                (Some(name), _) => Some((Source::Argo, name.clone())),
+                (None, Some(name)) => Some((Source::Flagger, name.clone())),
+                (None, None) => None,
+            }
+            .map(|(source, name)| Target {
+                source,
+                namespace: c.namespace.clone().unwrap_or_default(),
+                name,
+            });
+            if c.app.is_none() && c.plan.is_none() && external.is_none() {
                 return Err(Stop::new(Kind::Usage, "no app to watch")
-                    .hint("name it with --app NAME, or give a plan with --plan FILE")
+                    .hint("name it with --app NAME, give a plan with --plan FILE, or open --rollout NAME or --canary NAME")
                     .into());
             }
             // A bad plan stops here, before anything is connected or changed.
@@ -127,6 +138,7 @@ fn run(cli: Cli) -> Result<u8> {
                 auto: c.auto,
                 log_lines: c.log_lines,
                 first: None,
+                external,
             }))?;
             Ok(0)
         }

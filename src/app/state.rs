@@ -415,6 +415,8 @@ pub struct State {
     pub drive: super::drive::DriveLog,
     /// A question waiting for an answer (confirmation, image, revision).
     pub dialog: Option<super::drive::Dialog>,
+    /// The Argo Rollout or Flagger Canary the cockpit is opened on, if any.
+    pub external: Option<super::external::ExternalView>,
 }
 
 impl State {
@@ -445,6 +447,7 @@ impl State {
             rollout: None,
             drive: super::drive::DriveLog::default(),
             dialog: None,
+            external: None,
         }
     }
 

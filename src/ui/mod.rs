@@ -7,6 +7,7 @@
 mod diagnostics;
 mod dialog;
 mod events;
+mod external;
 mod footer;
 pub mod format;
 mod guards;

@@ -43,6 +43,12 @@ pub struct CockpitArgs {
     /// A rollout plan (TOML) naming the app, its strategy and stages
     #[arg(long)]
     pub plan: Option<PathBuf>,
+    /// An Argo Rollouts `Rollout` to watch and drive, by name
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["app", "plan", "canary"])]
+    pub rollout: Option<String>,
+    /// A Flagger `Canary` to watch and drive, by name
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["app", "plan"])]
+    pub canary: Option<String>,
     /// Watch only: refuse every action that would change the cluster
     #[arg(long)]
     pub read_only: bool,

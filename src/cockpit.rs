@@ -52,6 +52,9 @@ pub struct Options {
     /// A command the driver carries out as soon as the cockpit opens
     /// (`flightdeck run` without `--headless` starts the rollout).
     pub first: Option<crate::driver::Command>,
+    /// An Argo Rollout or a Flagger Canary to open on instead of an app or a
+    /// plan (an empty namespace is the context's).
+    pub external: Option<crate::external::ask::Target>,
 }
 
 /// How the cockpit drives a plan: where the record goes, whose clock
@@ -85,6 +88,9 @@ pub async fn run(opts: Options) -> Result<()> {
 pub async fn open(opts: Options) -> Result<crate::tui::Cockpit> {
     // Before connecting, so what the client and the workers log at start is kept.
     crate::tui::init_tracing();
+    if let Some(target) = opts.external.clone() {
+        return open_external(opts, target).await;
+    }
     let themes = load_theme(&opts.theme, config_dir().as_deref(), no_color_requested());
     let keymaps = load_keymap(&opts.keymap, config_dir().as_deref());
     let (client, info) = client::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
@@ -197,6 +203,134 @@ pub async fn open(opts: Options) -> Result<crate::tui::Cockpit> {
         theme: themes.theme,
         keymap: keymaps.keymap,
         driver: commands,
+        deaths,
+        keep: Box::new(workers),
+    })
+}
+
+/// Opens the cockpit on an Argo Rollout or a Flagger Canary: the panes
+/// watch the pods its selector names, the Stages pane watches the object,
+/// and keys become the writes its own tools make.
+async fn open_external(
+    opts: Options,
+    target: crate::external::ask::Target,
+) -> Result<crate::tui::Cockpit> {
+    use crate::external::ask::{Source, Target};
+    let themes = load_theme(&opts.theme, config_dir().as_deref(), no_color_requested());
+    let keymaps = load_keymap(&opts.keymap, config_dir().as_deref());
+    let (client, info) = client::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
+        .await
+        .wrap_err("cannot connect to the cluster")?;
+    let namespace = Some(target.namespace.clone())
+        .filter(|ns| !ns.is_empty())
+        .or_else(|| opts.namespace.clone())
+        .unwrap_or_else(|| info.namespace.clone());
+    let target = Target {
+        namespace: namespace.clone(),
+        ..target
+    };
+    let object = crate::driver::rest::get(&client, &target.object())
+        .await
+        .wrap_err_with(|| {
+            format!(
+                "cannot read {} {}/{}",
+                target.source.kind(),
+                target.namespace,
+                target.name
+            )
+        })?;
+    // The pods are the ones its selector names (a Canary's: its target's).
+    let app_label = match target.source {
+        Source::Argo => object.pointer("/spec/selector/matchLabels/app"),
+        Source::Flagger => object.pointer("/spec/targetRef/name"),
+    };
+    let app = app_label.and_then(serde_json::Value::as_str).map_or_else(
+        || target.name.clone(),
+        |a| crate::sanitize::clean(a).into_owned(),
+    );
+
+    let mut state = State::new(Utc::now());
+    if let Some(lines) = opts.log_lines {
+        state.logs = Logs::with_capacity(usize::try_from(lines).unwrap_or(usize::MAX));
+    }
+    state.header.context.clone_from(&info.context);
+    state.header.namespace.clone_from(&namespace);
+    state.header.app.clone_from(&app);
+    state.header.strategy = target.source.label().to_string();
+    state.header.helm = if opts.read_only {
+        Helm::ReadOnly
+    } else {
+        Helm::Free
+    };
+    state.drive.read_only = opts.read_only;
+    state.header.warnings = themes.warnings;
+    state.header.warnings.extend(keymaps.warnings);
+    state.header.notes = opts.notes.clone();
+    state.external = Some(crate::app::external::ExternalView::new(target.clone()));
+    state.focus = crate::app::Pane::Stages;
+
+    let (tx, rx) = mpsc::channel(MSG_QUEUE);
+    let pods_target = crate::workers::Target {
+        client: client.clone(),
+        namespace: namespace.clone(),
+        app: app.clone(),
+    };
+    let router = traffic::detect(&pods_target).await;
+    let metrics = match &opts.prometheus {
+        Some(url) => MetricsSource::Prometheus {
+            client: Prometheus::new(url, Duration::from_secs(5))
+                .wrap_err_with(|| format!("bad Prometheus URL {url}"))?,
+            queries: crate::rollout::plan::Queries::default(),
+        },
+        None => MetricsSource::PodProxy,
+    };
+    let mut workers = workers::spawn(&pods_target, router, metrics, Vec::new(), &tx);
+    let deaths = workers.deaths();
+    workers.spawn(
+        "rollout watch",
+        crate::external::watch::run(
+            client.clone(),
+            target.clone(),
+            info.context.clone(),
+            tx.clone(),
+        ),
+    );
+    let audit = if opts.read_only {
+        None
+    } else {
+        let opened = opts
+            .driving
+            .audit
+            .clone()
+            .map_or_else(crate::workers::audit::default_path, Ok)
+            .and_then(|path| crate::workers::audit::AuditLog::open(&path));
+        match opened {
+            Ok(log) => Some(log),
+            Err(e) => {
+                state
+                    .header
+                    .warnings
+                    .push(format!("{e}: actions are not recorded"));
+                None
+            }
+        }
+    };
+    let driver = crate::driver::external::ExternalDriver {
+        client,
+        target,
+        kube_user: info.user.clone(),
+        audit,
+        read_only: opts.read_only,
+    };
+    let (commands, handle) = crate::driver::external::spawn(driver, tx.clone());
+    workers.supervisor().watch("driver", handle);
+    drop(tx);
+    Ok(crate::tui::Cockpit {
+        state,
+        msgs: rx,
+        theme: themes.theme,
+        keymap: keymaps.keymap,
+        driver: Some(commands),
         deaths,
         keep: Box::new(workers),
     })
@@ -514,6 +648,12 @@ fn context_of(row: &Row) -> Option<String> {
 /// plan it was started with (to drive it); otherwise the app's pods,
 /// traffic and logs, watch-only, with a header line saying why.
 pub fn row_options(base: &Options, row: &Row, plan: Result<Option<Plan>, String>) -> Options {
+    use crate::external::ask::{Source, Target};
+    let external = |source, row: &Row| Target {
+        source,
+        namespace: row.namespace.clone(),
+        name: row.app.clone(),
+    };
     let app = row
         .selector
         .first()
@@ -541,14 +681,10 @@ pub fn row_options(base: &Options, row: &Row, plan: Result<Option<Plan>, String>
             &mut opts,
             format!("watching only: its stored plan cannot be read ({e})"),
         ),
-        (Kind::Argo | Kind::Flagger, _) => watch_only(
-            &mut opts,
-            format!(
-                "watching only: {} drives this rollout, and this cockpit does not drive {} yet",
-                row.kind.label(),
-                row.kind.label()
-            ),
-        ),
+        // Argo and Flagger rows open the cockpit that drives through their
+        // controllers: the object is named by the row, its pods by the app label.
+        (Kind::Argo, _) => opts.external = Some(external(Source::Argo, row)),
+        (Kind::Flagger, _) => opts.external = Some(external(Source::Flagger, row)),
         (Kind::Deployment, _) => opts.app = Some(app),
     }
     opts
@@ -579,14 +715,22 @@ mod fleet_tests {
         let argo = row_options(&base, &row(Kind::Argo), Ok(None));
         assert_eq!(argo.context.as_deref(), Some("prod-eu"));
         assert_eq!(argo.namespace.as_deref(), Some("shop"));
-        assert_eq!(argo.app.as_deref(), Some("checkout"), "the pods' app label");
-        assert!(argo.read_only && argo.plan.is_none());
-        assert!(
-            argo.notes[0].starts_with("watching only: Argo drives"),
-            "{:?}",
-            argo.notes
+        let target = argo
+            .external
+            .as_ref()
+            .expect("an Argo row drives its Rollout");
+        assert_eq!(target.source, crate::external::ask::Source::Argo);
+        assert_eq!(
+            (target.namespace.as_str(), target.name.as_str()),
+            ("shop", "checkout-rollout")
         );
+        assert!(!argo.read_only && argo.plan.is_none() && argo.notes.is_empty());
         assert_eq!(argo.theme, "light");
+        let flagger = row_options(&base, &row(Kind::Flagger), Ok(None));
+        assert_eq!(
+            flagger.external.map(|t| t.source),
+            Some(crate::external::ask::Source::Flagger)
+        );
 
         let deployment = row_options(&base, &row(Kind::Deployment), Ok(None));
         assert!(!deployment.read_only && deployment.notes.is_empty());

@@ -149,6 +149,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         auto: args.auto,
         log_lines: args.log_lines,
         first: None,
+        external: None,
     })
     .await;
     host.shutdown().await;

@@ -5,6 +5,7 @@ use flightdeck::cli::{Cli, Command, Output, SimCommand};
 use flightdeck::cockpit::{self, Options};
 use flightdeck::commands::failure::{Asked, Failure, Kind, Stop, colour_stderr};
 use flightdeck::commands::{conventions, logfile};
+use flightdeck::external::ask::{Source, Target};
 use flightdeck::rollout::plan::Plan;
 use flightdeck::sim::Scenario;
 
@@ -105,7 +106,17 @@ fn run(cli: Cli) -> Result<u8> {
         }
         None => {
             let c = cli.cockpit;
-            if c.app.is_none() && c.plan.is_none() {
+            let external = match (&c.rollout, &c.canary) {
+                (Some(name), _) => Some((Source::Argo, name.clone())),
+                (None, Some(name)) => Some((Source::Flagger, name.clone())),
+                (None, None) => None,
+            }
+            .map(|(source, name)| Target {
+                source,
+                namespace: c.namespace.clone().unwrap_or_default(),
+                name,
+            });
+            if c.app.is_none() && c.plan.is_none() && external.is_none() {
                 return fleet(c, &runtime);
             }
             // A bad plan stops here, before anything is connected or changed.
@@ -129,6 +140,7 @@ fn run(cli: Cli) -> Result<u8> {
                 auto: c.auto,
                 log_lines: c.log_lines,
                 first: None,
+                external,
             }))?;
             Ok(0)
         }

@@ -174,16 +174,22 @@ pub fn handle(state: &mut State, action: Action) -> Option<Vec<Command>> {
         }
         _ => {}
     }
+    let image_question = match &state.external {
+        Some(view) => view.image_prompt(),
+        None => Some("Start a rollout with image (empty: the plan's):"),
+    };
     let prompt = match action {
-        Action::StartRollout => Some((
-            PromptFor::Image,
-            "Start a rollout with image (empty: the plan's):",
-            state
-                .rollout
-                .as_ref()
-                .and_then(|r| r.state.course.image.clone())
-                .unwrap_or_default(),
-        )),
+        Action::StartRollout => image_question.map(|question| {
+            (
+                PromptFor::Image,
+                question,
+                state
+                    .rollout
+                    .as_ref()
+                    .and_then(|r| r.state.course.image.clone())
+                    .unwrap_or_default(),
+            )
+        }),
         Action::Undo => Some((
             PromptFor::Revision,
             "Undo to revision (empty: the previous one):",
@@ -191,7 +197,11 @@ pub fn handle(state: &mut State, action: Action) -> Option<Vec<Command>> {
         )),
         _ => None,
     };
-    let request = request_of(action);
+    let request = match (action, &state.external) {
+        // A Rollout's image prompt is the way to its restart too; a Canary has none.
+        (Action::StartRollout, Some(_)) if prompt.is_none() => Some(Request::Start { image: None }),
+        _ => request_of(action),
+    };
     if prompt.is_none() && request.is_none() {
         return None;
     }
@@ -215,6 +225,12 @@ pub fn handle(state: &mut State, action: Action) -> Option<Vec<Command>> {
 fn refusal(state: &State, request: Option<&Request>) -> Option<String> {
     if state.drive.read_only || state.header.helm == Helm::ReadOnly {
         return Some("read-only: this cockpit was started with --read-only".into());
+    }
+    // Another controller's rollout: only what its own tools do is offered.
+    if let (Some(view), Some(request)) = (&state.external, request)
+        && let Some(why) = view.refusal(request)
+    {
+        return Some(why);
     }
     // The way back and a pause never wait for a step to land: the driver
     // cancels the step for the first, queues the second.
@@ -250,7 +266,10 @@ fn refusal(state: &State, request: Option<&Request>) -> Option<String> {
 fn ask_or_send(state: &mut State, request: Request) -> Vec<Command> {
     if request.is_destructive() {
         state.dialog = Some(Dialog::Confirm {
-            question: request.question(),
+            question: state
+                .external
+                .as_ref()
+                .map_or_else(|| request.question(), |view| view.question(&request)),
             request,
         });
         Vec::new()

@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod drive;
+pub mod external;
 pub mod guard_board;
 pub mod logs;
 pub mod logtext;

@@ -204,4 +204,6 @@ pub enum Msg {
     Guard(crate::workers::guard_watch::GuardUpdate),
     /// A webhook delivery went wrong (or works again).
     Delivery(crate::workers::notify::Delivery),
+    /// The Argo Rollout or Flagger Canary, read again by its watch.
+    External(Box<super::external::ExternalUpdate>),
 }

@@ -428,6 +428,8 @@ pub struct State {
     pub drive: super::drive::DriveLog,
     /// A question waiting for an answer (confirmation, image, revision).
     pub dialog: Option<super::drive::Dialog>,
+    /// The Argo Rollout or Flagger Canary the cockpit is opened on, if any.
+    pub external: Option<super::external::ExternalView>,
     /// Where the cockpit was opened from: closing with nothing left to
     /// close goes back to the fleet.
     pub opened_from: OpenedFrom,
@@ -470,6 +472,7 @@ impl State {
             drive: super::drive::DriveLog::default(),
             dialog: None,
             opened_from: OpenedFrom::CommandLine,
+            external: None,
         }
     }
 

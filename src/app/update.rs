@@ -51,6 +51,11 @@ pub fn update(state: &mut State, msg: Msg) {
         }
         Msg::Guard(update) => state.guard_states.apply(update),
         Msg::Delivery(delivery) => state.webhooks.apply(delivery),
+        Msg::External(update) => {
+            if let Some(view) = &mut state.external {
+                view.apply(*update);
+            }
+        }
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn run(args: RunArgs) -> Result<i32> {
             },
             auto: args.auto,
             first: Some(Command::Start { image: args.image }),
+            external: None,
             ..Options::default()
         })
         .await?;

@@ -24,6 +24,7 @@
 
 pub mod apply;
 pub mod asked;
+pub mod external;
 pub mod guarded;
 pub mod helm;
 pub mod notices;

@@ -11,6 +11,7 @@ pub mod flagger;
 pub mod flightdeck;
 pub mod pods;
 pub mod read;
+pub mod watch;
 pub mod writes;
 
 use std::collections::HashSet;

@@ -7,6 +7,7 @@
 mod diagnostics;
 mod dialog;
 mod events;
+mod external;
 pub mod fleet;
 mod footer;
 pub mod format;

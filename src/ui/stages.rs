@@ -49,6 +49,10 @@ pub fn status<'a>(state: &State, theme: &Theme) -> Line<'a> {
 }
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
+    if let Some(external) = &state.external {
+        super::external::render(frame, area, state, external, theme);
+        return;
+    }
     let view = &state.stages;
     if view.stages.is_empty() {
         frame.render_widget(super::placeholder("no plan loaded", theme), area);

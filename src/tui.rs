@@ -164,7 +164,7 @@ where
     let mut updates_open = true;
     'screen: loop {
         // Entered first, and again after a cockpit: whatever it drew goes.
-        terminal.clear()?;
+        wipe(terminal)?;
         let mut events = EventStream::new();
         let mut screen = Screen::default();
         let mut dirty = true;
@@ -253,7 +253,7 @@ async fn run_cockpit(
     } = cockpit;
     state.keys = keymap.help();
     state.opened_from = crate::app::state::OpenedFrom::Fleet;
-    terminal.clear()?;
+    wipe(terminal)?;
     let keys = Keys {
         keymap: &keymap,
         driver: driver.as_ref(),
@@ -261,6 +261,15 @@ async fn run_cockpit(
     let exit = event_loop(terminal, &mut state, &mut msgs, &theme, keys, &mut deaths).await;
     drop(keep);
     exit
+}
+
+/// Clears the screen for the other view's first frame. Not
+/// `Terminal::clear`: it asks the terminal where the cursor is, an answer
+/// that arrives as input and races the key reader.
+fn wipe(terminal: &mut ratatui::DefaultTerminal) -> std::io::Result<()> {
+    let backend = terminal.backend_mut();
+    Backend::clear(backend)?;
+    Backend::flush(backend)
 }
 
 /// Applies a key on the fleet screen; returns what the loop must do.

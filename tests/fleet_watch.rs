@@ -8,7 +8,7 @@ mod requests;
 
 use std::time::Duration;
 
-use flightdeck::fleet::{FleetView, Kind, Update};
+use flightdeck::fleet::{FleetView, Kind, Skip, Update};
 use flightdeck::sim::Scenario;
 use flightdeck::sim::host::{HostOptions, SimHost};
 use flightdeck::sim::server::REQUEST_COUNTS_PATH;
@@ -191,4 +191,36 @@ async fn a_cluster_that_does_not_answer_is_marked_and_the_other_still_shows() {
         view.silent_clusters().map(|(c, _)| c).collect::<Vec<_>>(),
         ["gone"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_rbac_forbids_are_skipped_and_noted_not_a_dead_cluster() {
+    let (host, dir) = sim("argo-canary").await;
+    host.shared()
+        .faults
+        .update(|f| f.forbidden_namespaces.push("shop".into()));
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut only_shop = cluster(&dir, "sim", "flightdeck-sim");
+    only_shop.all_namespaces = false;
+    only_shop.namespace = Some("shop".into());
+    let _workers = fleet_watch::spawn(vec![only_shop], &tx);
+    let mut view = FleetView::new(&["sim".into()]);
+    until(
+        &mut rx,
+        &mut view,
+        "every kind skipped and the cluster settled",
+        |v| v.skipped().count() == 6 && v.settled(),
+    )
+    .await;
+    assert!(
+        view.unreachable("sim").is_none(),
+        "it answers: 403 is no outage"
+    );
+    assert!(
+        view.skipped()
+            .all(|(_, _, why)| matches!(why, Skip::Forbidden(m) if m.contains("forbidden"))),
+        "{:?}",
+        view.skipped().collect::<Vec<_>>()
+    );
+    assert!(view.is_empty());
 }

@@ -177,6 +177,10 @@ pub struct AppSpec {
     /// Request paths the access log and metrics are spread over.
     #[serde(default = "default_paths")]
     pub paths: Vec<String>,
+    /// A Flagger Canary's promotion waits on the loadtester's gate, and its
+    /// rollback gate can fail it (`confirm-promotion` and `rollback` webhooks).
+    #[serde(default)]
+    pub gates: bool,
     pub versions: Vec<VersionSpec>,
 }
 

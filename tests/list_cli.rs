@@ -451,3 +451,140 @@ async fn a_forbidden_rollout_kind_is_skipped_and_the_rest_listed() {
         "{text}"
     );
 }
+
+/// `flightdeck demo --scenario fleet`, killed when dropped.
+struct FleetDemo {
+    child: std::process::Child,
+    kubeconfig: String,
+}
+
+impl FleetDemo {
+    fn start() -> Self {
+        use std::io::BufRead as _;
+        let mut child = Command::new(BIN)
+            .args(["demo", "--scenario", "fleet", "--speed", "10"])
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let kubeconfig = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("kubeconfig: ").map(str::to_string))
+            .unwrap();
+        // Keep reading, so the demo never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, kubeconfig }
+    }
+}
+
+impl Drop for FleetDemo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = Path::new(&self.kubeconfig).parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_demo_serves_two_clusters_in_one_kubeconfig() {
+    let demo = tokio::task::spawn_blocking(FleetDemo::start).await.unwrap();
+    let kc = demo.kubeconfig.clone();
+    let ready = |listing: &Value| {
+        let rows = listing["rows"].as_array().cloned().unwrap_or_default();
+        let of = |c: &str| rows.iter().filter(|r| r["cluster"] == c).count();
+        of("fleet-east") >= 12
+            && of("fleet-west") >= 12
+            && rows.iter().filter(|r| r["phase"] == "aborted").count() >= 3
+            // Paused by the scenario's captain once its pods are up.
+            && rows
+                .iter()
+                .any(|r| r["app"] == "warehouse" && r["phase"] == "paused")
+    };
+    let out = list_until(
+        &[
+            "list",
+            "--kubeconfig",
+            &kc,
+            "--all-contexts",
+            "-A",
+            "-o",
+            "json",
+        ],
+        |t| serde_json::from_str::<Value>(t).is_ok_and(|l| ready(&l)),
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(ready(&listing), "{listing}");
+    let clusters: Vec<(&str, bool)> = listing["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["answers"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(clusters, [("fleet-east", true), ("fleet-west", true)]);
+    let rows = listing["rows"].as_array().unwrap();
+    let kinds: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["argo", "deployment", "flagger", "flightdeck"]
+    );
+    let namespaces: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces.len(), 6, "{namespaces:?}");
+    // What needs a person comes first: the aborted rollouts lead.
+    assert_eq!(rows[0]["phase"], "aborted", "{listing}");
+    let row = |cluster: &str, app: &str| {
+        rows.iter()
+            .find(|r| r["cluster"] == cluster && r["app"] == app)
+            .unwrap_or_else(|| panic!("{cluster}/{app} missing: {listing}"))
+    };
+    assert_eq!(row("fleet-east", "ledger")["kind"], "argo");
+    assert_eq!(row("fleet-east", "ledger")["phase"], "aborted");
+    assert_eq!(row("fleet-east", "invoices")["phase"], "failing");
+    assert_eq!(row("fleet-west", "warehouse")["phase"], "paused");
+    assert_eq!(
+        (
+            row("fleet-west", "metrics")["step"].as_u64(),
+            row("fleet-west", "metrics")["weight"].as_u64()
+        ),
+        (Some(5), Some(100))
+    );
+    // One context alone reads one cluster.
+    let out = run(strings(&[
+        "list",
+        "--kubeconfig",
+        &kc,
+        "--context",
+        "fleet-west",
+        "-A",
+        "-o",
+        "json",
+    ]))
+    .await;
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        listing["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["cluster"] == "fleet-west"),
+        "{listing}"
+    );
+    drop(demo);
+}

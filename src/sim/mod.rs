@@ -10,6 +10,7 @@ pub mod loadtester;
 pub mod logs;
 pub mod resources;
 pub mod rng;
+mod rollout_state;
 pub mod scenario;
 pub mod seed;
 pub mod serve;

@@ -24,6 +24,9 @@
 //!   `{app}-preview` selecting app and the other slot. With routers, Services
 //!   `{app}-{slot}` and router objects as for a canary, with subsets named by slot.
 //! - A rolling app: Deployment `{app}` (label `version=stable`) and Service `{app}`.
+//! - A canary app with `flightdeck`: also the state ConfigMap
+//!   `{app}-flightdeck-rollout` of a rollout at that stage, owned by
+//!   `{app}-stable`, and router weights at that stage's.
 //! - An Argo canary app: Rollout `{app}` (selector `app={app}`, template of the
 //!   canary version, steps setWeight 20, pause, setWeight 40, pause 30s,
 //!   analysis `error-rate`, setWeight 60, pause 30s, setWeight 80, pause 30s;
@@ -58,6 +61,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::loadtester;
 use super::resources::{Resource, kinds};
+use super::rollout_state;
 use super::scenario::{AppSpec, RouterKind, Strategy, VersionSpec};
 use super::store::StoreError;
 
@@ -157,7 +161,15 @@ impl Seeder<'_> {
     fn canary(&mut self, app: &AppSpec) -> Result<(), SeedError> {
         let (stable, canary) = canary_versions(app);
         let mut backends = Vec::new();
-        for (role, version, default_weight) in [("stable", stable, 100), ("canary", canary, 0)] {
+        // A started flightdeck rollout has set its stage's weight.
+        let canary_weight = app
+            .flightdeck
+            .as_ref()
+            .map_or(0, rollout_state::canary_weight);
+        for (role, version, default_weight) in [
+            ("stable", stable, 100 - canary_weight),
+            ("canary", canary, canary_weight),
+        ] {
             let labels = json!({"app": app.name, "version": role});
             self.create(
                 kinds::deployments(),
@@ -179,7 +191,27 @@ impl Seeder<'_> {
                 &json!({"app": app.name, "version": b.subset}),
             )?;
         }
-        self.routers(app, &backends)
+        self.routers(app, &backends)?;
+        if let Some(rollout) = &app.flightdeck {
+            let owner = format!("{}-stable", app.name);
+            let uid = self
+                .shared
+                .store
+                .get(kinds::deployments(), &app.namespace, &owner)
+                .and_then(|d| {
+                    d.pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
+                .unwrap_or_default();
+            let now = self.shared.store.now_rfc3339();
+            self.create(
+                kinds::configmaps(),
+                &app.namespace,
+                rollout_state::config_map(app, rollout, &owner, &uid, &now),
+            )?;
+        }
+        Ok(())
     }
 
     fn blue_green(&mut self, app: &AppSpec) -> Result<(), SeedError> {
@@ -468,6 +500,9 @@ impl Seeder<'_> {
             "service": {"port": app.port},
             "analysis": analysis,
         });
+        if app.paused {
+            spec["suspend"] = json!(true);
+        }
         if routed {
             spec["provider"] = json!("istio");
             self.flagger_istio(app)?;

@@ -54,6 +54,7 @@ fn shared() -> Shared {
         scenario: Arc::new(Scenario::parse(Path::new("bench.toml"), "name = \"bench\"\n").unwrap()),
         faults: Arc::new(Faults::default()),
         first_traffic: Arc::default(),
+        loadtester: Arc::default(),
     }
 }
 

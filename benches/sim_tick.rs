@@ -79,5 +79,26 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// One tick of a `fleet` cluster (15 apps of the four kinds, 60-odd pods,
+/// their controllers and traffic): `demo --scenario fleet` runs two.
+fn fleet(c: &mut Criterion) {
+    use chrono::TimeZone as _;
+    let scenario = flightdeck::sim::Scenario::load("fleet-east").unwrap();
+    let start = chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let mut world = flightdeck::sim::World::new(scenario, 1, start).unwrap();
+    let shared = world.shared();
+    world.add_controller(Box::new(support::large::TrafficController(
+        flightdeck::sim::traffic::Traffic::new(&shared),
+    )));
+    // Past the start: pods up, Rollouts at their pauses, Canaries checking.
+    world.step_for(Duration::from_secs(120));
+    let mut group = c.benchmark_group("sim_tick");
+    group.sample_size(20);
+    group.bench_function("World::step of a fleet cluster", |b| {
+        b.iter(|| world.step());
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, fleet);
 criterion_main!(benches);

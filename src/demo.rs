@@ -98,6 +98,9 @@ fn sim_clock(host: &SimHost, speed: f64) -> crate::cluster::clock::Clock {
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
+    if let Some(scenarios) = crate::sim::scenario::fleet(&args.sim.scenario) {
+        return fleet(&args, scenarios).await;
+    }
     let scenario = Scenario::load(&args.sim.scenario)?;
     let name = scenario.name.clone();
     let first_app = scenario
@@ -155,4 +158,64 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     host.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// A fleet demo: every cluster of the fleet started in this process, one
+/// kubeconfig naming each as a context (named after its scenario), and the
+/// fleet's rows listed once they have had a moment to start; then it serves
+/// until Ctrl-C, for the fleet view, `list` or kubectl to use.
+async fn fleet(args: &DemoArgs, scenarios: &[&str]) -> Result<()> {
+    let mut hosts = Vec::new();
+    for name in scenarios {
+        let mut opts = HostOptions::new(Scenario::load(name)?);
+        opts.seed = args.sim.seed;
+        opts.speed = args.sim.speed;
+        let host = SimHost::start(opts)
+            .await
+            .wrap_err_with(|| format!("cannot start the simulated cluster {name}"))?;
+        hosts.push((*name, host));
+    }
+    let dir = std::env::temp_dir().join(format!("flightdeck-demo-{}", std::process::id()));
+    let kubeconfig = dir.join("kubeconfig");
+    let urls: Vec<(String, String)> = hosts
+        .iter()
+        .map(|(_, h)| (h.url(), h.default_namespace().to_string()))
+        .collect();
+    let contexts: Vec<(&str, &str, &str)> = hosts
+        .iter()
+        .zip(&urls)
+        .map(|((name, _), (url, ns))| (*name, url.as_str(), ns.as_str()))
+        .collect();
+    std::fs::create_dir_all(&dir).wrap_err("cannot make the demo's folder")?;
+    std::fs::write(&kubeconfig, crate::sim::server::fleet_kubeconfig(&contexts))
+        .wrap_err("cannot write the demo's kubeconfig")?;
+    for (name, url, _) in &contexts {
+        println!("cluster {name} at {url} (context {name})");
+    }
+    println!("kubeconfig: {}", kubeconfig.display());
+    println!(
+        "try: flightdeck list --kubeconfig {} --all-contexts -A",
+        kubeconfig.display()
+    );
+    // Pods turn ready a few simulated seconds after they start.
+    let settle =
+        std::time::Duration::from_secs_f64((8.0 / args.sim.speed.max(0.1)).clamp(0.5, 8.0));
+    tokio::time::sleep(settle).await;
+    let reads = contexts.iter().map(|(name, _, _)| {
+        crate::commands::list::read_cluster(
+            Some(kubeconfig.clone()),
+            Some((*name).to_string()),
+            None,
+            true,
+        )
+    });
+    let listing = crate::commands::list::Listing::new(futures::future::join_all(reads).await);
+    print!("{}", listing.text(chrono::Utc::now()));
+    println!("serving until Ctrl-C");
+    let _ = tokio::signal::ctrl_c().await;
+    for (_, host) in hosts {
+        host.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }

@@ -209,3 +209,128 @@ fn iterations_count_checks_instead_of_moving_weight() {
         "{said:?}"
     );
 }
+
+/// The VirtualService's (primary, canary) weights.
+fn vs_weights(w: &World) -> (u64, u64) {
+    let vs = w
+        .shared()
+        .store
+        .get(kinds::virtualservices(), "pay", "payments")
+        .unwrap();
+    let route = vs["spec"]["http"][0]["route"].as_array().unwrap().clone();
+    let of = |host: &str| {
+        route
+            .iter()
+            .find(|r| r["destination"]["host"] == host)
+            .unwrap()["weight"]
+            .as_u64()
+            .unwrap()
+    };
+    (of("payments-primary"), of("payments-canary"))
+}
+
+/// Adds the loadtester's gates to the Canary, as its owner would.
+fn with_gates(w: &World) {
+    w.shared()
+        .store
+        .modify::<()>(kinds::canaries(), "pay", "payments", |o| {
+            o["spec"]["analysis"]["webhooks"] = json!([
+                {"name": "approve", "type": "confirm-promotion",
+                 "url": "http://flagger-loadtester.pay/gate/check"},
+                {"name": "abort", "type": "rollback",
+                 "url": "http://flagger-loadtester.pay/rollback/check"},
+            ]);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A gate call as `curl -d '{"name": "payments", "namespace": "pay"}'` makes it.
+fn gate(w: &World, path: &str) -> u16 {
+    let body = br#"{"name": "payments", "namespace": "pay"}"#;
+    w.shared().loadtester.answer(path, body).status
+}
+
+#[test]
+fn the_virtual_service_carries_each_step_and_ends_all_on_the_primary() {
+    let mut w = world();
+    assert_eq!(vs_weights(&w), (100, 0));
+    walk(&mut w, Duration::from_secs(200), "Progressing");
+    let mut seen = vec![vs_weights(&w)];
+    for _ in 0..400 {
+        w.step_for(Duration::from_secs(1));
+        let now = vs_weights(&w);
+        assert_eq!(
+            now.1,
+            match status(&w)["phase"].as_str().unwrap() {
+                "Progressing" | "Promoting" => status(&w)["canaryWeight"].as_u64().unwrap(),
+                _ => 0,
+            }
+        );
+        if seen.last() != Some(&now) {
+            seen.push(now);
+        }
+        if status(&w)["phase"] == "Succeeded" {
+            break;
+        }
+    }
+    assert_eq!(seen, [(100, 0), (80, 20), (60, 40), (40, 60), (100, 0)]);
+    // Behind the mesh the canary ran at full size, then went to zero.
+    assert_eq!(deployment(&w, "payments")["spec"]["replicas"], 0);
+}
+
+#[test]
+fn a_closed_promotion_gate_holds_and_opening_it_lets_the_promotion_go() {
+    let mut w = world();
+    with_gates(&w);
+    walk(&mut w, Duration::from_secs(400), "WaitingPromotion");
+    assert_eq!(status(&w)["canaryWeight"], 60);
+    w.step_for(Duration::from_secs(180));
+    assert_eq!(status(&w)["phase"], "WaitingPromotion");
+    assert_eq!(vs_weights(&w), (40, 60));
+    assert_eq!(image(&deployment(&w, "payments-primary")), STABLE);
+    let halts = events(&w)
+        .iter()
+        .filter(|m| *m == "Halt payments.pay advancement waiting for promotion approval approve")
+        .count();
+    assert_eq!(halts, 1, "{:?}", events(&w));
+    assert_eq!(gate(&w, "/gate/check"), 403);
+    assert_eq!(gate(&w, "/gate/open"), 202);
+    walk(&mut w, Duration::from_secs(200), "Succeeded");
+    assert_eq!(image(&deployment(&w, "payments-primary")), CANARY);
+    assert_eq!(vs_weights(&w), (100, 0));
+    assert!(
+        events(&w)
+            .iter()
+            .any(|m| m == "Confirm-promotion check approve passed")
+    );
+}
+
+#[test]
+fn opening_the_rollback_gate_fails_the_canary_and_rolls_it_back() {
+    let mut w = world();
+    with_gates(&w);
+    walk(&mut w, Duration::from_secs(200), "Progressing");
+    // Wait for a weight on the canary, then pull the cord.
+    while status(&w)["canaryWeight"].as_u64().unwrap() < 20 {
+        w.step_for(Duration::from_secs(1));
+    }
+    assert_eq!(gate(&w, "/rollback/open"), 202);
+    walk(&mut w, Duration::from_secs(60), "Failed");
+    let st = status(&w);
+    assert_eq!(st["canaryWeight"], 0);
+    assert_eq!(st["conditions"][0]["reason"], "Failed");
+    assert_eq!(vs_weights(&w), (100, 0));
+    assert_eq!(deployment(&w, "payments")["spec"]["replicas"], 0);
+    assert_eq!(image(&deployment(&w, "payments-primary")), STABLE);
+    let said = events(&w);
+    assert!(
+        said.iter().any(|m| m == "Rollback check abort passed"),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| m == "Rolling back payments.pay manual webhook invoked"),
+        "{said:?}"
+    );
+}

@@ -668,6 +668,36 @@ fn kubectl_sees_flagger_walk_a_canary() {
 }
 
 #[test]
+fn kubectl_opens_the_loadtesters_gates_through_the_service_proxy() {
+    if !kubectl_available("kubectl_opens_the_loadtesters_gates_through_the_service_proxy") {
+        return;
+    }
+    let sim = SimCluster::start("flagger-canary", 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("payload.json");
+    std::fs::write(&body, r#"{"name": "payments", "namespace": "pay"}"#).unwrap();
+    let body = body.to_str().unwrap();
+    let proxy = "/api/v1/namespaces/pay/services/flagger-loadtester:80/proxy";
+    let call =
+        |path: &str| sim.kubectl(&["create", "--raw", &format!("{proxy}{path}"), "-f", body]);
+    // A closed gate answers 403, which kubectl reports as an error.
+    let closed = call("/gate/check");
+    assert!(!closed.status.success(), "{}", text(&closed));
+    assert!(errors(&closed).contains("Forbidden"), "{}", errors(&closed));
+    ok(&call("/gate/open"));
+    assert!(sim.shared().loadtester.is_open("", "payments", "pay"));
+    assert_eq!(ok(&call("/gate/check")).trim(), "Approved");
+    ok(&call("/rollback/open"));
+    assert!(
+        sim.shared()
+            .loadtester
+            .is_open("rollback.", "payments", "pay")
+    );
+    ok(&call("/gate/close"));
+    assert!(!sim.shared().loadtester.is_open("", "payments", "pay"));
+}
+
+#[test]
 fn discovery_and_watch_serve_the_rollout_kinds() {
     if !kubectl_available("discovery_and_watch_serve_the_rollout_kinds") {
         return;

@@ -16,7 +16,7 @@ pub const PODS: usize = 5_000;
 pub const ROLLED: usize = 5;
 
 /// The traffic model as one of the world's controllers, as `SimHost` runs it.
-struct TrafficController(Traffic);
+pub struct TrafficController(pub Traffic);
 
 impl Controller for TrafficController {
     fn tick(&mut self, ctx: &mut TickCtx<'_>) {

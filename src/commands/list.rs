@@ -15,7 +15,10 @@ use serde::Serialize;
 use super::failure::{Asked, Failure, Kind, Stop};
 use crate::cli::{ListArgs, Output};
 use crate::cluster::client;
-use crate::external::{self, read::Scope};
+use crate::external::{
+    self,
+    read::{Scope, SkipReason, Skipped},
+};
 use crate::fleet::{Row, SortKey, order};
 use crate::sanitize::clean;
 
@@ -56,6 +59,8 @@ pub struct ClusterRows {
     /// The context's name.
     pub cluster: String,
     pub rows: Result<Vec<Row>, Failure>,
+    /// Kinds left out of the rows (not served, or forbidden).
+    pub skipped: Vec<Skipped>,
 }
 
 /// Reads one cluster's rows: within `namespace`, the context's own when
@@ -76,24 +81,28 @@ pub async fn read_cluster(
         } else {
             Scope::Namespace(namespace.unwrap_or_else(|| info.namespace.clone()))
         };
-        let objects = external::read::objects(&client, &scope)
+        let (objects, skipped) = external::read::objects(&client, &scope)
             .await
             .map_err(|e| failure(&e))?;
         Ok::<_, Failure>((
             info.context.clone(),
             external::rows(&info.context, &objects),
+            skipped,
         ))
     };
     match tokio::time::timeout(CLUSTER_TIMEOUT, work).await {
-        Ok(Ok((cluster, rows))) => ClusterRows {
+        Ok(Ok((cluster, rows, skipped))) => ClusterRows {
             cluster,
             rows: Ok(rows),
+            skipped,
         },
         Ok(Err(f)) => ClusterRows {
             cluster: named,
             rows: Err(f),
+            skipped: Vec::new(),
         },
         Err(_) => ClusterRows {
+            skipped: Vec::new(),
             cluster: named,
             rows: Err(Failure::of(
                 &Stop::new(
@@ -132,6 +141,17 @@ pub async fn run(args: ListArgs) -> Result<u8> {
     for (cluster, f) in &listing.failed {
         eprintln!("error: {}: {}", clean(cluster), clean(&f.summary()));
     }
+    // A kind the cluster does not serve is no news; one RBAC hides is.
+    for (cluster, skipped) in &listing.skipped {
+        if let SkipReason::Forbidden(message) = &skipped.why {
+            eprintln!(
+                "warning: {}: {} skipped, forbidden: {}",
+                clean(cluster),
+                skipped.what,
+                clean(message)
+            );
+        }
+    }
     Ok(listing.code())
 }
 
@@ -140,6 +160,8 @@ pub struct Listing {
     pub rows: Vec<Row>,
     pub failed: Vec<(String, Failure)>,
     pub answered: Vec<String>,
+    /// Kinds left out of an answering cluster's rows.
+    pub skipped: Vec<(String, Skipped)>,
 }
 
 #[derive(Serialize)]
@@ -156,6 +178,16 @@ struct JsonCluster<'a> {
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kind: Option<Kind>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<JsonSkipped<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSkipped<'a> {
+    kind: &'a str,
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -175,6 +207,17 @@ struct JsonRow<'a> {
     pods: u32,
     restarts: u32,
     changed: Option<DateTime<Utc>>,
+    /// The analysis as the source's controller wrote it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    analysis: Vec<JsonMetric<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonMetric<'a> {
+    name: &'a str,
+    phase: &'a str,
+    measured: &'a [String],
+    limit: &'a str,
 }
 
 impl Listing {
@@ -182,10 +225,12 @@ impl Listing {
         let mut rows = Vec::new();
         let mut failed = Vec::new();
         let mut answered = Vec::new();
+        let mut skipped = Vec::new();
         for c in clusters {
             match c.rows {
                 Ok(r) => {
                     rows.extend(r);
+                    skipped.extend(c.skipped.into_iter().map(|s| (c.cluster.clone(), s)));
                     answered.push(c.cluster);
                 }
                 Err(f) => failed.push((c.cluster, f)),
@@ -196,6 +241,7 @@ impl Listing {
             rows,
             failed,
             answered,
+            skipped,
         }
     }
 
@@ -213,12 +259,26 @@ impl Listing {
                 answers: true,
                 error: None,
                 kind: None,
+                skipped: self
+                    .skipped
+                    .iter()
+                    .filter(|(cluster, _)| cluster == c)
+                    .map(|(_, s)| JsonSkipped {
+                        kind: s.what,
+                        reason: s.why.word(),
+                        message: match &s.why {
+                            SkipReason::Forbidden(m) => Some(clean(m).into_owned()),
+                            SkipReason::NotServed => None,
+                        },
+                    })
+                    .collect(),
             })
             .chain(self.failed.iter().map(|(c, f)| JsonCluster {
                 name: c,
                 answers: false,
                 error: Some(clean(&f.summary()).into_owned()),
                 kind: Some(f.kind),
+                skipped: Vec::new(),
             }))
             .collect();
         let rows = self
@@ -240,6 +300,17 @@ impl Listing {
                 pods: r.pods.total,
                 restarts: r.pods.restarts,
                 changed: r.changed,
+                analysis: r
+                    .detail
+                    .analysis
+                    .iter()
+                    .map(|m| JsonMetric {
+                        name: &m.name,
+                        phase: &m.phase,
+                        measured: &m.measured,
+                        limit: &m.limit,
+                    })
+                    .collect(),
             })
             .collect();
         JsonListing { clusters, rows }
@@ -337,10 +408,12 @@ mod tests {
             ClusterRows {
                 cluster: "prod".into(),
                 rows: Ok(vec![ok, bad]),
+                skipped: Vec::new(),
             },
             ClusterRows {
                 cluster: "edge".into(),
                 rows: Err(failure(&Stop::new(Kind::Unreachable, "connection refused"))),
+                skipped: Vec::new(),
             },
         ]);
         let text = listing.text(Utc::now());

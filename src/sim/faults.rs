@@ -24,6 +24,10 @@ pub struct FaultState {
     pub silenced_pods: Vec<String>,
     /// Namespaces whose every request answers 403 Forbidden, as RBAC would.
     pub forbidden_namespaces: Vec<String>,
+    /// Resources (`plural.group`, or `plural` for the core group) whose every
+    /// request answers 403 Forbidden, in every namespace: RBAC that grants a
+    /// reader the cluster but not, say, `rollouts.argoproj.io`.
+    pub forbidden_resources: Vec<String>,
     /// Extra 5xx share added to a version's error ratio: `namespace/app/version` → ratio.
     pub error_spikes: Vec<ErrorSpike>,
 }

@@ -6,9 +6,11 @@ pub mod controllers;
 pub mod faults;
 pub mod first_traffic;
 pub mod host;
+pub mod loadtester;
 pub mod logs;
 pub mod resources;
 pub mod rng;
+mod rollout_state;
 pub mod scenario;
 pub mod seed;
 pub mod serve;
@@ -35,4 +37,6 @@ pub struct Shared {
     pub faults: Arc<Faults>,
     /// Written by the traffic model, read by the kubelet.
     pub first_traffic: Arc<FirstTraffic>,
+    /// The gates of Flagger's loadtester, answered for its Services.
+    pub loadtester: Arc<loadtester::Loadtester>,
 }

@@ -55,7 +55,24 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "flagger-canary",
         include_str!("../../assets/scenarios/flagger-canary.toml"),
     ),
+    (
+        "fleet-east",
+        include_str!("../../assets/scenarios/fleet-east.toml"),
+    ),
+    (
+        "fleet-west",
+        include_str!("../../assets/scenarios/fleet-west.toml"),
+    ),
 ];
+
+/// Built-in fleets: several clusters started together, one scenario each,
+/// every context named after its scenario.
+pub const FLEETS: &[(&str, &[&str])] = &[("fleet", &["fleet-east", "fleet-west"])];
+
+/// The scenarios of a built-in fleet, if `name` is one.
+pub fn fleet(name: &str) -> Option<&'static [&'static str]> {
+    FLEETS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -177,7 +194,50 @@ pub struct AppSpec {
     /// Request paths the access log and metrics are spread over.
     #[serde(default = "default_paths")]
     pub paths: Vec<String>,
+    /// A Flagger Canary's promotion waits on the loadtester's gate, and its
+    /// rollback gate can fail it (`confirm-promotion` and `rollback` webhooks).
+    #[serde(default)]
+    pub gates: bool,
+    /// Argo canary: promoted past each indefinite pause until the Rollout
+    /// reaches this step (`status.currentStepIndex`), as a person would.
+    #[serde(default)]
+    pub step: Option<u32>,
+    /// Argo canary: aborted once it first pauses, as a person would.
+    #[serde(default)]
+    pub abort: bool,
+    /// Rolling: the Deployment is paused once its pods are up; Flagger: the
+    /// Canary starts suspended.
+    #[serde(default)]
+    pub paused: bool,
+    /// Canary: a flightdeck rollout already started on it, its state
+    /// ConfigMap as `flightdeck start` and later stages leave it.
+    #[serde(default)]
+    pub flightdeck: Option<RolloutSeed>,
     pub versions: Vec<VersionSpec>,
+}
+
+/// Where a seeded flightdeck rollout stands.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSeed {
+    /// The stage it is at, from 1, of the five of `canary-istio.toml`
+    /// (10, 25, 50, 75, 100%).
+    pub stage: usize,
+    #[serde(default)]
+    pub state: RolloutSeedState,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutSeedState {
+    /// Waiting for the captain's go.
+    #[default]
+    Paused,
+    Progressing,
+    /// Held by a failed analysis.
+    FailingAnalysis,
+    /// Rolled back: all traffic on stable.
+    Aborted,
 }
 
 fn default_namespace() -> String {

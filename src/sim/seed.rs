@@ -24,6 +24,9 @@
 //!   `{app}-preview` selecting app and the other slot. With routers, Services
 //!   `{app}-{slot}` and router objects as for a canary, with subsets named by slot.
 //! - A rolling app: Deployment `{app}` (label `version=stable`) and Service `{app}`.
+//! - A canary app with `flightdeck`: also the state ConfigMap
+//!   `{app}-flightdeck-rollout` of a rollout at that stage, owned by
+//!   `{app}-stable`, and router weights at that stage's.
 //! - An Argo canary app: Rollout `{app}` (selector `app={app}`, template of the
 //!   canary version, steps setWeight 20, pause, setWeight 40, pause 30s,
 //!   analysis `error-rate`, setWeight 60, pause 30s, setWeight 80, pause 30s;
@@ -41,7 +44,11 @@
 //!   Deployment `{app}-primary` running the stable one, Canary `{app}`
 //!   targeting `{app}` (interval 30s, stepWeight 20, maxWeight 60, threshold 3,
 //!   request-success-rate ≥ 99) initialised at the stable version, and
-//!   Service `{app}`.
+//!   Service `{app}`. With the `istio` router: `provider: istio`, pods labelled
+//!   `role: primary|canary`, Services and DestinationRules `{app}-primary` and
+//!   `{app}-canary`, and VirtualService `{app}` routing to those two hosts.
+//!   Service `flagger-loadtester` in the namespace; with `gates`,
+//!   `confirm-promotion` and `rollback` webhooks on the loadtester's gates.
 //!
 //! Every pod template has one container named `{app}`: the image, the port
 //! (named `http`), env `VERSION` (the image tag), limits and requests, a readiness
@@ -52,7 +59,9 @@
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::loadtester;
 use super::resources::{Resource, kinds};
+use super::rollout_state;
 use super::scenario::{AppSpec, RouterKind, Strategy, VersionSpec};
 use super::store::StoreError;
 
@@ -152,7 +161,15 @@ impl Seeder<'_> {
     fn canary(&mut self, app: &AppSpec) -> Result<(), SeedError> {
         let (stable, canary) = canary_versions(app);
         let mut backends = Vec::new();
-        for (role, version, default_weight) in [("stable", stable, 100), ("canary", canary, 0)] {
+        // A started flightdeck rollout has set its stage's weight.
+        let canary_weight = app
+            .flightdeck
+            .as_ref()
+            .map_or(0, rollout_state::canary_weight);
+        for (role, version, default_weight) in [
+            ("stable", stable, 100 - canary_weight),
+            ("canary", canary, canary_weight),
+        ] {
             let labels = json!({"app": app.name, "version": role});
             self.create(
                 kinds::deployments(),
@@ -174,7 +191,27 @@ impl Seeder<'_> {
                 &json!({"app": app.name, "version": b.subset}),
             )?;
         }
-        self.routers(app, &backends)
+        self.routers(app, &backends)?;
+        if let Some(rollout) = &app.flightdeck {
+            let owner = format!("{}-stable", app.name);
+            let uid = self
+                .shared
+                .store
+                .get(kinds::deployments(), &app.namespace, &owner)
+                .and_then(|d| {
+                    d.pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
+                .unwrap_or_default();
+            let now = self.shared.store.now_rfc3339();
+            self.create(
+                kinds::configmaps(),
+                &app.namespace,
+                rollout_state::config_map(app, rollout, &owner, &uid, &now),
+            )?;
+        }
+        Ok(())
     }
 
     fn blue_green(&mut self, app: &AppSpec) -> Result<(), SeedError> {
@@ -415,35 +452,68 @@ impl Seeder<'_> {
         let (stable, canary) = canary_versions(app);
         let ns = &app.namespace;
         let labels = json!({"app": app.name});
+        // Behind Istio the primary and canary pods are told apart by a role
+        // label, so the `{app}-primary` and `{app}-canary` Services the
+        // VirtualService routes to each reach their own.
+        let routed = app.routers.contains(&RouterKind::Istio);
+        let with_role = |role: &str| {
+            let mut l = labels.clone();
+            if routed {
+                l["role"] = json!(role);
+            }
+            l
+        };
         // Flagger initialised the Canary at the stable version (the primary
         // runs it); the canary's image has just been applied to the target.
-        let promoted = deployment(app, stable, &app.name, &labels);
+        let promoted = deployment(app, stable, &app.name, &with_role("canary"));
         let promoted_hash = template_hash(&promoted["spec"]["template"], None);
-        let mut primary = deployment(app, stable, &format!("{}-primary", app.name), &labels);
+        let mut primary = deployment(
+            app,
+            stable,
+            &format!("{}-primary", app.name),
+            &with_role("primary"),
+        );
         primary["spec"]["template"]["metadata"]["labels"]["version"] = json!(stable.name);
         self.create(kinds::deployments(), ns, primary)?;
-        let mut target = deployment(app, canary, &app.name, &labels);
+        let mut target = deployment(app, canary, &app.name, &with_role("canary"));
         target["spec"]["template"]["metadata"]["labels"]["version"] = json!(canary.name);
         self.create(kinds::deployments(), ns, target)?;
         self.service(app, &app.name, &labels)?;
+        let mut analysis = json!({
+            "interval": "30s",
+            "threshold": 3,
+            "maxWeight": 60,
+            "stepWeight": 20,
+            "metrics": [{"name": "request-success-rate", "interval": "1m",
+                         "thresholdRange": {"min": 99}}],
+        });
+        self.loadtester(ns)?;
+        if app.gates {
+            let url = |path: &str| format!("http://{}.{ns}/{path}", loadtester::APP);
+            analysis["webhooks"] = json!([
+                {"name": "approve-promotion", "type": "confirm-promotion", "url": url("gate/check")},
+                {"name": "rollback-gate", "type": "rollback", "url": url("rollback/check")},
+            ]);
+        }
+        let mut spec = json!({
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
+            "service": {"port": app.port},
+            "analysis": analysis,
+        });
+        if app.paused {
+            spec["suspend"] = json!(true);
+        }
+        if routed {
+            spec["provider"] = json!("istio");
+            self.flagger_istio(app)?;
+        }
         self.create(
             kinds::canaries(),
             ns,
             json!({
                 "apiVersion": "flagger.app/v1beta1",
                 "metadata": {"name": app.name},
-                "spec": {
-                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
-                    "service": {"port": app.port},
-                    "analysis": {
-                        "interval": "30s",
-                        "threshold": 3,
-                        "maxWeight": 60,
-                        "stepWeight": 20,
-                        "metrics": [{"name": "request-success-rate", "interval": "1m",
-                                     "thresholdRange": {"min": 99}}],
-                    },
-                },
+                "spec": spec,
                 "status": {
                     "phase": "Initialized",
                     "canaryWeight": 0,
@@ -452,6 +522,67 @@ impl Seeder<'_> {
                     "lastAppliedSpec": promoted_hash,
                     "lastPromotedSpec": promoted_hash,
                 },
+            }),
+        )
+    }
+
+    /// What Flagger's Istio router makes: Services and DestinationRules
+    /// `{app}-primary` and `{app}-canary`, and the VirtualService `{app}`
+    /// routing to the two hosts, all traffic on the primary.
+    fn flagger_istio(&mut self, app: &AppSpec) -> Result<(), SeedError> {
+        let ns = &app.namespace;
+        let mut route = Vec::new();
+        for (role, weight) in [("primary", 100), ("canary", 0)] {
+            let host = format!("{}-{role}", app.name);
+            self.service(app, &host, &json!({"app": app.name, "role": role}))?;
+            self.create(
+                kinds::destinationrules(),
+                ns,
+                json!({
+                    "apiVersion": "networking.istio.io/v1",
+                    "metadata": {"name": host, "labels": {"app": app.name}},
+                    "spec": {"host": host},
+                }),
+            )?;
+            route.push(json!({"destination": {"host": host}, "weight": weight}));
+        }
+        self.create(
+            kinds::virtualservices(),
+            ns,
+            json!({
+                "apiVersion": "networking.istio.io/v1",
+                "metadata": {"name": app.name, "labels": {"app": app.name}},
+                "spec": {"hosts": [app.name], "http": [{"route": route}]},
+            }),
+        )
+    }
+
+    /// Flagger's loadtester Service, once per namespace: the sim answers its
+    /// gates itself.
+    fn loadtester(&mut self, ns: &str) -> Result<(), SeedError> {
+        if self
+            .shared
+            .store
+            .get(kinds::services(), ns, loadtester::APP)
+            .is_some()
+        {
+            return Ok(());
+        }
+        let n = self.next_cluster_ip;
+        self.next_cluster_ip += 1;
+        let ip = format!("10.96.{}.{}", n / 250, n % 250 + 1);
+        let labels = json!({"app": loadtester::APP});
+        self.create(
+            kinds::services(),
+            ns,
+            json!({
+                "metadata": {"name": loadtester::APP, "labels": labels},
+                "spec": {
+                    "type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip],
+                    "selector": labels,
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+                },
+                "status": {"loadBalancer": {}},
             }),
         )
     }

@@ -59,6 +59,7 @@ impl World {
             scenario: Arc::new(scenario),
             faults: Arc::new(Faults::default()),
             first_traffic: Arc::default(),
+            loadtester: Arc::default(),
         };
         seed_cluster(&shared)?;
         Ok(World {

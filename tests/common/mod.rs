@@ -47,6 +47,7 @@ pub fn shared() -> Shared {
         scenario: Arc::new(Scenario::parse(Path::new("test.toml"), "name = \"test\"\n").unwrap()),
         faults: Arc::new(Faults::default()),
         first_traffic: Arc::default(),
+        loadtester: Arc::default(),
     }
 }
 

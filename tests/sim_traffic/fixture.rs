@@ -43,6 +43,7 @@ impl Sim {
             scenario: Arc::new(scenario),
             faults: Arc::new(Faults::default()),
             first_traffic: Arc::default(),
+            loadtester: Arc::default(),
         };
         seed_objects(&shared);
         let traffic = Traffic::new(&shared);

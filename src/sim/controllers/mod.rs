@@ -7,6 +7,7 @@
 //! so what they do is exactly what a client of the API server sees.
 
 pub mod argo;
+mod captain;
 pub mod container_log;
 pub mod deployment;
 pub mod endpoints;
@@ -36,6 +37,7 @@ pub fn standard() -> Vec<Box<dyn Controller>> {
         Box::new(argo::RolloutController::default()),
         Box::new(flagger::CanaryController::default()),
         Box::new(events::EventTtl::default()),
+        Box::new(captain::Captain::default()),
     ]
 }
 

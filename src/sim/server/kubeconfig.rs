@@ -25,6 +25,37 @@ pub fn kubeconfig(server_url: &str, token: Option<&str>, namespace: &str) -> Str
     )
 }
 
+/// YAML naming several simulated clusters, each `(context, server url,
+/// namespace)` with a cluster and context of that name, the first current.
+pub fn fleet_kubeconfig(clusters: &[(&str, &str, &str)]) -> String {
+    let mut out = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    for (name, server, _) in clusters {
+        let _ = write!(
+            out,
+            "- name: {}\n  cluster:\n    server: {}\n",
+            quote(name),
+            quote(server)
+        );
+    }
+    out.push_str("contexts:\n");
+    for (name, _, ns) in clusters {
+        let _ = write!(
+            out,
+            "- name: {n}\n  context:\n    cluster: {n}\n    user: {USER}\n    namespace: {}\n",
+            quote(ns),
+            n = quote(name)
+        );
+    }
+    if let Some((first, _, _)) = clusters.first() {
+        let _ = writeln!(out, "current-context: {}", quote(first));
+    }
+    let _ = write!(
+        out,
+        "users:\n- name: {USER}\n  user: {{}}\npreferences: {{}}\n"
+    );
+    out
+}
+
 /// A YAML double-quoted scalar.
 fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -61,6 +92,20 @@ mod tests {
             Some("shop")
         );
         assert_eq!(doc["users"][0]["user"]["token"].as_str(), Some("s3cret"));
+        let fleet = fleet_kubeconfig(&[
+            ("east", "http://127.0.0.1:1", "shop"),
+            ("west", "http://127.0.0.1:2", "web"),
+        ]);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&fleet).unwrap();
+        assert_eq!(doc["current-context"].as_str(), Some("east"));
+        assert_eq!(
+            doc["contexts"][1]["context"]["cluster"].as_str(),
+            Some("west")
+        );
+        assert_eq!(
+            doc["clusters"][1]["cluster"]["server"].as_str(),
+            Some("http://127.0.0.1:2")
+        );
         let open = kubeconfig("http://127.0.0.1:1", None, "default");
         let doc: serde_yaml::Value = serde_yaml::from_str(&open).unwrap();
         assert!(doc["users"][0]["user"].as_mapping().is_some());

@@ -40,7 +40,7 @@ use axum::routing::{any, get, post};
 
 use super::Shared;
 
-pub use kubeconfig::{USER as KUBECONFIG_USER, kubeconfig};
+pub use kubeconfig::{USER as KUBECONFIG_USER, fleet_kubeconfig, kubeconfig};
 pub use proxy::{ProxyBackend, ProxyKind, ProxyRequest, ProxyResponse};
 pub use requests::PATH as REQUEST_COUNTS_PATH;
 pub use status::ApiError;

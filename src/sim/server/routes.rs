@@ -220,11 +220,18 @@ async fn dispatch(req: Request) -> Result<Response, ApiError> {
     let verb = req.verb();
     req.api.counts.record(verb, req.target.res);
     req.api.writes.record(verb, &req.target);
-    if let Some(ns) = &req.target.namespace {
-        let faults = req.api.shared.faults.current();
-        if faults.forbidden_namespaces.iter().any(|f| f == ns) {
-            return Err(ApiError::forbidden(verb, req.target.res, ns));
-        }
+    let faults = req.api.shared.faults.current();
+    let res = req.target.res;
+    let ns = req.target.namespace.as_deref();
+    let forbidden_ns = ns.is_some_and(|ns| faults.forbidden_namespaces.iter().any(|f| f == ns));
+    let forbidden_res = faults.forbidden_resources.iter().any(|f| {
+        f.split_once('.').map_or_else(
+            || res.group.is_empty() && f == res.plural,
+            |(plural, group)| plural == res.plural && group == res.group,
+        )
+    });
+    if forbidden_ns || forbidden_res {
+        return Err(ApiError::forbidden(verb, res, ns));
     }
     if req.target.res.read_only && req.method != Method::GET {
         return Err(ApiError::method_not_allowed(format!(

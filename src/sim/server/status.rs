@@ -51,12 +51,16 @@ impl ApiError {
     }
 
     /// What RBAC answers for a namespace the user may not touch.
-    pub fn forbidden(verb: &str, res: &Resource, namespace: &str) -> Self {
+    pub fn forbidden(verb: &str, res: &Resource, namespace: Option<&str>) -> Self {
+        let place = namespace.map_or_else(
+            || "at the cluster scope".to_string(),
+            |ns| format!("in the namespace \"{ns}\""),
+        );
         Self::new(
             403,
             "Forbidden",
             format!(
-                "{} is forbidden: User \"flightdeck-sim\" cannot {verb} resource \"{}\" in API group \"{}\" in the namespace \"{namespace}\"",
+                "{} is forbidden: User \"flightdeck-sim\" cannot {verb} resource \"{}\" in API group \"{}\" {place}",
                 res.plural, res.plural, res.group
             ),
         )
@@ -217,7 +221,7 @@ mod tests {
 
     #[test]
     fn forbidden_reads_like_rbac() {
-        let err = ApiError::forbidden("list", kinds::pods(), "vault");
+        let err = ApiError::forbidden("list", kinds::pods(), Some("vault"));
         assert_eq!(
             err.message,
             "pods is forbidden: User \"flightdeck-sim\" cannot list resource \"pods\" in API group \"\" in the namespace \"vault\""

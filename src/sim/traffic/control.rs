@@ -15,7 +15,7 @@ pub const CRASH_ANNOTATION: &str = "sim.flightdeck.dev/crash";
 
 pub const EXPECTED: &str = "expected a JSON object: a full or partial fault state \
 (api_latency_ms, api_error_ratio, api_throttle_ratio, watch_drops, metrics_timeout, \
-silenced_pods, forbidden_namespaces, error_spikes) merged into the faults in force, or an \
+silenced_pods, forbidden_namespaces, forbidden_resources, error_spikes) merged into the faults in force, or an \
 action: {\"action\":\"error-spike\",\"namespace\",\"app\",\"version\",\"error_ratio\"}, \
 {\"action\":\"crash\",\"namespace\",\"app\",\"version\"}, \
 {\"action\":\"silence-pod\"|\"unsilence-pod\",\"namespace\",\"pod\"}, {\"action\":\"compact\"}";

@@ -10,7 +10,7 @@
 //! ```json
 //! {"api_latency_ms": 0, "api_error_ratio": 0.0, "api_throttle_ratio": 0.0,
 //!  "watch_drops": 0, "metrics_timeout": false, "silenced_pods": [],
-//!  "forbidden_namespaces": [], "error_spikes": []}
+//!  "forbidden_namespaces": [], "forbidden_resources": [], "error_spikes": []}
 //! ```
 //!
 //! `POST /sim/faults` takes one JSON object, either
@@ -18,7 +18,9 @@
 //! - a full or partial fault state, merged into the one in force (fields left
 //!   out stay as they are; lists are replaced), e.g. `{"api_latency_ms": 300}`,
 //!   `{"metrics_timeout": true}`, `{"api_error_ratio": 0.2}`,
-//!   `{"watch_drops": 1}` (watches close when the number changes); or
+//!   `{"watch_drops": 1}` (watches close when the number changes),
+//!   `{"forbidden_resources": ["rollouts.argoproj.io"]}` (403 on that
+//!   resource everywhere, `plural.group` or a core `plural`); or
 //! - an action:
 //!   - `{"action": "error-spike", "namespace": "shop", "app": "checkout",
 //!     "version": "canary", "error_ratio": 0.3}` adds 30% 5xx to that version

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::StatusCode;
 
+use crate::sim::loadtester;
 use crate::sim::resources::kinds;
 pub use crate::sim::server::ProxyKind;
 use crate::sim::server::{ProxyBackend, ProxyRequest, ProxyResponse};
@@ -118,6 +119,26 @@ impl TrafficHandle {
         self.proxy_answer(namespace, kind, name, port, path)
     }
 
+    /// A Service answered as Flagger's loadtester, whatever its pods.
+    fn loadtester_answer(&self, request: &ProxyRequest) -> Option<ProxyResponse> {
+        if request.kind != ProxyKind::Service {
+            return None;
+        }
+        let service =
+            self.shared
+                .store
+                .get(kinds::services(), &request.namespace, &request.name)?;
+        if !loadtester::is_loadtester(&service) {
+            return None;
+        }
+        let answer = self.shared.loadtester.answer(&request.path, &request.body);
+        Some(ProxyResponse {
+            status: StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            content_type: TEXT.to_string(),
+            body: Bytes::from(answer.body),
+        })
+    }
+
     fn app_port(&self, namespace: &str, app: &str) -> Option<u16> {
         self.shared
             .scenario
@@ -135,6 +156,9 @@ impl ProxyBackend for TrafficProxy {
     fn call(&self, request: ProxyRequest) -> BoxFuture<'static, ProxyResponse> {
         let handle = self.0.clone();
         Box::pin(async move {
+            if let Some(answer) = handle.loadtester_answer(&request) {
+                return answer;
+            }
             let port = request.port.as_deref().unwrap_or_default();
             let answer = handle
                 .proxy(

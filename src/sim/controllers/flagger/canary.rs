@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::checks::{self, Measured};
+use super::{gates, router};
 use crate::sim::Shared;
 use crate::sim::controllers::argo::measure;
 use crate::sim::controllers::argo::spec::duration;
@@ -88,6 +89,7 @@ pub fn reconcile(
     let mut said: Vec<(EventType, String)> = Vec::new();
     let target_desc = format!("{target_name}.{ns}");
     let primary = store.get(kinds::deployments(), &ns, &primary_name);
+    let routed = router::virtual_service(store, canary, &ns, &target_name);
 
     let Some(primary) = primary else {
         // First sight: the primary is made from the target, which goes to zero.
@@ -97,6 +99,7 @@ pub fn reconcile(
             "spec": target.get("spec").cloned().unwrap_or_else(|| json!({})),
         });
         label_version(pass, &ns, &mut body["spec"]["template"]);
+        as_primary(&mut body);
         let _ = store.create(kinds::deployments(), &ns, body);
         scale(pass, &ns, &target_name, 0);
         next["phase"] = json!("Initializing");
@@ -135,13 +138,20 @@ pub fn reconcile(
             iterations = 0;
             next["lastAppliedSpec"] = json!(hash);
             *last_check = Some(pass.now);
-            scale(pass, &ns, &target_name, 1);
+            // Behind a router the canary runs at full size and the weight
+            // moves traffic; without one its replicas follow the weight.
+            let size = if routed.is_some() {
+                primary_replicas
+            } else {
+                1
+            };
+            scale(pass, &ns, &target_name, size);
             said.push((
                 EventType::Normal,
                 format!("New revision detected! Scaling up {target_desc}"),
             ));
         }
-        "Progressing" => {
+        "Progressing" | "WaitingPromotion" => {
             if hash != last_applied {
                 // A newer revision mid-analysis starts the analysis again.
                 weight = 0;
@@ -158,7 +168,21 @@ pub fn reconcile(
                 last_check.is_none_or(|t| (pass.now - t).to_std().is_ok_and(|d| d >= interval));
             let canary_ready =
                 available(&target) >= int_at(&target, "/spec/replicas").unwrap_or(0).max(1);
-            if canary
+            let hooks = gates::Hooks::new(pass.shared, canary, &ns, &phase);
+            if due && hooks.rollback(&mut said).is_some() {
+                *last_check = Some(pass.now);
+                new_phase = "Failed".into();
+                weight = 0;
+                scale(pass, &ns, &target_name, 0);
+                said.push((
+                    EventType::Warning,
+                    format!("Rolling back {target_desc} manual webhook invoked"),
+                ));
+                said.push((
+                    EventType::Warning,
+                    format!("Canary failed! Scaling down {target_desc}"),
+                ));
+            } else if canary
                 .pointer("/spec/skipAnalysis")
                 .and_then(Value::as_bool)
                 == Some(true)
@@ -222,14 +246,16 @@ pub fn reconcile(
                         ));
                     }
                 } else if let Some(wanted) = iterations_wanted {
-                    iterations += 1;
-                    if iterations >= wanted {
+                    iterations = (iterations + 1).min(wanted);
+                    if iterations >= wanted && hooks.confirm_promotion(&mut said) {
                         new_phase = "Promoting".into();
                         said.push((
                             EventType::Normal,
                             format!("Copying {target_desc} template spec to {primary_name}.{ns}"),
                         ));
                         promote(pass, &ns, &primary_name, &target);
+                    } else if iterations >= wanted {
+                        new_phase = "WaitingPromotion".into();
                     } else {
                         said.push((
                             EventType::Normal,
@@ -237,12 +263,16 @@ pub fn reconcile(
                         ));
                     }
                 } else if weight >= checks::max_weight(&analysis) {
-                    new_phase = "Promoting".into();
-                    said.push((
-                        EventType::Normal,
-                        format!("Copying {target_desc} template spec to {primary_name}.{ns}"),
-                    ));
-                    promote(pass, &ns, &primary_name, &target);
+                    if hooks.confirm_promotion(&mut said) {
+                        new_phase = "Promoting".into();
+                        said.push((
+                            EventType::Normal,
+                            format!("Copying {target_desc} template spec to {primary_name}.{ns}"),
+                        ));
+                        promote(pass, &ns, &primary_name, &target);
+                    } else {
+                        new_phase = "WaitingPromotion".into();
+                    }
                 } else {
                     weight = checks::next_weight(&analysis, weight);
                     said.push((
@@ -251,7 +281,8 @@ pub fn reconcile(
                     ));
                 }
             }
-            if new_phase == "Progressing" {
+            if routed.is_none() && matches!(new_phase.as_str(), "Progressing" | "WaitingPromotion")
+            {
                 // Without a mesh the sim splits traffic by ready pods, so the
                 // canary's replicas follow its weight (at least one to analyse).
                 let percent = u8::try_from(weight.min(100)).unwrap_or(100);
@@ -290,6 +321,13 @@ pub fn reconcile(
             ));
         }
         _ => {}
+    }
+    if let Some(vs) = &routed {
+        let canary_weight = match new_phase.as_str() {
+            "Progressing" | "WaitingPromotion" | "Promoting" => weight.min(100),
+            _ => 0,
+        };
+        router::set_routes(pass.shared, &ns, vs, &target_name, canary_weight);
     }
     next["canaryWeight"] = json!(weight);
     next["failedChecks"] = json!(failed);
@@ -344,7 +382,7 @@ pub fn reconcile(
     next["conditions"] = json!(conditions);
     let active = matches!(
         new_phase.as_str(),
-        "Initializing" | "Progressing" | "Promoting" | "Finalising"
+        "Initializing" | "Progressing" | "WaitingPromotion" | "Promoting" | "Finalising"
     );
     write(pass, canary, &next, &said) || active
 }
@@ -402,6 +440,35 @@ fn label_version(pass: &Pass<'_>, ns: &str, template: &mut Value) {
     }
 }
 
+/// The label the sim tells a routed Canary's primary and canary pods apart
+/// by. Flagger renames the primary's `app` label to `{app}-primary`; the sim
+/// keeps `app` on both, since its traffic and measurements find an app by
+/// it, and gives the two Services this label to select on instead.
+pub const ROLE: &str = "role";
+const ROLE_POINTER: &str = "/metadata/labels/role";
+
+/// Makes a copy of the target's Deployment the primary's: selector and
+/// template labelled `role: primary` when the target carries a role.
+fn as_primary(deployment: &mut Value) {
+    if deployment
+        .pointer("/spec/template/metadata/labels/role")
+        .is_none()
+    {
+        return;
+    }
+    put(
+        deployment,
+        &["spec", "template", "metadata", "labels", ROLE],
+        json!("primary"),
+    );
+    put(
+        deployment,
+        &["spec", "selector", "matchLabels", ROLE],
+        json!("primary"),
+    );
+    put(deployment, &["metadata", "labels", ROLE], json!("primary"));
+}
+
 fn primary_has(primary: &Value, target: &Value) -> bool {
     let image = |d: &Value| d.pointer("/spec/template/spec/containers/0/image").cloned();
     image(primary) == image(target)
@@ -424,6 +491,13 @@ fn promote(pass: &Pass<'_>, ns: &str, primary: &str, target: &Value) {
         .cloned()
         .unwrap_or_else(|| json!({}));
     label_version(pass, ns, &mut template);
+    if template.pointer(ROLE_POINTER).is_some() {
+        put(
+            &mut template,
+            &["metadata", "labels", ROLE],
+            json!("primary"),
+        );
+    }
     let _ = pass
         .shared
         .store

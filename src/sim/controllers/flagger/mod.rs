@@ -4,13 +4,17 @@
 //! `stepWeights` up to `maxWeight` (or counted in `iterations`), failed
 //! checks counted against `threshold`, then promoted by copying the
 //! template to the primary or rolled back. `spec.suspend` and
-//! `spec.skipAnalysis` are honoured.
+//! `spec.skipAnalysis` are honoured. With `provider: istio` the weights go on
+//! the VirtualService's primary and canary hosts; `confirm-promotion` and
+//! `rollback` webhooks gate the promotion and roll back.
 //!
 //! It acts on change (the Canary, its target or its primary) and ticks only
 //! Canaries whose analysis is under way.
 
 mod canary;
 pub mod checks;
+mod gates;
+mod router;
 
 use std::collections::BTreeMap;
 

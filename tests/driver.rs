@@ -1080,6 +1080,21 @@ async fn an_abort_pressed_in_a_cockpit_without_the_helm_is_carried_out_by_the_on
         }
     }
     assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    // Bo's own record says he asked.
+    let asked = c
+        .audit()
+        .into_iter()
+        .find(|a| a["result"] == "asked")
+        .unwrap();
+    assert_eq!(asked["action"], "abort");
+    assert_eq!(asked["who"]["os_user"], "bo");
+    assert!(
+        asked["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("abort asked by bo (flightdeck-sim) on test"),
+        "{asked}"
+    );
     let abort = c.audit().pop().unwrap();
     assert_eq!(abort["action"], "abort");
     assert_eq!(abort["who"]["os_user"], "ana");

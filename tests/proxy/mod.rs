@@ -52,7 +52,7 @@ impl Proxy {
 
 async fn forward(mut client: TcpStream, seen: Arc<Mutex<Vec<String>>>) -> std::io::Result<()> {
     let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
+    let mut buf = vec![0u8; 4096];
     let end = loop {
         let n = client.read(&mut buf).await?;
         if n == 0 || head.len() > HEAD_LIMIT {
@@ -102,7 +102,7 @@ async fn relay(
     note(seen, first);
     to_upstream.write_all(first).await?;
     let up = async {
-        let mut buf = [0u8; 16 * 1024];
+        let mut buf = vec![0u8; 16 * 1024];
         loop {
             let n = from_client.read(&mut buf).await?;
             if n == 0 {
@@ -113,7 +113,7 @@ async fn relay(
         }
     };
     let down = async {
-        let mut buf = [0u8; 16 * 1024];
+        let mut buf = vec![0u8; 16 * 1024];
         loop {
             let n = from_upstream.read(&mut buf).await?;
             if n == 0 {

@@ -10,8 +10,11 @@ use std::process::{Output, Stdio};
 use flightdeck::sim::resources::kinds;
 use serde_json::Value;
 
+mod common;
 mod proxy;
 mod sim_dir;
+
+use common::driving::holder;
 
 use sim_dir::SimDir;
 
@@ -445,28 +448,12 @@ async fn an_abort_from_the_shell_is_carried_out_by_the_cockpit_at_the_helm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_asked_of_a_holder_that_died_is_carried_out_by_the_verb_once_its_lease_lapses() {
-    use flightdeck::workers::audit::Actor;
     let run = Run::start().await;
     run.ok("start", &[]).await;
     run.ok("advance", &[]).await;
     assert_eq!(run.canary_weight(), 25);
-    let plan = flightdeck::rollout::plan::Plan::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
-    )
-    .unwrap();
     // Ana's cockpit took the helm and died without letting go.
-    let gone = flightdeck::driver::Driver::new(
-        run.client().await,
-        plan,
-        "flightdeck-sim",
-        None,
-        flightdeck::driver::Settings::default(),
-    )
-    .with_actor(Actor {
-        kube_user: "flightdeck-sim".into(),
-        os_user: "ana".into(),
-        host: "ops-laptop".into(),
-    });
+    let gone = holder(run.client().await, "canary-istio.toml", "ana", "ops-laptop");
     assert!(gone.helm().acquire().await.unwrap().is_ours());
 
     let out = run.flightdeck("abort", &["--yes"]).await;
@@ -502,26 +489,10 @@ async fn an_abort_asked_of_a_holder_that_died_is_carried_out_by_the_verb_once_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_asked_of_a_holder_that_does_not_answer_times_out_with_where_it_stands() {
-    use flightdeck::workers::audit::Actor;
     let run = Run::start().await;
     run.ok("start", &[]).await;
-    let plan = flightdeck::rollout::plan::Plan::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
-    )
-    .unwrap();
     // Ana renews the Lease but runs no loop that would see the request.
-    let ana = flightdeck::driver::Driver::new(
-        run.client().await,
-        plan,
-        "flightdeck-sim",
-        None,
-        flightdeck::driver::Settings::default(),
-    )
-    .with_actor(Actor {
-        kube_user: "flightdeck-sim".into(),
-        os_user: "ana".into(),
-        host: "ops-laptop".into(),
-    });
+    let ana = holder(run.client().await, "canary-istio.toml", "ana", "ops-laptop");
     assert!(ana.helm().acquire().await.unwrap().is_ours());
     let keeper = ana.helm().spawn_keeper();
 

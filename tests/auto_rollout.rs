@@ -507,3 +507,106 @@ async fn sigterm_mid_rollout_releases_the_helm_and_exits_143() {
 async fn sigint_mid_rollout_releases_the_helm_and_exits_130() {
     a_signal_mid_rollout_releases_the_helm("INT", 130).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_from_a_shell_while_a_step_lands_on_a_slow_api_is_carried_out_by_the_run_first() {
+    let cluster = cluster("healthy-canary").await;
+    // Timed stages and no analysis: the run moves on by the clock alone,
+    // whatever the slow API does to the metrics.
+    let plan = cluster.dir.path().join("timed.toml");
+    std::fs::write(
+        &plan,
+        r#"
+app = "checkout"
+namespace = "shop"
+strategy = "canary"
+auto = true
+[canary]
+stable = "checkout-stable"
+canary = "checkout-canary"
+rollback = "immediate"
+stages = [{ weight = 10, pause = "2m" }, { weight = 25, pause = "2m" }, { weight = 50, pause = "2m" }, { weight = 100 }]
+[canary.router]
+kind = "istio"
+virtual_service = "checkout"
+destination_rule = "checkout"
+"#,
+    )
+    .unwrap();
+    let plan = plan.to_str().unwrap();
+    let mut run = cluster.run(plan, None, &[]);
+    run.line(60, "stage 1/4 at 10%").await;
+    // Every API request now takes 300 ms: each write, and each wait for it
+    // to land, is slow.
+    cluster
+        .host
+        .shared()
+        .faults
+        .update(|f| f.api_latency_ms = 300);
+    let landing = || {
+        cluster
+            .host
+            .shared()
+            .store
+            .get(kinds::configmaps(), "shop", "checkout-flightdeck-rollout")
+            .and_then(|cm| cm.pointer("/data/landing.json").cloned())
+    };
+    // The run moves on to the next stage by itself and waits for it to land.
+    let mut waited = 0;
+    while landing().is_none() {
+        waited += 1;
+        assert!(waited < 1200, "no step landed:\n{}", run.stderr());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bin = std::env::var("FLIGHTDECK_E2E_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_flightdeck").to_string());
+    let mut abort = cluster.command(&bin, &["abort", "--yes"], plan);
+    abort
+        .env("USER", "captain")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || abort.output().unwrap())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // It returned only once stable carries everything.
+    assert_eq!(cluster.canary_weight("shop", "checkout", false), 0);
+    assert!(
+        err.contains("asked of the driver at the helm (helm held by pipeline@"),
+        "{err}"
+    );
+    assert!(
+        err.contains("carried out by the driver at the helm: aborted"),
+        "{err}"
+    );
+    cluster
+        .host
+        .shared()
+        .faults
+        .update(|f| f.api_latency_ms = 0);
+    assert_eq!(run.exit(60).await, 3, "{}", run.stderr());
+    let entries = cluster.audit_entries();
+    let asked = entries.iter().find(|e| e["result"] == "asked").unwrap();
+    assert_eq!(asked["who"]["os_user"], "captain");
+    let abort = entries
+        .iter()
+        .find(|e| e["action"] == "abort" && e["result"] == "done")
+        .unwrap_or_else(|| panic!("no abort in {entries:#?}"));
+    assert_eq!(abort["who"]["os_user"], "pipeline");
+    assert!(
+        abort["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("abort asked by captain"),
+        "{abort}"
+    );
+    // The run took no step after the abort was asked.
+    let after: Vec<&str> = entries
+        .iter()
+        .skip_while(|e| e["result"] != "asked")
+        .filter(|e| e["who"]["os_user"] == "pipeline" && e["result"] == "done")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(after.first(), Some(&"abort"), "{entries:#?}");
+}

@@ -10,7 +10,11 @@ use std::process::{Output, Stdio};
 use flightdeck::sim::resources::kinds;
 use serde_json::Value;
 
+mod common;
+mod proxy;
 mod sim_dir;
+
+use common::driving::holder;
 
 use sim_dir::SimDir;
 
@@ -444,28 +448,12 @@ async fn an_abort_from_the_shell_is_carried_out_by_the_cockpit_at_the_helm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_asked_of_a_holder_that_died_is_carried_out_by_the_verb_once_its_lease_lapses() {
-    use flightdeck::workers::audit::Actor;
     let run = Run::start().await;
     run.ok("start", &[]).await;
     run.ok("advance", &[]).await;
     assert_eq!(run.canary_weight(), 25);
-    let plan = flightdeck::rollout::plan::Plan::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
-    )
-    .unwrap();
     // Ana's cockpit took the helm and died without letting go.
-    let gone = flightdeck::driver::Driver::new(
-        run.client().await,
-        plan,
-        "flightdeck-sim",
-        None,
-        flightdeck::driver::Settings::default(),
-    )
-    .with_actor(Actor {
-        kube_user: "flightdeck-sim".into(),
-        os_user: "ana".into(),
-        host: "ops-laptop".into(),
-    });
+    let gone = holder(run.client().await, "canary-istio.toml", "ana", "ops-laptop");
     assert!(gone.helm().acquire().await.unwrap().is_ours());
 
     let out = run.flightdeck("abort", &["--yes"]).await;
@@ -501,26 +489,10 @@ async fn an_abort_asked_of_a_holder_that_died_is_carried_out_by_the_verb_once_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_asked_of_a_holder_that_does_not_answer_times_out_with_where_it_stands() {
-    use flightdeck::workers::audit::Actor;
     let run = Run::start().await;
     run.ok("start", &[]).await;
-    let plan = flightdeck::rollout::plan::Plan::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml"),
-    )
-    .unwrap();
     // Ana renews the Lease but runs no loop that would see the request.
-    let ana = flightdeck::driver::Driver::new(
-        run.client().await,
-        plan,
-        "flightdeck-sim",
-        None,
-        flightdeck::driver::Settings::default(),
-    )
-    .with_actor(Actor {
-        kube_user: "flightdeck-sim".into(),
-        os_user: "ana".into(),
-        host: "ops-laptop".into(),
-    });
+    let ana = holder(run.client().await, "canary-istio.toml", "ana", "ops-laptop");
     assert!(ana.helm().acquire().await.unwrap().is_ours());
     let keeper = ana.helm().spawn_keeper();
 
@@ -543,4 +515,156 @@ async fn an_abort_asked_of_a_holder_that_does_not_answer_times_out_with_where_it
     let asked: Value = serde_json::from_str(cm["data"]["request.json"].as_str().unwrap()).unwrap();
     assert_eq!(asked["verb"], "abort");
     assert_eq!(asked["by"]["os_user"], "captain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_list_reach_the_cluster_through_a_kubeconfigs_proxy_url() {
+    let run = Run::start().await;
+    let proxy = proxy::Proxy::start().await;
+    let direct = std::fs::read_to_string(run.kubeconfig()).unwrap();
+    let proxied = direct.replacen(
+        "    server: ",
+        &format!("    proxy-url: {}\n    server: ", proxy.url),
+        1,
+    );
+    assert_ne!(direct, proxied, "{direct}");
+    let kubeconfig = run.dir.path().join("proxied-kubeconfig");
+    std::fs::write(&kubeconfig, proxied).unwrap();
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml");
+    let flightdeck = |args: Vec<std::ffi::OsString>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flightdeck"));
+        cmd.args(args)
+            .env("NO_COLOR", "1")
+            .env("USER", "captain")
+            .env("RUST_BACKTRACE", "0")
+            // Only the kubeconfig names a proxy.
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .stdin(Stdio::null());
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let out = flightdeck(vec![
+        "status".into(),
+        "--plan".into(),
+        plan.into(),
+        "--kubeconfig".into(),
+        kubeconfig.clone().into(),
+        "--audit".into(),
+        run.audit().into(),
+        "-o".into(),
+        "json".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{:#?}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.seen()
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["phase"], "not-started");
+    assert_eq!(status["routed"]["stable"], 100);
+    let seen = proxy.seen();
+    assert!(
+        seen.iter().any(|l| l.starts_with("GET ")
+            && l.contains("/namespaces/shop/configmaps/checkout-flightdeck-rollout")),
+        "{seen:#?}"
+    );
+    let out = flightdeck(vec![
+        "list".into(),
+        "--kubeconfig".into(),
+        kubeconfig.into(),
+        "-n".into(),
+        "shop".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("checkout"));
+    let after = proxy.seen();
+    assert!(after.len() > seen.len(), "{after:#?}");
+    // The tunnels lead to the sim, and nowhere else.
+    let sim = run.host.url().replace("http://", "");
+    let tunnels: Vec<&String> = after.iter().filter(|l| l.starts_with("CONNECT ")).collect();
+    assert!(!tunnels.is_empty(), "{after:#?}");
+    assert!(
+        tunnels
+            .iter()
+            .all(|l| **l == format!("CONNECT {sim} HTTP/1.1")),
+        "{after:#?}"
+    );
+}
+
+/// kube reads the service account from fixed paths
+/// (`/var/run/secrets/kubernetes.io/serviceaccount/…`), so a test cannot
+/// point it at a token and CA of its own: this pins the order instead. A
+/// kubeconfig wins even inside a pod; without one the service account is
+/// tried, and both reasons are given when neither is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_comes_before_the_in_cluster_service_account_and_both_misses_are_told() {
+    if Path::new("/var/run/secrets/kubernetes.io/serviceaccount").exists() {
+        eprintln!("skipped: this machine has a service account mounted");
+        return;
+    }
+    let run = Run::start().await;
+    let home = run.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-istio.toml");
+    let status = |kubeconfig: &Path, in_cluster: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flightdeck"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("NO_COLOR", "1")
+            .env("KUBECONFIG", kubeconfig)
+            .args(["status", "-o", "json", "--plan"])
+            .arg(&plan)
+            .arg("--audit")
+            .arg(run.audit())
+            .stdin(Stdio::null());
+        if in_cluster {
+            cmd.env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+                .env("KUBERNETES_SERVICE_PORT", "1");
+        }
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    // Inside a pod, with a kubeconfig: the kubeconfig's cluster answers.
+    let out = status(&run.kubeconfig(), true).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["phase"], "not-started");
+
+    let missing = run.dir.path().join("no-kubeconfig");
+    // Neither: both misses are named, kubeconfig first.
+    let out = status(&missing, false).await.unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no kubeconfig found (failed to read kubeconfig from")
+            && err
+                .contains("not inside a cluster (failed to read an incluster environment variable"),
+        "{err}"
+    );
+    // In a pod without a kubeconfig: past the environment, on to the
+    // service account's files.
+    let out = status(&missing, true).await.unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not inside a cluster (failed to read the default namespace"),
+        "{err}"
+    );
 }

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::driving::{ledger, own_runtime, patient, report};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -846,19 +848,8 @@ async fn a_second_cockpit_shows_who_holds_the_helm_and_follows_the_rollout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_that_fails_half_way_is_undone_and_recorded() {
     let c = builtin("crashloop").await;
-    let ledger = plan(
-        r#"
-app = "ledger"
-namespace = "payments"
-strategy = "canary"
-[canary]
-stages = [{ weight = 10 }, { weight = 100 }]
-[canary.router]
-kind = "istio"
-"#,
-    );
     let d = c.driver_with(
-        ledger,
+        ledger(),
         "ana",
         Settings {
             landing_timeout: Duration::from_secs(3),
@@ -926,10 +917,7 @@ interval = "15s"
     );
     // The landing timeout is ten times the test's deadline: only the guard
     // can end the wait in time.
-    let settings = Settings {
-        landing_timeout: Duration::from_secs(600),
-        ..Settings::default()
-    };
+    let settings = patient();
     let d = c.driver_with(ledger, "ana", settings);
     d.execute(Command::Start { image: None }).await.unwrap();
     assert_eq!(c.vs_weights("payments", "ledger"), split(90, 10));
@@ -1017,7 +1005,6 @@ interval = "15s"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_pressed_in_a_cockpit_without_the_helm_is_carried_out_by_the_one_with_it() {
-    use flightdeck::app::Msg;
     use flightdeck::app::msg::DriveReport;
     let c = builtin("healthy-canary").await;
     let (ana_tx, mut ana_rx) = tokio::sync::mpsc::channel(256);
@@ -1031,16 +1018,11 @@ async fn an_abort_pressed_in_a_cockpit_without_the_helm_is_carried_out_by_the_on
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ana_rx.recv())
-            .await
-            .unwrap();
-        if let Some(Msg::Drive(DriveReport::Done { action, .. })) = msg
-            && action == "start"
-        {
-            break;
-        }
-    }
+    report(&mut ana_rx, deadline, "the start", |r| match r {
+        DriveReport::Done { action, .. } if action == "start" => Some(()),
+        _ => None,
+    })
+    .await;
     let (bo_tx, mut bo_rx) = tokio::sync::mpsc::channel(256);
     let bo =
         flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "bo"), bo_tx, None);
@@ -1051,35 +1033,39 @@ async fn an_abort_pressed_in_a_cockpit_without_the_helm_is_carried_out_by_the_on
         .await
         .unwrap();
     // Bo's screen says it was asked, not done.
-    loop {
-        let msg = tokio::time::timeout_at(deadline, bo_rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        match msg {
-            Msg::Drive(DriveReport::Done { action, to }) => {
-                assert_eq!(action, "abort");
-                assert_eq!(to, "asked of the driver at the helm, where it goes first");
-                break;
-            }
-            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
-            _ => {}
+    report(&mut bo_rx, deadline, "bo's abort", |r| match r {
+        DriveReport::Done { action, to } => {
+            assert_eq!(action, "abort");
+            assert_eq!(to, "asked of the driver at the helm, where it goes first");
+            Some(())
         }
-    }
+        DriveReport::Failed { action, reason } => panic!("{action}: {reason}"),
+        _ => None,
+    })
+    .await;
     // Ana's loop carries it out.
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ana_rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        if let Msg::Drive(DriveReport::Done { action, to }) = msg
-            && action == "abort"
-        {
-            assert!(to.starts_with("aborted"), "{to}");
-            break;
-        }
-    }
+    let to = report(&mut ana_rx, deadline, "ana's abort", |r| match r {
+        DriveReport::Done { action, to } if action == "abort" => Some(to),
+        _ => None,
+    })
+    .await;
+    assert!(to.starts_with("aborted"), "{to}");
     assert_eq!(c.vs_weights("shop", "checkout"), split(100, 0));
+    // Bo's own record says he asked.
+    let asked = c
+        .audit()
+        .into_iter()
+        .find(|a| a["result"] == "asked")
+        .unwrap();
+    assert_eq!(asked["action"], "abort");
+    assert_eq!(asked["who"]["os_user"], "bo");
+    assert!(
+        asked["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("abort asked by bo (flightdeck-sim) on test"),
+        "{asked}"
+    );
     let abort = c.audit().pop().unwrap();
     assert_eq!(abort["action"], "abort");
     assert_eq!(abort["who"]["os_user"], "ana");
@@ -1104,27 +1090,9 @@ async fn an_abort_pressed_in_a_cockpit_without_the_helm_is_carried_out_by_the_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_cancelled_because_the_helm_passed_on_is_audited_and_raised_as_a_warning() {
-    use flightdeck::app::Msg;
     use flightdeck::app::msg::DriveReport;
     let c = builtin("crashloop").await;
-    let ledger = || {
-        plan(
-            r#"
-app = "ledger"
-namespace = "payments"
-strategy = "canary"
-[canary]
-stages = [{ weight = 10 }, { weight = 100 }]
-[canary.router]
-kind = "istio"
-"#,
-        )
-    };
-    let settings = Settings {
-        landing_timeout: Duration::from_secs(600),
-        ..Settings::default()
-    };
-    let d = c.driver_with(ledger(), "ana", settings);
+    let d = c.driver_with(ledger(), "ana", patient());
     d.execute(Command::Start { image: None }).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let ana = flightdeck::driver::task::spawn(d, tx, None);
@@ -1142,16 +1110,19 @@ kind = "istio"
     // Bo takes the helm over meanwhile.
     let bo = c.driver(ledger(), "bo");
     bo.execute(Command::TakeHelm).await.unwrap();
-    let by = loop {
-        let msg = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .expect("ana's loop never saw the helm go")
-            .unwrap();
-        if let Msg::Drive(DriveReport::Cancelled { action, by }) = msg {
-            assert_eq!(action, "promote");
-            break by;
-        }
-    };
+    let by = report(
+        &mut rx,
+        deadline,
+        "ana's loop seeing the helm go",
+        |r| match r {
+            DriveReport::Cancelled { action, by } => {
+                assert_eq!(action, "promote");
+                Some(by)
+            }
+            _ => None,
+        },
+    )
+    .await;
     assert!(by.starts_with("helm held by bo@test#"), "{by}");
     let cancelled = loop {
         let found = c
@@ -1193,32 +1164,11 @@ async fn a_wait_left_by_a_driver_that_died_is_shown_and_settled_by_the_next_at_t
     use flightdeck::app::Msg;
     use flightdeck::app::msg::DriveReport;
     let c = builtin("crashloop").await;
-    let ledger = || {
-        plan(
-            r#"
-app = "ledger"
-namespace = "payments"
-strategy = "canary"
-[canary]
-stages = [{ weight = 10 }, { weight = 100 }]
-[canary.router]
-kind = "istio"
-"#,
-        )
-    };
-    let settings = Settings {
-        landing_timeout: Duration::from_secs(600),
-        ..Settings::default()
-    };
-    let d = c.driver_with(ledger(), "ana", settings);
+    let d = c.driver_with(ledger(), "ana", patient());
     d.execute(Command::Start { image: None }).await.unwrap();
     // Ana's loop runs on a runtime of its own, so it can die whole: its
     // keeper stops renewing the Lease with it.
-    let ana_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let ana_runtime = own_runtime();
     let (tx, _ana_rx) = tokio::sync::mpsc::channel(256);
     let ana = {
         let _inside = ana_runtime.enter();
@@ -1307,7 +1257,6 @@ kind = "istio"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_sent_as_the_loop_starts_is_not_cancelled_by_the_abort_it_retries() {
-    use flightdeck::app::Msg;
     use flightdeck::app::msg::DriveReport;
     let c = builtin("healthy-canary").await;
     let d = c.driver(shipped("canary-istio.toml"), "ana");
@@ -1321,23 +1270,14 @@ async fn a_retry_sent_as_the_loop_starts_is_not_cancelled_by_the_abort_it_retrie
         flightdeck::driver::task::spawn(c.driver(shipped("canary-istio.toml"), "ana"), tx, None);
     task.commands.send(Command::Retry).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        match msg {
-            Msg::Drive(DriveReport::Done { action, to }) if action == "retry" => {
-                assert!(to.starts_with("stage 1/5 at 10%"), "{to}");
-                break;
-            }
-            Msg::Drive(DriveReport::Cancelled { action, by }) => {
-                panic!("{action} cancelled by {by}")
-            }
-            Msg::Drive(DriveReport::Failed { action, reason }) => panic!("{action}: {reason}"),
-            _ => {}
-        }
-    }
+    let to = report(&mut rx, deadline, "the retry", |r| match r {
+        DriveReport::Done { action, to } if action == "retry" => Some(to),
+        DriveReport::Cancelled { action, by } => panic!("{action} cancelled by {by}"),
+        DriveReport::Failed { action, reason } => panic!("{action}: {reason}"),
+        _ => None,
+    })
+    .await;
+    assert!(to.starts_with("stage 1/5 at 10%"), "{to}");
     assert_eq!(c.vs_weights("shop", "checkout"), split(90, 10));
     drop(task);
 }
@@ -1487,17 +1427,10 @@ destination_rule = "checkout"
 "#,
         )
     };
-    let settings = Settings {
-        landing_timeout: Duration::from_secs(600),
-        ..Settings::default()
-    };
+    let settings = patient();
     let d = c.driver_with(checkout(), "ana", settings);
     d.execute(Command::Start { image: None }).await.unwrap();
-    let ana_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let ana_runtime = own_runtime();
     let (tx, _ana_rx) = tokio::sync::mpsc::channel(256);
     let ana = {
         let _inside = ana_runtime.enter();
@@ -1657,10 +1590,7 @@ action = "rollback"
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A landing that never comes in time: only the guard can end the wait.
-    let settings = Settings {
-        landing_timeout: Duration::from_secs(600),
-        ..Settings::default()
-    };
+    let settings = patient();
     let d = c.driver_with(checkout.clone(), "ana", settings);
     let next = "registry.local/shop/checkout:1.5.1";
     d.execute(Command::Start {

@@ -73,7 +73,11 @@ pub struct Applier<'a> {
     pub targets: &'a Targets,
     pub slots: Option<Slots>,
     pub now: DateTime<Utc>,
+    /// How long a change may take to land, in `clock`'s time.
     pub landing_timeout: Duration,
+    /// The driver's clock (the cluster's): a wait's deadline is kept on it
+    /// and a simulated cluster running fast gives up as soon in its own time.
+    pub clock: &'a super::Clock,
     pub before_write: Option<&'a WriteHook>,
     pub progress: &'a (dyn Fn(String) + Send + Sync),
     /// The helm, read again before each write; `None` when nothing holds it
@@ -297,7 +301,7 @@ impl Applier<'_> {
         };
         let watch = kube::runtime::wait::await_condition(api, &obj.name, condition_fn);
         self.keep(obj, condition).await;
-        let result = tokio::time::timeout(self.landing_timeout, watch).await;
+        let result = tokio::time::timeout(self.clock.real(self.landing_timeout), watch).await;
         if let Some(note) = &self.note
             && let Err(e) = note.store.set_landing(self.client, None).await
         {
@@ -334,7 +338,7 @@ impl Applier<'_> {
                 name: obj.name.clone(),
             },
             condition,
-            deadline: Utc::now()
+            deadline: self.clock.now()
                 + chrono::TimeDelta::from_std(self.landing_timeout).unwrap_or_default(),
             to: note.to.clone().map(Box::new),
             rest: note.rest.clone(),

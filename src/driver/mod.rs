@@ -286,6 +286,20 @@ impl Driver {
         };
         step(&loaded.rollout.state, probe, now)?;
         self.store.ask(&self.client, &asked).await?;
+        // The asker's own line: the holder's says it carried it out, this
+        // one that it was asked, from where, and when.
+        let state = loaded.rollout.state.describe();
+        self.record(Entry {
+            result: "asked".into(),
+            ..self.entry(
+                request.name(),
+                &state,
+                &state,
+                Some(format!("{}; for the driver at the helm", asked.asker())),
+                now,
+            )
+        })
+        .await?;
         Ok(asked)
     }
 
@@ -550,6 +564,7 @@ impl Driver {
             slots: transition.state.slots.or(old.slots),
             now,
             landing_timeout: self.settings.landing_timeout,
+            clock: &self.settings.clock,
             before_write: self.settings.before_write.as_ref(),
             progress: progress.as_ref(),
             helm: Some(&self.helm),
@@ -658,6 +673,7 @@ impl Driver {
             slots: state.slots,
             now,
             landing_timeout: self.settings.landing_timeout,
+            clock: &self.settings.clock,
             before_write: self.settings.before_write.as_ref(),
             progress: self.settings.progress.as_ref(),
             helm: Some(&self.helm),

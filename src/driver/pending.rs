@@ -94,7 +94,7 @@ pub struct Landing {
     pub written: String,
     pub object: Watched,
     pub condition: Condition,
-    /// When the wait gives up, by the waiting driver's wall clock.
+    /// When the wait gives up, on the cluster's clock (the driver's).
     pub deadline: DateTime<Utc>,
     /// The state the step stores once all its writes have landed: a driver
     /// settling a wait that did land finishes the step and stores that.

@@ -35,7 +35,7 @@ pub struct Entry {
 
 impl Entry {
     fn failed(&self) -> bool {
-        self.result != "done"
+        !matches!(self.result.as_str(), "done" | "asked")
     }
 
     /// The Event's reason: `RolloutAdvance`, `RolloutAbortFailed`, …
@@ -52,6 +52,7 @@ impl Entry {
             "failed" => camel.push_str("Failed"),
             "refused" => camel.push_str("Refused"),
             "cancelled" => camel.push_str("Cancelled"),
+            "asked" => camel.push_str("Asked"),
             _ => {}
         }
         camel
@@ -152,6 +153,9 @@ mod tests {
         e.result = "failed".into();
         e.reason = Some("409".into());
         assert_eq!(e.event_reason(), "RolloutTakeHelmFailed");
+        e.result = "asked".into();
+        assert_eq!(e.event_reason(), "RolloutTakeHelmAsked");
+        assert!(!e.failed(), "asking is no failure");
         assert!(
             e.event_message()
                 .contains("take-helm by ana (admin): a → b: 409")

@@ -245,12 +245,9 @@ impl Driver {
             time_left_secs: state.time_left(now).map(|d| d.as_secs()),
             helm: HelmRow::from(helm),
             waiting_for_driver: waiting_for_driver(&state, helm, now),
-            // The deadline is the waiting driver's wall clock's, not the
-            // rollout's (a simulated cluster's runs faster).
-            landing: loaded
-                .landing
-                .as_ref()
-                .map(|l| LandingRow::of(l, Utc::now())),
+            // The deadline is on the cluster's clock, as the waiting
+            // driver's was.
+            landing: loaded.landing.as_ref().map(|l| LandingRow::of(l, now)),
             pods,
             revisions: revision_rows,
             history,

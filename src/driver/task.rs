@@ -567,7 +567,7 @@ async fn run(
                             send(Msg::Drive(DriveReport::Progress(format!(
                                 "settling what {} left: {}",
                                 landing.by,
-                                landing.describe(chrono::Utc::now())
+                                landing.describe(driver.now())
                             ))))
                             .await;
                             in_flight = Some(begin(Work::Settle(landing), None, last_view.as_ref()));

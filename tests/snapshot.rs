@@ -276,3 +276,75 @@ async fn the_bundle_holds_every_part_with_what_the_cluster_held() {
     assert!(files.contains_key("pods/pods.json"));
     cluster.host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guards_rollback_writes_a_snapshot_of_the_incident() {
+    let cluster = SimDir::start("bad-canary", 20.0).await;
+    let state = cluster.dir.path().join("state");
+    let mut cmd = cluster.command(&bin(), &["run", "--auto", "--headless"], "bad-canary.toml");
+    cmd.env("XDG_STATE_HOME", &state)
+        .env_remove("FLIGHTDECK_WEBHOOK_URL");
+    let run = tokio::task::spawn_blocking(move || output(cmd))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+
+    // The run names the bundle; it lies in the state folder's snapshots.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("snapshot written: "))
+        .unwrap_or_else(|| panic!("no snapshot line in\n{stderr}"));
+    let path = PathBuf::from(line.split("snapshot written: ").nth(1).unwrap().trim());
+    assert!(
+        path.starts_with(state.join("flightdeck/snapshots")),
+        "{path:?}"
+    );
+    let files = unpack(&path);
+    let manifest: Value = serde_json::from_str(&files["manifest.json"]).unwrap();
+    let reason = manifest["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("rolled back") && reason.contains("checkout 5xx: error-ratio"),
+        "{reason}"
+    );
+    assert!(
+        manifest["taken_by"]
+            .as_str()
+            .unwrap()
+            .ends_with("(flightdeck auto)")
+    );
+    // Taken after the way back: the stored state says so, with the alarm.
+    let stored: Value = serde_json::from_str(&files["rollout/state.json"]).unwrap();
+    assert_eq!(stored["phase"]["phase"], "aborted", "{stored:#}");
+    let history: Value = serde_json::from_str(&files["rollout/history.json"]).unwrap();
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "guard"),
+        "{history:#}"
+    );
+    assert_eq!(
+        files["plan.toml"],
+        std::fs::read_to_string(plan("bad-canary.toml")).unwrap()
+    );
+    // The canary's logs from the time of the incident are kept.
+    assert!(
+        files
+            .iter()
+            .any(|(name, text)| name.starts_with("logs/checkout-canary-") && !text.is_empty()),
+        "{:?}",
+        files.keys().collect::<Vec<_>>()
+    );
+    // And a Kubernetes Event tells where it is.
+    let events = cluster.flightdeck_events("shop");
+    assert!(
+        events
+            .iter()
+            .any(|(reason, message)| reason == "RolloutSnapshot"
+                && message.contains(&path.display().to_string())),
+        "{events:#?}"
+    );
+    cluster.host.shutdown().await;
+}

@@ -62,6 +62,8 @@ const FLUSH: Duration = Duration::from_secs(15);
 /// The same after a signal: whoever sent it (a CI runner, `docker stop`)
 /// usually kills the process ten seconds later.
 const FLUSH_STOPPED: Duration = Duration::from_secs(5);
+/// How long a guard's rollback snapshot may still take once the run is over.
+const SNAPSHOT: Duration = Duration::from_secs(30);
 /// How often time moves the machine on (in real time).
 const TICK: Duration = Duration::from_secs(1);
 
@@ -69,6 +71,12 @@ const TICK: Duration = Duration::from_secs(1);
 pub async fn run(args: RunArgs) -> Result<i32> {
     // A bad plan stops here, before anything is connected or changed.
     let plan = Plan::load(&args.plan)?;
+    // A guard's rollback snapshots the rollout with the plan as written.
+    crate::snapshot::auto::set_context(crate::snapshot::auto::Context {
+        plan_text: std::fs::read_to_string(&args.plan).ok(),
+        prometheus: args.prometheus.clone(),
+        dir: None,
+    });
     if !args.headless {
         cockpit::run(Options {
             kubeconfig: args.cluster.kubeconfig,
@@ -119,6 +127,8 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         notifier,
         ..Settings::default()
     };
+    let snapshot_client = client.clone();
+    let actor = crate::workers::audit::Actor::current(&info.user);
     let driver = Driver::new(
         client.clone(),
         plan.clone(),
@@ -169,6 +179,19 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         say.line(&format!("the driver loop ended badly: {e}"));
     }
     drop(pods);
+    // A rollback gets its snapshot: the loop's own, or, when the run ended
+    // before the loop saw the rollback land, one taken here.
+    let mut snapshots = crate::snapshot::auto::finish(SNAPSHOT).await;
+    if snapshots.is_empty()
+        && let Ok(End::RolledBack(reason)) = &result
+    {
+        let by = format!("{} (flightdeck auto)", actor.os_user);
+        let reason = format!("rolled back: {reason}");
+        snapshots.push(crate::snapshot::auto::written(&snapshot_client, &plan, &by, &reason).await);
+    }
+    for line in snapshots {
+        say.line(&line);
+    }
     // The last notices (the rollback, the promotion) are worth a short wait.
     let flush = match &result {
         Ok(End::Interrupted(_)) => FLUSH_STOPPED,

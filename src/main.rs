@@ -89,6 +89,10 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Some(Command::List(args)) => runtime.block_on(flightdeck::commands::list::run(args)),
+        Some(Command::Report(args)) => {
+            runtime.block_on(flightdeck::commands::report::run(args))?;
+            Ok(0)
+        }
         Some(Command::Snapshot(args)) => {
             runtime.block_on(flightdeck::commands::snapshot::run(args))?;
             Ok(0)

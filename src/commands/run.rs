@@ -159,12 +159,15 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     ));
 
     let resuming = driver.load().await?.rollout.state;
+    // The guards' readings as they come, for the report's charts when
+    // there is no Prometheus to ask afterwards.
+    let mut observed = crate::report::Numbers::default();
     let (msgs_tx, mut msgs) = mpsc::channel(256);
     let DriverTask { commands, handle } = task::spawn(driver, msgs_tx, Some(guards));
     // A signal drops the drive where it stands: the rollout's state is on
     // the cluster and a later run picks it up.
     let result = tokio::select! {
-        end = drive(resuming, &commands, &mut msgs, &mut reports, &args, &say) => end,
+        end = drive(resuming, &commands, &mut msgs, &mut reports, &args, &say, &mut observed) => end,
         signal = signals.recv() => {
             say.line(&format!("{}: stopping; letting go of the helm", signal.name()));
             Ok(End::Interrupted(signal))
@@ -222,6 +225,24 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         )),
     }
     say.line(&format!("audit: {}", audit_path.display()));
+    if let Some(path) = &args.report {
+        let report = crate::report::gather::gather(
+            &snapshot_client,
+            &plan,
+            &clock,
+            crate::report::gather::Sources {
+                audit: Some(&audit_path),
+                prometheus: args.prometheus.as_deref(),
+                observed: Some(observed),
+            },
+        )
+        .await;
+        let format = crate::cli::ReportFormat::of_path(path);
+        match super::report::write(&report, format, path) {
+            Ok(()) => say.line(&format!("report: {}", path.display())),
+            Err(e) => say.line(&format!("cannot write the report: {e}")),
+        }
+    }
     Ok(end.code())
 }
 
@@ -242,6 +263,7 @@ async fn drive(
     reports: &mut mpsc::Receiver<Delivery>,
     args: &RunArgs,
     say: &Say,
+    observed: &mut crate::report::Numbers,
 ) -> Result<End> {
     let mut starting =
         !(state.stage().is_some() || matches!(state.phase, Phase::RollingBack { .. }));
@@ -293,6 +315,9 @@ async fn drive(
                     }
                     Msg::Drive(DriveReport::Progress(line)) => say.line(&line),
                     Msg::Guard(u) => {
+                        if let Some(v) = u.latest {
+                            observed.observe(u.metric, u.at, v);
+                        }
                         let kind = u.state.word();
                         if guard_states.insert(u.guard.clone(), kind) != Some(kind) {
                             say.line(&format!("guard {}: {kind}, {}", u.guard, u.numbers()));

@@ -106,10 +106,15 @@ pub fn chart(c: &Chart, span: Span, marks: &[Mark]) -> String {
     }
     for m in marks {
         let x = span.x(m.at);
+        // A label near the right edge reads leftwards, so it is not cut off.
+        let (label_x, anchor) = if x > WIDTH - RIGHT - 120.0 {
+            (x - 3.0, "end")
+        } else {
+            (x + 3.0, "start")
+        };
         let _ = write!(
             s,
-            r##"<g class="mark"><line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{bottom}" stroke="#8a8aa0" stroke-dasharray="2 3"/><text x="{:.1}" y="{:.1}" class="mark-label">{}</text></g>"##,
-            x + 3.0,
+            r##"<g class="mark"><line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{bottom}" stroke="#8a8aa0" stroke-dasharray="2 3"/><text x="{label_x:.1}" y="{:.1}" class="mark-label" text-anchor="{anchor}">{}</text></g>"##,
             TOP - 6.0,
             escape(&m.label)
         );

@@ -348,3 +348,85 @@ async fn a_guards_rollback_writes_a_snapshot_of_the_incident() {
     );
     cluster.host.shutdown().await;
 }
+
+/// The cockpit's side: its driver loop goes on after a guard's rollback,
+/// sees the rollback land, and writes the snapshot beside itself; the path
+/// comes back as a progress line, as the status line shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_loop_snapshots_a_guards_rollback_and_says_where() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    use flightdeck::driver::guarded::GuardLink;
+    use flightdeck::driver::{Clock, Command, Driver, Settings};
+    use flightdeck::rollout::guards::{Alarm, GuardAction, GuardMetric};
+    use flightdeck::rollout::plan::Plan;
+    use flightdeck::workers::guard_watch::GuardFact;
+    use std::time::Duration;
+
+    let cluster = SimDir::start("healthy-canary", 20.0).await;
+    let out = cluster.dir.path().join("bundles");
+    flightdeck::snapshot::auto::set_context(flightdeck::snapshot::auto::Context {
+        plan_text: Some("# the plan as written\n".into()),
+        prometheus: None,
+        dir: Some(out.clone()),
+    });
+    let client = cluster.client().await;
+    let settings = Settings {
+        clock: Clock::of_cluster(&client).await,
+        auto: true,
+        ..Settings::default()
+    };
+    let plan = Plan::load(&plan("canary-istio.toml")).unwrap();
+    let audit = flightdeck::workers::audit::AuditLog::open(&cluster.audit()).unwrap();
+    let driver = Driver::new(client, plan, "flightdeck-sim", Some(audit), settings);
+    driver
+        .execute(Command::Start { image: None })
+        .await
+        .unwrap();
+
+    let (facts_tx, facts) = tokio::sync::mpsc::channel(8);
+    let (link, _stage) = GuardLink::fed(facts);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task = flightdeck::driver::task::spawn(driver, tx, Some(link));
+    let now = cluster.host.shared().store.now();
+    facts_tx
+        .send(GuardFact::Fired(Alarm {
+            guard: "checkout 5xx".into(),
+            metric: GuardMetric::ErrorRatio,
+            action: GuardAction::Rollback,
+            value: 0.09,
+            threshold: 0.05,
+            since: now,
+            held_for: Duration::from_secs(120),
+        }))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let line = loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("no snapshot line within a minute")
+            .unwrap();
+        if let Msg::Drive(DriveReport::Progress(line)) = msg
+            && line.contains("snapshot")
+        {
+            break line;
+        }
+    };
+    let path = PathBuf::from(
+        line.strip_prefix("snapshot written: ")
+            .unwrap_or_else(|| panic!("{line}")),
+    );
+    assert!(path.starts_with(&out), "{path:?}");
+    let files = unpack(&path);
+    let manifest: Value = serde_json::from_str(&files["manifest.json"]).unwrap();
+    assert_eq!(
+        manifest["reason"],
+        "rolled back by guard checkout 5xx: error-ratio 9.0% > 5.0% for 2m00s"
+    );
+    assert_eq!(files["plan.toml"], "# the plan as written\n");
+    let state: Value = serde_json::from_str(&files["rollout/state.json"]).unwrap();
+    assert_eq!(state["phase"]["phase"], "aborted", "{state:#}");
+    drop(task);
+    cluster.host.shutdown().await;
+}

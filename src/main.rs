@@ -116,6 +116,15 @@ fn run(cli: Cli) -> Result<u8> {
             }
             // A bad plan stops here, before anything is connected or changed.
             let plan = c.plan.as_deref().map(Plan::load).transpose()?;
+            // A guard's rollback snapshots the rollout with the plan as written.
+            flightdeck::snapshot::auto::set_context(flightdeck::snapshot::auto::Context {
+                plan_text: c
+                    .plan
+                    .as_deref()
+                    .and_then(|p| std::fs::read_to_string(p).ok()),
+                prometheus: c.prometheus.clone(),
+                dir: None,
+            });
             cockpit_log(c.log_file.clone())?;
             runtime.block_on(cockpit::run(Options {
                 kubeconfig: c.cluster.kubeconfig,

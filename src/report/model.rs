@@ -691,6 +691,70 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_history_fills_in_what_this_machines_audit_file_lacks() {
+        use crate::rollout::history::{Actor, HistoryEntry};
+        let plan = plan();
+        let mut stored = StoredRollout::new(crate::rollout::RolloutState::new(&plan, false));
+        let entry = |s: i64, action: &str, who: &str, to: &str| HistoryEntry {
+            at: t(s),
+            who: Actor {
+                kube_user: "admin".into(),
+                os_user: who.into(),
+            },
+            action: action.into(),
+            from: String::new(),
+            to: to.into(),
+            detail: None,
+            result: ActionResult::Done,
+            verdict: None,
+        };
+        // Started here (in the audit file too), advanced by bo elsewhere.
+        stored.history.push(entry(
+            0,
+            "start",
+            "ana",
+            "stage 1/3 at 10%, waiting for the go",
+        ));
+        stored.history.push(entry(
+            90,
+            "advance",
+            "bo",
+            "stage 2/3 at 50%, waiting for the go",
+        ));
+        let (audit, _) = parse_audit(&line(
+            0,
+            "start",
+            "not started",
+            "stage 1/3 at 10%, waiting for the go",
+        ));
+        let r = Report::build(Inputs {
+            plan: &plan,
+            stored: Some(stored),
+            audit,
+            numbers: None,
+            pods: Vec::new(),
+            now: t(100),
+            notes: Vec::new(),
+        });
+        let seen: Vec<(&str, &str)> = r
+            .timeline
+            .iter()
+            .map(|a| (a.action.as_str(), a.who.as_str()))
+            .collect();
+        assert_eq!(seen, [("start", "ana (admin)"), ("advance", "bo (admin)")]);
+        assert_eq!(r.stages.len(), 2);
+        assert_eq!(r.stages[1].took, Duration::from_secs(10));
+        assert!(r.stages[1].ended.is_none());
+        assert_eq!(r.ending, Ending::NotStarted);
+        assert_eq!(r.source, Source::Recorded);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("No numbers were recorded"))
+        );
+    }
+
+    #[test]
     fn charts_carry_the_readings_the_verdicts_and_the_guards_limit() {
         let r = report();
         let errors = &r.charts[0];

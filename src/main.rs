@@ -123,7 +123,7 @@ fn run(cli: Cli) -> Result<u8> {
                     .as_deref()
                     .and_then(|p| std::fs::read_to_string(p).ok()),
                 prometheus: c.prometheus.clone(),
-                dir: None,
+                dir: flightdeck::snapshot::auto::beside(c.audit.as_deref()),
             });
             cockpit_log(c.log_file.clone())?;
             runtime.block_on(cockpit::run(Options {

@@ -290,16 +290,18 @@ async fn a_guards_rollback_writes_a_snapshot_of_the_incident() {
     let stderr = String::from_utf8_lossy(&run.stderr).to_string();
     assert_eq!(run.status.code(), Some(3), "{stderr}");
 
-    // The run names the bundle; it lies in the state folder's snapshots.
+    // The run names the bundle; it lies beside the audit file, not in the
+    // state folder.
     let line = stderr
         .lines()
         .find(|l| l.contains("snapshot written: "))
         .unwrap_or_else(|| panic!("no snapshot line in\n{stderr}"));
     let path = PathBuf::from(line.split("snapshot written: ").nth(1).unwrap().trim());
-    assert!(
-        path.starts_with(state.join("flightdeck/snapshots")),
-        "{path:?}"
+    assert_eq!(
+        path.parent(),
+        Some(cluster.dir.path().join("snapshots").as_path())
     );
+    assert!(!state.exists(), "nothing written into the state folder");
     let files = unpack(&path);
     let manifest: Value = serde_json::from_str(&files["manifest.json"]).unwrap();
     let reason = manifest["reason"].as_str().unwrap();

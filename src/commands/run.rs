@@ -75,7 +75,7 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     crate::snapshot::auto::set_context(crate::snapshot::auto::Context {
         plan_text: std::fs::read_to_string(&args.plan).ok(),
         prometheus: args.prometheus.clone(),
-        dir: None,
+        dir: crate::snapshot::auto::beside(args.audit.as_deref()),
     });
     if !args.headless {
         cockpit::run(Options {

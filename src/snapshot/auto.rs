@@ -29,7 +29,8 @@ use crate::rollout::state::{Phase, RolloutState};
 pub struct Context {
     pub plan_text: Option<String>,
     pub prometheus: Option<String>,
-    /// Where bundles go (default: `$XDG_STATE_HOME/flightdeck/snapshots`).
+    /// Where bundles go (default: `$XDG_STATE_HOME/flightdeck/snapshots`;
+    /// see [`beside`]).
     pub dir: Option<PathBuf>,
 }
 
@@ -39,6 +40,17 @@ static WRITING: Mutex<Vec<JoinHandle<String>>> = Mutex::new(Vec::new());
 /// Tells later snapshots of this process the plan's text and the metrics source.
 pub fn set_context(context: Context) {
     let _ = CONTEXT.set(context);
+}
+
+/// `snapshots/` beside an audit file named on the command line, so a
+/// pipeline's (or a test's) bundles stay with its audit file.
+pub fn beside(audit: Option<&std::path::Path>) -> Option<PathBuf> {
+    let dir = audit?.parent()?;
+    Some(if dir.as_os_str().is_empty() {
+        PathBuf::from("snapshots")
+    } else {
+        dir.join("snapshots")
+    })
 }
 
 /// The folder bundles go to when none is given.

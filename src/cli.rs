@@ -138,6 +138,9 @@ pub enum Command {
     /// Write an incident snapshot (.tar.gz): the rollout's state and history,
     /// the plan, the pods, Events, recent logs, guard readings and router objects
     Snapshot(SnapshotArgs),
+    /// Write the release report of the rollout (HTML or Markdown): timeline,
+    /// verdicts, charts per version, restarts, the time each stage took
+    Report(ReportArgs),
 }
 
 /// `flightdeck snapshot --plan FILE [--out DIR]`.
@@ -157,6 +160,46 @@ pub struct SnapshotArgs {
     /// Output format
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+/// `flightdeck report --plan FILE [--format html|md] [--out FILE]`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The rollout plan (TOML)
+    #[arg(long)]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// html: one self-contained page (inline SVG and CSS); md: Markdown
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+    /// File to write (default: stdout)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Prometheus base URL: the charts come from its `query_range`; without
+    /// it they show what the rollout's history recorded
+    #[arg(long, env = "FLIGHTDECK_PROMETHEUS", hide_env_values = true)]
+    pub prometheus: Option<String>,
+    /// Audit file to read the timeline from (default: $XDG_STATE_HOME/flightdeck/audit.jsonl)
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+}
+
+/// The release report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
+}
+
+impl ReportFormat {
+    /// The format a file name asks for: Markdown for `.md`, else HTML.
+    pub fn of_path(path: &std::path::Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("md" | "markdown") => ReportFormat::Md,
+            _ => ReportFormat::Html,
+        }
+    }
 }
 
 /// `flightdeck list`: the fleet view's rows, printed once.
@@ -215,6 +258,9 @@ pub struct RunArgs {
     /// Take the helm from the cockpit holding it (recorded)
     #[arg(long)]
     pub take_over: bool,
+    /// Write the release report here when the run ends (`.md`: Markdown, else HTML)
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
     pub look: LookArgs,
 }
@@ -396,6 +442,7 @@ impl Cli {
         match &self.command {
             Some(Command::Run(r)) => Some(&r.plan),
             Some(Command::Snapshot(s)) => Some(&s.plan),
+            Some(Command::Report(r)) => Some(&r.plan),
             Some(c) => c.verb().map(|v| v.plan.as_path()),
             None => self.cockpit.plan.as_deref(),
         }

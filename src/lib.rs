@@ -15,6 +15,7 @@ pub mod driver;
 pub mod external;
 pub mod fleet;
 pub mod metrics;
+pub mod report;
 pub mod rollout;
 pub mod sanitize;
 pub mod sim;

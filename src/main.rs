@@ -90,6 +90,10 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Some(Command::List(args)) => runtime.block_on(flightdeck::commands::list::run(args)),
+        Some(Command::Report(args)) => {
+            runtime.block_on(flightdeck::commands::report::run(args))?;
+            Ok(0)
+        }
         Some(Command::Snapshot(args)) => {
             runtime.block_on(flightdeck::commands::snapshot::run(args))?;
             Ok(0)
@@ -121,6 +125,15 @@ fn run(cli: Cli) -> Result<u8> {
             }
             // A bad plan stops here, before anything is connected or changed.
             let plan = c.plan.as_deref().map(Plan::load).transpose()?;
+            // A guard's rollback snapshots the rollout with the plan as written.
+            flightdeck::snapshot::auto::set_context(flightdeck::snapshot::auto::Context {
+                plan_text: c
+                    .plan
+                    .as_deref()
+                    .and_then(|p| std::fs::read_to_string(p).ok()),
+                prometheus: c.prometheus.clone(),
+                dir: flightdeck::snapshot::auto::beside(c.audit.as_deref()),
+            });
             cockpit_log(c.log_file.clone())?;
             runtime.block_on(cockpit::run(Options {
                 kubeconfig: c.cluster.kubeconfig,

@@ -276,3 +276,159 @@ async fn the_bundle_holds_every_part_with_what_the_cluster_held() {
     assert!(files.contains_key("pods/pods.json"));
     cluster.host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guards_rollback_writes_a_snapshot_of_the_incident() {
+    let cluster = SimDir::start("bad-canary", 20.0).await;
+    let state = cluster.dir.path().join("state");
+    let mut cmd = cluster.command(&bin(), &["run", "--auto", "--headless"], "bad-canary.toml");
+    cmd.env("XDG_STATE_HOME", &state)
+        .env_remove("FLIGHTDECK_WEBHOOK_URL");
+    let run = tokio::task::spawn_blocking(move || output(cmd))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+
+    // The run names the bundle; it lies beside the audit file, not in the
+    // state folder.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("snapshot written: "))
+        .unwrap_or_else(|| panic!("no snapshot line in\n{stderr}"));
+    let path = PathBuf::from(line.split("snapshot written: ").nth(1).unwrap().trim());
+    assert_eq!(
+        path.parent(),
+        Some(cluster.dir.path().join("snapshots").as_path())
+    );
+    assert!(!state.exists(), "nothing written into the state folder");
+    let files = unpack(&path);
+    let manifest: Value = serde_json::from_str(&files["manifest.json"]).unwrap();
+    let reason = manifest["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("rolled back") && reason.contains("checkout 5xx: error-ratio"),
+        "{reason}"
+    );
+    assert!(
+        manifest["taken_by"]
+            .as_str()
+            .unwrap()
+            .ends_with("(flightdeck auto)")
+    );
+    // Taken after the way back: the stored state says so, with the alarm.
+    let stored: Value = serde_json::from_str(&files["rollout/state.json"]).unwrap();
+    assert_eq!(stored["phase"]["phase"], "aborted", "{stored:#}");
+    let history: Value = serde_json::from_str(&files["rollout/history.json"]).unwrap();
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "guard"),
+        "{history:#}"
+    );
+    assert_eq!(
+        files["plan.toml"],
+        std::fs::read_to_string(plan("bad-canary.toml")).unwrap()
+    );
+    // The canary's logs from the time of the incident are kept.
+    assert!(
+        files
+            .iter()
+            .any(|(name, text)| name.starts_with("logs/checkout-canary-") && !text.is_empty()),
+        "{:?}",
+        files.keys().collect::<Vec<_>>()
+    );
+    // And a Kubernetes Event tells where it is.
+    let events = cluster.flightdeck_events("shop");
+    assert!(
+        events
+            .iter()
+            .any(|(reason, message)| reason == "RolloutSnapshot"
+                && message.contains(&path.display().to_string())),
+        "{events:#?}"
+    );
+    cluster.host.shutdown().await;
+}
+
+/// The cockpit's side: its driver loop goes on after a guard's rollback,
+/// sees the rollback land, and writes the snapshot beside itself; the path
+/// comes back as a progress line, as the status line shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_loop_snapshots_a_guards_rollback_and_says_where() {
+    use flightdeck::app::Msg;
+    use flightdeck::app::msg::DriveReport;
+    use flightdeck::driver::guarded::GuardLink;
+    use flightdeck::driver::{Clock, Command, Driver, Settings};
+    use flightdeck::rollout::guards::{Alarm, GuardAction, GuardMetric};
+    use flightdeck::rollout::plan::Plan;
+    use flightdeck::workers::guard_watch::GuardFact;
+    use std::time::Duration;
+
+    let cluster = SimDir::start("healthy-canary", 20.0).await;
+    let out = cluster.dir.path().join("bundles");
+    flightdeck::snapshot::auto::set_context(flightdeck::snapshot::auto::Context {
+        plan_text: Some("# the plan as written\n".into()),
+        prometheus: None,
+        dir: Some(out.clone()),
+    });
+    let client = cluster.client().await;
+    let settings = Settings {
+        clock: Clock::of_cluster(&client).await,
+        auto: true,
+        ..Settings::default()
+    };
+    let plan = Plan::load(&plan("canary-istio.toml")).unwrap();
+    let audit = flightdeck::workers::audit::AuditLog::open(&cluster.audit()).unwrap();
+    let driver = Driver::new(client, plan, "flightdeck-sim", Some(audit), settings);
+    driver
+        .execute(Command::Start { image: None })
+        .await
+        .unwrap();
+
+    let (facts_tx, facts) = tokio::sync::mpsc::channel(8);
+    let (link, _stage) = GuardLink::fed(facts);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task = flightdeck::driver::task::spawn(driver, tx, Some(link));
+    let now = cluster.host.shared().store.now();
+    facts_tx
+        .send(GuardFact::Fired(Alarm {
+            guard: "checkout 5xx".into(),
+            metric: GuardMetric::ErrorRatio,
+            action: GuardAction::Rollback,
+            value: 0.09,
+            threshold: 0.05,
+            since: now,
+            held_for: Duration::from_secs(120),
+        }))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let line = loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("no snapshot line within a minute")
+            .unwrap();
+        if let Msg::Drive(DriveReport::Progress(line)) = msg
+            && line.contains("snapshot")
+        {
+            break line;
+        }
+    };
+    let path = PathBuf::from(
+        line.strip_prefix("snapshot written: ")
+            .unwrap_or_else(|| panic!("{line}")),
+    );
+    assert!(path.starts_with(&out), "{path:?}");
+    let files = unpack(&path);
+    let manifest: Value = serde_json::from_str(&files["manifest.json"]).unwrap();
+    assert_eq!(
+        manifest["reason"],
+        "rolled back by guard checkout 5xx: error-ratio 9.0% > 5.0% for 2m00s"
+    );
+    assert_eq!(files["plan.toml"], "# the plan as written\n");
+    let state: Value = serde_json::from_str(&files["rollout/state.json"]).unwrap();
+    assert_eq!(state["phase"]["phase"], "aborted", "{state:#}");
+    drop(task);
+    cluster.host.shutdown().await;
+}

@@ -23,6 +23,7 @@ pub mod info;
 pub mod list;
 pub mod logfile;
 mod print;
+pub mod report;
 pub mod run;
 pub mod signals;
 pub mod snapshot;
@@ -81,7 +82,8 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
         | Cli::Man(_)
         | Cli::Info(_)
         | Cli::List(_)
-        | Cli::Snapshot(_) => return None,
+        | Cli::Snapshot(_)
+        | Cli::Report(_) => return None,
     };
     Some(Box::pin(drive(args, request)).await)
 }

@@ -62,6 +62,8 @@ const FLUSH: Duration = Duration::from_secs(15);
 /// The same after a signal: whoever sent it (a CI runner, `docker stop`)
 /// usually kills the process ten seconds later.
 const FLUSH_STOPPED: Duration = Duration::from_secs(5);
+/// How long a guard's rollback snapshot may still take once the run is over.
+const SNAPSHOT: Duration = Duration::from_secs(30);
 /// How often time moves the machine on (in real time).
 const TICK: Duration = Duration::from_secs(1);
 
@@ -69,6 +71,12 @@ const TICK: Duration = Duration::from_secs(1);
 pub async fn run(args: RunArgs) -> Result<i32> {
     // A bad plan stops here, before anything is connected or changed.
     let plan = Plan::load(&args.plan)?;
+    // A guard's rollback snapshots the rollout with the plan as written.
+    crate::snapshot::auto::set_context(crate::snapshot::auto::Context {
+        plan_text: std::fs::read_to_string(&args.plan).ok(),
+        prometheus: args.prometheus.clone(),
+        dir: crate::snapshot::auto::beside(args.audit.as_deref()),
+    });
     if !args.headless {
         cockpit::run(Options {
             kubeconfig: args.cluster.kubeconfig,
@@ -120,6 +128,8 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         notifier,
         ..Settings::default()
     };
+    let snapshot_client = client.clone();
+    let actor = crate::workers::audit::Actor::current(&info.user);
     let driver = Driver::new(
         client.clone(),
         plan.clone(),
@@ -150,12 +160,15 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     ));
 
     let resuming = driver.load().await?.rollout.state;
+    // The guards' readings as they come, for the report's charts when
+    // there is no Prometheus to ask afterwards.
+    let mut observed = crate::report::Numbers::default();
     let (msgs_tx, mut msgs) = mpsc::channel(256);
     let DriverTask { commands, handle } = task::spawn(driver, msgs_tx, Some(guards));
     // A signal drops the drive where it stands: the rollout's state is on
     // the cluster and a later run picks it up.
     let result = tokio::select! {
-        end = drive(resuming, &commands, &mut msgs, &mut reports, &args, &say) => end,
+        end = drive(resuming, &commands, &mut msgs, &mut reports, &args, &say, &mut observed) => end,
         signal = signals.recv() => {
             say.line(&format!("{}: stopping; letting go of the helm", signal.name()));
             Ok(End::Interrupted(signal))
@@ -170,6 +183,19 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         say.line(&format!("the driver loop ended badly: {e}"));
     }
     drop(pods);
+    // A rollback gets its snapshot: the loop's own, or, when the run ended
+    // before the loop saw the rollback land, one taken here.
+    let mut snapshots = crate::snapshot::auto::finish(SNAPSHOT).await;
+    if snapshots.is_empty()
+        && let Ok(End::RolledBack(reason)) = &result
+    {
+        let by = format!("{} (flightdeck auto)", actor.os_user);
+        let reason = format!("rolled back: {reason}");
+        snapshots.push(crate::snapshot::auto::written(&snapshot_client, &plan, &by, &reason).await);
+    }
+    for line in snapshots {
+        say.line(&line);
+    }
     // The last notices (the rollback, the promotion) are worth a short wait.
     let flush = match &result {
         Ok(End::Interrupted(_)) => FLUSH_STOPPED,
@@ -200,6 +226,24 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         )),
     }
     say.line(&format!("audit: {}", audit_path.display()));
+    if let Some(path) = &args.report {
+        let report = crate::report::gather::gather(
+            &snapshot_client,
+            &plan,
+            &clock,
+            crate::report::gather::Sources {
+                audit: Some(&audit_path),
+                prometheus: args.prometheus.as_deref(),
+                observed: Some(observed),
+            },
+        )
+        .await;
+        let format = crate::cli::ReportFormat::of_path(path);
+        match super::report::write(&report, format, path) {
+            Ok(()) => say.line(&format!("report: {}", path.display())),
+            Err(e) => say.line(&format!("cannot write the report: {e}")),
+        }
+    }
     Ok(end.code())
 }
 
@@ -220,6 +264,7 @@ async fn drive(
     reports: &mut mpsc::Receiver<Delivery>,
     args: &RunArgs,
     say: &Say,
+    observed: &mut crate::report::Numbers,
 ) -> Result<End> {
     let mut starting =
         !(state.stage().is_some() || matches!(state.phase, Phase::RollingBack { .. }));
@@ -271,6 +316,9 @@ async fn drive(
                     }
                     Msg::Drive(DriveReport::Progress(line)) => say.line(&line),
                     Msg::Guard(u) => {
+                        if let Some(v) = u.latest {
+                            observed.observe(u.metric, u.at, v);
+                        }
                         let kind = u.state.word();
                         if guard_states.insert(u.guard.clone(), kind) != Some(kind) {
                             say.line(&format!("guard {}: {kind}, {}", u.guard, u.numbers()));

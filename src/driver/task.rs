@@ -430,6 +430,9 @@ async fn run(
                         {
                             unacted.keep(event.clone());
                         }
+                        if let (Work::Finding(Event::GuardFired(alarm)), Ok(Some(done))) = (&work, &result) {
+                            crate::snapshot::auto::on_guard_finding(&shared, alarm, &done.state, &msgs);
+                        }
                         report(result, &work.name(), &msgs).await;
                     }
                 }

@@ -4,7 +4,9 @@
 //! Kubernetes Event on the app.
 //!
 //! A process that ends right after the rollback (`flightdeck run`) waits
-//! for the snapshots still being written ([`finish`]) before it exits.
+//! for the snapshots still being written ([`finish`]) before it exits; one
+//! that ended before its loop saw the rollback land takes it then
+//! ([`written`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -18,6 +20,7 @@ use crate::app::msg::{DriveReport, Msg};
 use crate::cluster::record::{Subject, emit};
 use crate::driver::Driver;
 use crate::rollout::guards::Alarm;
+use crate::rollout::plan::Plan;
 use crate::rollout::state::{Phase, RolloutState};
 
 /// What the process knows that the driver does not: the plan file and the
@@ -26,16 +29,28 @@ use crate::rollout::state::{Phase, RolloutState};
 pub struct Context {
     pub plan_text: Option<String>,
     pub prometheus: Option<String>,
-    /// Where bundles go (default: `$XDG_STATE_HOME/flightdeck/snapshots`).
+    /// Where bundles go (default: `$XDG_STATE_HOME/flightdeck/snapshots`;
+    /// see [`beside`]).
     pub dir: Option<PathBuf>,
 }
 
 static CONTEXT: OnceLock<Context> = OnceLock::new();
-static WRITING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+static WRITING: Mutex<Vec<JoinHandle<String>>> = Mutex::new(Vec::new());
 
 /// Tells later snapshots of this process the plan's text and the metrics source.
 pub fn set_context(context: Context) {
     let _ = CONTEXT.set(context);
+}
+
+/// `snapshots/` beside an audit file named on the command line, so a
+/// pipeline's (or a test's) bundles stay with its audit file.
+pub fn beside(audit: Option<&std::path::Path>) -> Option<PathBuf> {
+    let dir = audit?.parent()?;
+    Some(if dir.as_os_str().is_empty() {
+        PathBuf::from("snapshots")
+    } else {
+        dir.join("snapshots")
+    })
 }
 
 /// The folder bundles go to when none is given.
@@ -59,35 +74,51 @@ pub fn on_guard_finding(
     ) {
         return;
     }
-    let driver = driver.clone();
+    let client = driver.client().clone();
+    let plan = driver.plan().clone();
+    let by = format!("{} (flightdeck auto)", driver.actor().os_user);
     let msgs = msgs.clone();
     let reason = format!("rolled back by guard {alarm}");
     let task = tokio::spawn(async move {
-        let line = match take(&driver, &reason).await {
-            Ok(path) => {
-                let message = format!("snapshot written: {}", path.display());
-                event(&driver, &message).await;
-                message
-            }
-            Err(e) => format!("cannot write the snapshot: {e}"),
-        };
-        let _ = msgs.send(Msg::Drive(DriveReport::Progress(line))).await;
+        let line = written(&client, &plan, &by, &reason).await;
+        let _ = msgs
+            .send(Msg::Drive(DriveReport::Progress(line.clone())))
+            .await;
+        line
     });
     let mut writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
     writing.retain(|t| !t.is_finished());
     writing.push(task);
 }
 
-async fn take(driver: &Driver, reason: &str) -> std::io::Result<PathBuf> {
+/// Takes a snapshot of `plan`'s app now, tells the cluster where it went
+/// (an Event), and says so in a line: its path, or why there is none.
+pub async fn written(client: &kube::Client, plan: &Plan, by: &str, reason: &str) -> String {
+    match take(client, plan, by, reason).await {
+        Ok(path) => {
+            let message = format!("snapshot written: {}", path.display());
+            event(client, plan, &message).await;
+            message
+        }
+        Err(e) => format!("cannot write the snapshot: {e}"),
+    }
+}
+
+async fn take(
+    client: &kube::Client,
+    plan: &Plan,
+    by: &str,
+    reason: &str,
+) -> std::io::Result<PathBuf> {
     let context = CONTEXT.get().cloned().unwrap_or_default();
-    let clock = crate::cluster::clock::Clock::of_cluster(driver.client()).await;
+    let clock = crate::cluster::clock::Clock::of_cluster(client).await;
     let opts = Options {
         plan_text: context.plan_text,
         prometheus: context.prometheus,
         reason: reason.to_string(),
-        by: format!("{} (flightdeck auto)", driver.actor().os_user),
+        by: by.to_string(),
     };
-    let bundle = collect::collect(driver.client(), driver.plan(), &clock, &opts).await;
+    let bundle = collect::collect(client, plan, &clock, &opts).await;
     let dir = context.dir.unwrap_or_else(default_dir);
     tokio::task::spawn_blocking(move || collect::write(&dir, &bundle))
         .await
@@ -95,10 +126,9 @@ async fn take(driver: &Driver, reason: &str) -> std::io::Result<PathBuf> {
 }
 
 /// A Normal Event `RolloutSnapshot` on the app's primary Deployment.
-async fn event(driver: &Driver, message: &str) {
-    let targets = crate::driver::targets::Targets::of(driver.plan());
-    let primary = targets.primary();
-    let uid = crate::driver::rest::get(driver.client(), &primary)
+async fn event(client: &kube::Client, plan: &Plan, message: &str) {
+    let primary = crate::driver::targets::Targets::of(plan).primary();
+    let uid = crate::driver::rest::get(client, &primary)
         .await
         .ok()
         .and_then(|d| Some(d.pointer("/metadata/uid")?.as_str()?.to_string()));
@@ -109,22 +139,21 @@ async fn event(driver: &Driver, message: &str) {
         name: primary.name.clone(),
         uid,
     };
-    if let Err(e) = emit(
-        driver.client().clone(),
-        &subject,
-        "RolloutSnapshot",
-        message,
-        false,
-    )
-    .await
-    {
+    if let Err(e) = emit(client.clone(), &subject, "RolloutSnapshot", message, false).await {
         tracing::warn!(error = %e, "cannot record the snapshot as a Kubernetes Event");
     }
 }
 
-/// Waits (at most `limit`) for the snapshots still being written.
-pub async fn finish(limit: Duration) {
-    let tasks: Vec<JoinHandle<()>> =
+/// Waits (at most `limit`) for the snapshots still being written; what
+/// became of each (its path, or why it could not be written).
+pub async fn finish(limit: Duration) -> Vec<String> {
+    let tasks: Vec<JoinHandle<String>> =
         std::mem::take(&mut *WRITING.lock().unwrap_or_else(PoisonError::into_inner));
-    let _ = tokio::time::timeout(limit, futures::future::join_all(tasks)).await;
+    match tokio::time::timeout(limit, futures::future::join_all(tasks)).await {
+        Ok(done) => done.into_iter().filter_map(Result::ok).collect(),
+        Err(_) => vec![format!(
+            "a snapshot was still being written after {}; it may be incomplete",
+            crate::units::format_duration(limit)
+        )],
+    }
 }

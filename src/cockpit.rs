@@ -594,7 +594,7 @@ pub async fn run_fleet(args: crate::cli::CockpitArgs) -> Result<()> {
                 Kind::Flightdeck => stored_plan(&base, &row).await,
                 _ => Ok(None),
             };
-            open(row_options(&base, &row, plan)).await
+            Box::pin(open(row_options(&base, &row, plan))).await
         }
     })
     .await

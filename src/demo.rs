@@ -160,10 +160,36 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     result
 }
 
+/// The fleet view over every cluster of a fleet demo, all namespaces, with
+/// the look and driving options the demo was given.
+fn fleet_view_args(args: &DemoArgs, kubeconfig: &std::path::Path) -> crate::cli::CockpitArgs {
+    crate::cli::CockpitArgs {
+        cluster: crate::cli::ClusterArgs {
+            kubeconfig: Some(kubeconfig.to_path_buf()),
+            context: None,
+        },
+        namespace: None,
+        all_namespaces: true,
+        all_contexts: true,
+        app: None,
+        plan: None,
+        rollout: None,
+        canary: None,
+        read_only: args.read_only,
+        audit: args.audit.clone(),
+        prometheus: None,
+        auto: args.auto,
+        log_lines: args.log_lines,
+        look: args.look.clone(),
+        log_file: None,
+    }
+}
+
 /// A fleet demo: every cluster of the fleet started in this process, one
-/// kubeconfig naming each as a context (named after its scenario), and the
-/// fleet's rows listed once they have had a moment to start; then it serves
-/// until Ctrl-C, for the fleet view, `list` or kubectl to use.
+/// kubeconfig naming each as a context (named after its scenario). On a
+/// terminal it opens the fleet view over them; otherwise it lists the
+/// fleet's rows once they have had a moment to start and serves until
+/// Ctrl-C, for `list` or kubectl to use.
 async fn fleet(args: &DemoArgs, scenarios: &[&str]) -> Result<()> {
     let mut hosts = Vec::new();
     for name in scenarios {
@@ -197,6 +223,14 @@ async fn fleet(args: &DemoArgs, scenarios: &[&str]) -> Result<()> {
         "try: flightdeck list --kubeconfig {} --all-contexts -A",
         kubeconfig.display()
     );
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        let result = cockpit::run_fleet(fleet_view_args(args, &kubeconfig)).await;
+        for (_, host) in hosts {
+            host.shutdown().await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    }
     // Pods turn ready a few simulated seconds after they start.
     let settle =
         std::time::Duration::from_secs_f64((8.0 / args.sim.speed.max(0.1)).clamp(0.5, 8.0));

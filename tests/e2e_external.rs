@@ -43,11 +43,13 @@ fn serve(scenario: &str, kubeconfig: &std::path::Path) -> Sim {
     let began = Instant::now();
     let url = loop {
         let text = std::fs::read_to_string(kubeconfig).unwrap_or_default();
+        // The kubeconfig quotes the server's address.
         if let Some(url) = text
             .split_whitespace()
+            .map(|w| w.trim_matches('"'))
             .find(|w| w.starts_with("http://127.0.0.1:"))
         {
-            break url.trim_matches('"').to_string();
+            break url.to_string();
         }
         assert!(began.elapsed() < WAIT, "the sim wrote no kubeconfig");
         std::thread::sleep(Duration::from_millis(100));

@@ -78,10 +78,12 @@ pub fn charts(html: &str) -> Vec<SvgChart> {
                     .thresholds
                     .push(attr(&tag, "data-value").unwrap().parse().unwrap());
             } else if class == "mark" {
+                // The label's text follows its tag, whatever attributes come after the class.
                 let label = group
-                    .split("class=\"mark-label\">")
+                    .split("class=\"mark-label\"")
                     .nth(1)
-                    .and_then(|t| t.split('<').next())
+                    .and_then(|t| t.split_once('>'))
+                    .and_then(|(_, t)| t.split('<').next())
                     .unwrap_or_default();
                 chart.marks.push(label.to_string());
             }

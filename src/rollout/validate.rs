@@ -316,6 +316,7 @@ pub(crate) fn parse_plan(path: &Path, text: &str) -> Result<Plan, FileError> {
         notifications,
         queries,
         checks: Vec::new(),
+        path: path.to_path_buf(),
         source: text.to_string(),
     };
     plan.checks = super::validate_checks::checks(path, text, &file.checks, &plan)?;

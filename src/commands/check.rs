@@ -2,6 +2,8 @@
 //! the plan's checks with their results on the cluster; ticking a manual
 //! one, clearing a failed one for a re-run, running the command checks due.
 
+use std::fmt::Write;
+
 use color_eyre::eyre::Result;
 use serde::Serialize;
 
@@ -46,7 +48,7 @@ pub async fn run(args: CheckArgs) -> Result<()> {
     }
     if args.run {
         let keeper = driver.helm().spawn_keeper();
-        let judged = driver.run_due_checks().await;
+        let judged = Box::pin(driver.run_due_checks()).await;
         keeper.abort();
         if driver.helm().view().is_ours() {
             driver.helm().release().await;
@@ -76,13 +78,13 @@ pub async fn run(args: CheckArgs) -> Result<()> {
     for l in &listed {
         let mut line = format!("{:<12} {:<16} {:<12} {}", l.state, l.at, l.id, l.what);
         if let Some(role) = &l.role {
-            line.push_str(&format!(" (for the {role})"));
+            let _ = write!(line, " (for the {role})");
         }
         if let Some(who) = &l.who {
-            line.push_str(&format!(" — {who}"));
+            let _ = write!(line, " — {who}");
         }
         if let Some(code) = l.exit_code {
-            line.push_str(&format!(", exit {code}"));
+            let _ = write!(line, ", exit {code}");
         }
         println!("{}", clean(&line));
         if let Some(last) = l.output.lines().rev().find(|s| !s.trim().is_empty()) {

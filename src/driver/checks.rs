@@ -96,40 +96,36 @@ pub async fn run_command(argv: &[String], dir: &Path, timeout: Duration) -> Ran 
         let (out, err) = tokio::join!(tail(stdout), tail(stderr));
         (out, err, child.wait().await)
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok((out, err, status)) => {
-            let mut text = String::from_utf8_lossy(&out).into_owned();
-            text.push_str(&String::from_utf8_lossy(&err));
-            let output = checks::bounded(&crate::sanitize::clean(&text));
-            match status {
-                Ok(status) => Ran {
-                    state: if status.success() {
-                        ResultState::Passed
-                    } else {
-                        ResultState::Failed
-                    },
-                    exit_code: status.code(),
-                    output,
-                },
-                Err(e) => failed(format!("{output}\ncannot wait for {program}: {e}")),
-            }
-        }
-        Err(_) => {
-            // Dropping the wait above let go of the child; kill it now.
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            failed(format!(
-                "{program} did not finish within {}s and was killed",
-                timeout.as_secs()
-            ))
-        }
+    let Ok((out, err, status)) = tokio::time::timeout(timeout, work).await else {
+        // Dropping the wait above let go of the child; kill it now.
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        return failed(format!(
+            "{program} did not finish within {}s and was killed",
+            timeout.as_secs()
+        ));
+    };
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    text.push_str(&String::from_utf8_lossy(&err));
+    let output = checks::bounded(&crate::sanitize::clean(&text));
+    match status {
+        Ok(status) => Ran {
+            state: if status.success() {
+                ResultState::Passed
+            } else {
+                ResultState::Failed
+            },
+            exit_code: status.code(),
+            output,
+        },
+        Err(e) => failed(format!("{output}\ncannot wait for {program}: {e}")),
     }
 }
 
 /// The last bytes of a stream, read to its end.
 async fn tail(mut reader: impl AsyncRead + Unpin) -> Vec<u8> {
     let mut kept = Vec::new();
-    let mut buf = [0u8; 8192];
+    let mut buf = vec![0u8; 8192];
     while let Ok(n) = reader.read(&mut buf).await {
         if n == 0 {
             break;
@@ -386,7 +382,7 @@ impl Driver {
                 Gate::Run(ids) => {
                     for id in ids {
                         let check = self.check(&id)?.clone();
-                        self.run_check(&check, round, state).await?;
+                        Box::pin(self.run_check(&check, round, state)).await?;
                     }
                 }
                 other => return Ok(other),
@@ -417,7 +413,7 @@ impl Driver {
         }
         let round = checks::round(results, old);
         let path = self.plan.path.display().to_string();
-        Ok(match self.judge(&points, round, new).await? {
+        Ok(match Box::pin(self.judge(&points, round, new)).await? {
             Gate::Pass => Passage::Pass,
             hold @ (Gate::Hold { .. } | Gate::Run(_)) => Passage::Hold(hold.describe(&path)),
             rollback @ Gate::Rollback { .. } => Passage::Rollback(rollback.describe(&path)),
@@ -456,10 +452,10 @@ impl Driver {
         if points.is_empty() {
             return;
         }
-        match self.judge(&points, round, new).await {
+        match Box::pin(self.judge(&points, round, new)).await {
             Ok(Gate::Pass) => {}
             Ok(other) => {
-                (self.settings.progress)(other.describe(&self.plan.path.display().to_string()))
+                (self.settings.progress)(other.describe(&self.plan.path.display().to_string()));
             }
             Err(e) => tracing::warn!(error = %e, "the checks after the step did not all run"),
         }
@@ -477,7 +473,7 @@ impl Driver {
         }
         let (_, state, round) = self.check_round().await?;
         let points = next_points(&state, self.plan.checks.iter().map(|c| c.at));
-        self.judge(&points, round, &state).await
+        Box::pin(self.judge(&points, round, &state)).await
     }
 }
 

@@ -533,7 +533,7 @@ impl Driver {
         let passage = if self.plan.checks.is_empty() {
             Passage::Pass
         } else {
-            self.pass_checks(results, &old, &transition.state).await?
+            Box::pin(self.pass_checks(results, &old, &transition.state)).await?
         };
         let described = old.describe();
         let described = &described;
@@ -568,11 +568,9 @@ impl Driver {
                     return refuse(reason).await;
                 };
                 let since = self.load().await?.version;
-                let outcome = self
-                    .carry_out(rollout, since, back, self.automatic(), None)
-                    .await?;
-                self.after_checks(results, &old, &outcome.state, false)
-                    .await;
+                let outcome =
+                    Box::pin(self.carry_out(rollout, since, back, self.automatic(), None)).await?;
+                Box::pin(self.after_checks(results, &old, &outcome.state, false)).await;
                 if refuse_as.is_some() {
                     return refuse(format!("{reason}; the rollout was rolled back")).await;
                 }
@@ -589,11 +587,8 @@ impl Driver {
             .record
             .as_ref()
             .is_some_and(|r| r.action == Command::Start { image: None }.name());
-        let outcome = self
-            .carry_out(rollout, since, transition, who, alarm)
-            .await?;
-        self.after_checks(results, &old, &outcome.state, started)
-            .await;
+        let outcome = Box::pin(self.carry_out(rollout, since, transition, who, alarm)).await?;
+        Box::pin(self.after_checks(results, &old, &outcome.state, started)).await;
         Ok(Some(outcome))
     }
 

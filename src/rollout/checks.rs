@@ -278,9 +278,9 @@ pub fn gate(checks: &[Check], results: &Results, round: u64, points: &[Point]) -
         let result = results.of(&check.id, round).map(|r| r.state);
         let id = check.id.clone();
         match (&check.action, result) {
-            (Action::Manual { .. }, Some(ResultState::Ticked | ResultState::Passed)) => {}
+            (Action::Manual { .. }, Some(ResultState::Ticked | ResultState::Passed))
+            | (Action::Run { .. }, Some(ResultState::Passed)) => {}
             (Action::Manual { .. }, _) => open.push(id),
-            (Action::Run { .. }, Some(ResultState::Passed)) => {}
             (Action::Run { .. }, Some(ResultState::Failed)) => match check.on_fail {
                 OnFail::Continue => {}
                 OnFail::Rollback => rollback.push(id),

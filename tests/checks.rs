@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::driving::sim_scenario;
@@ -39,7 +39,7 @@ virtual_service = "checkout"
 struct Rig {
     host: SimHost,
     dir: tempfile::TempDir,
-    _kube: tempfile::TempDir,
+    kube: tempfile::TempDir,
     client: kube::Client,
     plan: Plan,
 }
@@ -52,7 +52,7 @@ async fn rig(checks: &str) -> Rig {
     Rig {
         host,
         dir,
-        _kube: kube,
+        kube,
         client,
         plan,
     }
@@ -292,4 +292,102 @@ run = ["sh", "-c", "echo {rollout} >> {dir}/ran.txt"]
     driver.execute(START).await.unwrap();
     assert_eq!(rig.runs(), 1);
     assert_eq!(std::fs::read_to_string(rig.marker()).unwrap().trim(), "1");
+}
+
+/// Runs the binary with the shipped runbook plan; KUBECONFIG is the sim's,
+/// so the smoke test's kubectl reaches the same cluster.
+async fn runbook(rig: &Rig, args: &[&str]) -> std::process::Output {
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/plans/canary-runbook.toml");
+    let kubeconfig = rig.kube.path().join("kubeconfig");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flightdeck"));
+    cmd.args(args)
+        .arg("--plan")
+        .arg(plan)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--audit")
+        .arg(rig.audit_path())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("TMPDIR", rig.dir.path())
+        .env("USER", "captain")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null());
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn listed(out: &std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runbook_from_the_shell_ticks_backs_up_and_smoke_tests_before_promoting() {
+    let rig = rig("").await;
+    let refused = runbook(&rig, &["start"]).await;
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("waiting for checks to be ticked: approval"),
+        "{err}"
+    );
+
+    let ticked = listed(&runbook(&rig, &["check", "--tick", "approval", "-o", "json"]).await);
+    let states: Vec<(&str, &str)> = ticked
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("approval", "ticked"),
+            ("backup", "open"),
+            ("smoke", "open")
+        ]
+    );
+    assert_eq!(ticked[0]["who"], "flightdeck-sim");
+
+    let started = runbook(&rig, &["start"]).await;
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let after = listed(&runbook(&rig, &["check", "-o", "json"]).await);
+    assert_eq!(after[1]["state"], "passed");
+    let backup = rig
+        .dir
+        .path()
+        .join("flightdeck-backups/shop-checkout-1.txt");
+    assert!(
+        after[1]["output"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("backup written to {}", backup.display())),
+        "{after:?}"
+    );
+    assert!(
+        std::fs::read_to_string(&backup)
+            .unwrap()
+            .starts_with("backup of shop/checkout for rollout 1")
+    );
+
+    if !common::kubectl_available("checks") {
+        return;
+    }
+    let promoted = runbook(&rig, &["promote", "--yes"]).await;
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+    let done = listed(&runbook(&rig, &["check", "-o", "json"]).await);
+    assert_eq!(done[2]["state"], "passed", "{done:?}");
+    assert_eq!(done[2]["exit_code"], 0);
+    assert_eq!(done[2]["rollout"], 1);
 }

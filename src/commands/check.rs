@@ -26,6 +26,9 @@ struct Listed {
     on_fail: String,
     /// `open`, `passed`, `failed`, `ticked`, `running`, `interrupted`.
     state: String,
+    /// Which rollout of the app the result belongs to (1, 2, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     who: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,13 +100,20 @@ pub async fn run(args: CheckArgs) -> Result<()> {
 /// The plan's checks, in its order, with the results of the rollout under
 /// way (or the next one).
 async fn list(driver: &Driver) -> Result<Vec<Listed>> {
-    let (results, _, round) = driver.check_round().await?;
+    let (results, state, round) = driver.check_round().await?;
+    // Once promoted, ticks count for the next rollout; until one is made,
+    // the finished rollout's results are what there is to see.
+    let promoted = matches!(state.phase, crate::rollout::Phase::Promoted { .. });
     Ok(driver
         .plan()
         .checks
         .iter()
         .map(|c| {
-            let result = results.of(&c.id, round);
+            let result = results.of(&c.id, round).or_else(|| {
+                promoted
+                    .then(|| results.of(&c.id, round.saturating_sub(1)))
+                    .flatten()
+            });
             let (kind, what, role) = match &c.action {
                 Action::Manual { text, who } => ("manual", text.clone(), who.clone()),
                 Action::Run { argv } => ("run", argv.join(" "), None),
@@ -116,6 +126,7 @@ async fn list(driver: &Driver) -> Result<Vec<Listed>> {
                 role,
                 on_fail: format!("{:?}", c.on_fail).to_lowercase(),
                 state: result.map_or_else(|| "open".to_string(), |r| r.state.to_string()),
+                rollout: result.map(|r| r.round),
                 who: result.map(|r| r.who.clone()),
                 at_time: result.map(|r| r.at.to_rfc3339()),
                 exit_code: result.and_then(|r| r.exit_code),

@@ -149,6 +149,8 @@ pub struct Driver {
     /// The objects as they were before the start under way, so a start
     /// given up leaves the cluster as it found it.
     before_start: std::sync::Mutex<Option<Vec<Kept>>>,
+    /// What the checks last held a tick at, so it is said once, not every tick.
+    held: std::sync::Mutex<Option<String>>,
 }
 
 impl Driver {
@@ -178,6 +180,7 @@ impl Driver {
             actor,
             settings,
             before_start: std::sync::Mutex::default(),
+            held: std::sync::Mutex::default(),
         }
     }
 
@@ -539,7 +542,14 @@ impl Driver {
         let described = &described;
         let refuse = |reason: String| async move {
             let Some((action, asked)) = refuse_as else {
-                (self.settings.progress)(format!("held: {reason}"));
+                let mut held = self
+                    .held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if held.as_deref() != Some(reason.as_str()) {
+                    (self.settings.progress)(format!("held: {reason}"));
+                    *held = Some(reason);
+                }
                 return Ok(None);
             };
             self.record(Entry {

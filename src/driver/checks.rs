@@ -107,7 +107,16 @@ pub async fn run_command(argv: &[String], dir: &Path, timeout: Duration) -> Ran 
     };
     let mut text = String::from_utf8_lossy(&out).into_owned();
     text.push_str(&String::from_utf8_lossy(&err));
-    let output = checks::bounded(&crate::sanitize::clean(&text));
+    // Cleaned line by line: the lines are worth keeping, the escapes not.
+    let mut cleaned: String = text
+        .lines()
+        .map(crate::sanitize::clean)
+        .collect::<Vec<_>>()
+        .join("\n");
+    if text.ends_with('\n') {
+        cleaned.push('\n');
+    }
+    let output = checks::bounded(&cleaned);
     match status {
         Ok(status) => Ran {
             state: if status.success() {
@@ -490,4 +499,70 @@ pub fn next_points(state: &RolloutState, points: impl Iterator<Item = Point>) ->
     wanted.sort();
     wanted.dedup();
     wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| (*a).to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_command_runs_in_the_folder_without_a_shell_and_keeps_its_output() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("here.txt"), "found\n").unwrap_or_default();
+        let ran = run_command(
+            &argv(&[
+                "sh",
+                "-c",
+                "cat here.txt; echo 'bad \u{1b}]0;x\u{7}' >&2; exit 4",
+            ]),
+            dir.path(),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(ran.state, ResultState::Failed);
+        assert_eq!(ran.exit_code, Some(4));
+        assert!(ran.output.starts_with("found\nbad "), "{:?}", ran.output);
+        assert!(!ran.output.contains('\u{1b}'), "escapes are cleaned");
+
+        let literal = run_command(
+            &argv(&["echo", "$HOME;", "{app}"]),
+            dir.path(),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(literal.state, ResultState::Passed);
+        assert_eq!(literal.output, "$HOME; {app}\n", "no shell expands it");
+    }
+
+    #[tokio::test]
+    async fn a_command_past_its_timeout_is_killed_and_fails() {
+        let ran = run_command(
+            &argv(&["sleep", "600"]),
+            Path::new("."),
+            Duration::from_millis(100),
+        )
+        .await;
+        assert_eq!(ran.state, ResultState::Failed);
+        assert_eq!(ran.exit_code, None);
+        assert!(
+            ran.output.contains("sleep did not finish"),
+            "{}",
+            ran.output
+        );
+        let missing = run_command(
+            &argv(&["./no-such-program"]),
+            Path::new("."),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(
+            missing.output.starts_with("cannot run ./no-such-program"),
+            "{}",
+            missing.output
+        );
+    }
 }

@@ -138,6 +138,9 @@ pub enum Command {
     /// Write an incident snapshot (.tar.gz): the rollout's state and history,
     /// the plan, the pods, Events, recent logs, guard readings and router objects
     Snapshot(SnapshotArgs),
+    /// List the plan's checks with their results; tick a manual one, clear a
+    /// failed one for a re-run, or run the command checks due now
+    Check(CheckArgs),
     /// Write the release report of the rollout (HTML or Markdown): timeline,
     /// verdicts, charts per version, restarts, the time each stage took
     Report(ReportArgs),
@@ -261,6 +264,9 @@ pub struct RunArgs {
     /// Write the release report here when the run ends (`.md`: Markdown, else HTML)
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Tick this manual check of the plan before the run starts (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub tick: Vec<String>,
     #[command(flatten)]
     pub look: LookArgs,
 }
@@ -301,6 +307,22 @@ pub struct VerbArgs {
     /// where the rollout stands; the change already written stays
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
+}
+
+/// `flightdeck check --plan FILE [--tick ID] [--rerun ID] [--run]`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub verb: VerbArgs,
+    /// Tick this manual check (as the kube user; recorded)
+    #[arg(long, value_name = "ID")]
+    pub tick: Vec<String>,
+    /// Clear this failed or interrupted check's result so it runs again
+    #[arg(long, value_name = "ID")]
+    pub rerun: Vec<String>,
+    /// Run the command checks due now (needs the helm)
+    #[arg(long)]
+    pub run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -463,6 +485,7 @@ impl Command {
             | Command::Retry(v) => Some(v),
             Command::Start(s) => Some(&s.verb),
             Command::Undo(u) => Some(&u.verb),
+            Command::Check(c) => Some(&c.verb),
             _ => None,
         }
     }

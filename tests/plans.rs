@@ -43,6 +43,7 @@ fn every_shipped_plan_parses_and_validates() {
             "blue-green",
             "canary-gateway-api",
             "canary-istio",
+            "canary-runbook",
             "crashloop",
             "healthy-canary-auto",
             "memory-leak",
@@ -400,5 +401,90 @@ fn a_slot_label_must_be_a_label_key() {
     assert_eq!(
         error(text),
         "plan.toml:6:14: \"slot!\" is not a valid label key such as \"slot\" or \"example.com/slot\""
+    );
+}
+
+/// GOOD with one `[[checks]]` entry whose lines are `body` (from line 15).
+fn with_check(body: &str) -> String {
+    format!("{GOOD}\n[[checks]]\n{body}\n")
+}
+
+#[test]
+fn the_runbook_plan_reads_its_checks() {
+    use flightdeck::rollout::checks::{Action, OnFail, Point};
+    let plan = shipped("canary-runbook.toml");
+    let points: Vec<(String, Point, OnFail)> = plan
+        .checks
+        .iter()
+        .map(|c| (c.id.clone(), c.at, c.on_fail))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            ("approval".to_string(), Point::BeforeStart, OnFail::Hold),
+            ("backup".to_string(), Point::BeforeStart, OnFail::Hold),
+            ("smoke".to_string(), Point::BeforePromote, OnFail::Rollback),
+        ]
+    );
+    assert!(matches!(
+        &plan.checks[0].action,
+        Action::Manual { who: Some(role), .. } if role == "release manager"
+    ));
+    assert_eq!(plan.checks[2].timeout, Duration::from_secs(30));
+    let script = plan.folder().join("scripts/backup.sh");
+    assert!(script.is_file(), "{}", script.display());
+}
+
+#[test]
+fn a_malformed_check_is_reported_where_it_is_written() {
+    let cases = [
+        (
+            "id = \"a\"\nat = \"before-lunch\"\nmanual = \"ok\"",
+            "plan.toml:17:6: unknown point \"before-lunch\": expected \"before-start\", \
+             \"before-stage N\", \"before-promote\", \"after-promote\" or \"after-rollback\"",
+        ),
+        (
+            "id = \"a\"\nat = \"before-stage 4\"\nmanual = \"ok\"",
+            "plan.toml:17:6: stage 4 is out of range: the plan has stages 1 to 3",
+        ),
+        (
+            "id = \"a\"\nat = \"before-start\"\nmanual = \"ok\"\nrun = [\"true\"]",
+            "plan.toml:19:7: a check is either manual or run, not both",
+        ),
+        (
+            "id = \"a\"\nat = \"before-start\"\ntimeout = \"soon\"",
+            "plan.toml:15:1: check \"a\" needs manual = \"…\" or run = [\"program\", …]",
+        ),
+        (
+            "id = \"a\"\nat = \"before-start\"\nrun = [\"true\"]\ntimeout = \"soon\"",
+            "plan.toml:19:11: expected a duration such as 500ms, 30s, 2m or 1h30m, found \"soon\"",
+        ),
+        (
+            "id = \"a\"\nat = \"before-start\"\nrun = [\"true\"]\non_fail = \"panic\"",
+            "plan.toml:19:11: on_fail must be \"hold\", \"rollback\" or \"continue\", found \"panic\"",
+        ),
+        (
+            "id = \"a\"\nat = \"before-start\"\njob = \"manifests/migrate.yaml\"",
+            "plan.toml:18:7: job checks are not supported yet",
+        ),
+        (
+            "id = \"a\"\nat = \"before-start\"\nrun = [\"./x\", \"{ap}\"]",
+            "plan.toml:18:7: unknown placeholder {ap}; known: {app}, {namespace}, {image}, {stage}, {rollout}",
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(error(&with_check(body)), want, "{body}");
+    }
+}
+
+#[test]
+fn a_check_id_used_twice_is_reported_at_the_second() {
+    let text = format!(
+        "{}[[checks]]\nid = \"a\"\nat = \"after-promote\"\nmanual = \"again\"\n",
+        with_check("id = \"a\"\nat = \"before-start\"\nmanual = \"ok\"")
+    );
+    assert_eq!(
+        error(&text),
+        "plan.toml:20:6: check id \"a\" is used twice; each check needs its own id"
     );
 }

@@ -16,6 +16,7 @@
 //! rollout, and carries the request out itself if that driver's Lease
 //! lapses first.
 
+pub mod check;
 mod confirm;
 pub mod conventions;
 pub mod failure;
@@ -75,6 +76,7 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
             },
         ),
         Cli::Retry(a) => (a, Request::Retry),
+        Cli::Check(a) => return Some(Box::pin(check::run(a)).await),
         Cli::Demo(_)
         | Cli::Sim(_)
         | Cli::Run(_)
@@ -88,7 +90,7 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
     Some(Box::pin(drive(args, request)).await)
 }
 
-async fn driver(args: &VerbArgs) -> Result<Driver> {
+pub(crate) async fn driver(args: &VerbArgs) -> Result<Driver> {
     // A bad plan stops here, before anything is connected or changed.
     let plan = Plan::load(&args.plan)?;
     let (client, info) = client::connect(

@@ -142,6 +142,20 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     if args.take_over {
         driver.execute(Command::TakeHelm).await?;
     }
+    for id in &args.tick {
+        let ticked = driver.tick_check(id).await?;
+        say.line(&format!("ticked {id} as {}", ticked.who));
+    }
+    let waited = tokio::select! {
+        waited = wait_for_ticks(&driver, &say, args.hold_deadline) => waited?,
+        signal = signals.recv() => Some(End::Interrupted(signal)),
+    };
+    if let Some(end) = waited {
+        if let End::Held(reason) = &end {
+            say.line(&format!("giving up: {}", clean(reason)));
+        }
+        return Ok(end.code());
+    }
     let target = Target {
         client,
         namespace: plan.namespace.clone(),
@@ -245,6 +259,46 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         }
     }
     Ok(end.code())
+}
+
+/// How often a run waiting for checks to be ticked looks again.
+const TICKS_POLL: Duration = Duration::from_secs(1);
+
+/// Before a start: waits while manual checks of the start are open,
+/// saying which (and how to tick them) whenever that changes. `None` once
+/// nothing is open; `Held` after `deadline` of waiting.
+async fn wait_for_ticks(driver: &Driver, say: &Say, deadline: Duration) -> Result<Option<End>> {
+    use crate::rollout::checks::{self, Gate, Point};
+    let began = say.0.now();
+    let mut shown = String::new();
+    loop {
+        let (results, state, round) = driver.check_round().await?;
+        if state.stage().is_some() || matches!(state.phase, Phase::RollingBack { .. }) {
+            return Ok(None);
+        }
+        let points = [Point::BeforeStart, Point::BeforeStage(1)];
+        let open = match checks::gate(&driver.plan().checks, &results, round, &points) {
+            Gate::Hold { open, .. } => open,
+            _ => Vec::new(),
+        };
+        if open.is_empty() {
+            return Ok(None);
+        }
+        let line = Gate::Hold {
+            open,
+            failed: Vec::new(),
+            interrupted: Vec::new(),
+        }
+        .describe(&driver.plan().path.display().to_string());
+        if say.0.now() - began > chrono::Duration::from_std(deadline).unwrap_or_default() {
+            return Ok(Some(End::Held(line)));
+        }
+        if line != shown {
+            say.line(&line);
+            shown = line;
+        }
+        tokio::time::sleep(TICKS_POLL).await;
+    }
 }
 
 /// Progress lines on stderr, stamped with the cluster's time.

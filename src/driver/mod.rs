@@ -19,11 +19,14 @@
 //!   The CLI verbs call [`Driver::execute`] once and follow a gradual
 //!   rollback with [`Driver::tick`].
 //! - Beside `rollout.json`, the state ConfigMap keeps a way back asked by
-//!   someone not at the helm ([`asked`]) and the wait under way
-//!   ([`pending`]), each under its own key.
+//!   someone not at the helm ([`asked`]), the wait under way
+//!   ([`pending`]) and the plan's checks' results ([`checks`]), each under
+//!   its own key. A move that crosses a point with checks passes their gate
+//!   first: open checks hold it, a failure may roll back.
 
 pub mod apply;
 pub mod asked;
+pub mod checks;
 pub mod external;
 pub mod guarded;
 pub mod helm;
@@ -146,6 +149,8 @@ pub struct Driver {
     /// The objects as they were before the start under way, so a start
     /// given up leaves the cluster as it found it.
     before_start: std::sync::Mutex<Option<Vec<Kept>>>,
+    /// What the checks last held a tick at, so it is said once, not every tick.
+    held: std::sync::Mutex<Option<String>>,
 }
 
 impl Driver {
@@ -175,6 +180,7 @@ impl Driver {
             actor,
             settings,
             before_start: std::sync::Mutex::default(),
+            held: std::sync::Mutex::default(),
         }
     }
 
@@ -324,7 +330,7 @@ impl Driver {
             preflight::check(&self.client, &self.plan).await?;
         }
         let loaded = self.load().await?;
-        let mut rollout = loaded.rollout;
+        let mut rollout = loaded.rollout.clone();
         let event = match &command {
             Command::Start { image } => {
                 if rollout.state.is_finished() || rollout.state.phase == Phase::NotStarted {
@@ -379,14 +385,22 @@ impl Driver {
         }
         let started = matches!(command, Command::Start { .. });
         let result = self
-            .carry_out(
+            .carry_out_checked(
                 rollout,
                 loaded.version,
+                &loaded.checks,
                 transition,
                 self.actor.clone(),
                 None,
+                Some((command.name(), asked)),
             )
-            .await;
+            .await
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| Outcome {
+                    state: RolloutState::new(&self.plan, false),
+                    entry: None,
+                })
+            });
         self.kept_lock().take();
         if started && result.is_ok() {
             self.store.keep_plan(&self.client, &self.plan.source).await;
@@ -445,15 +459,16 @@ impl Driver {
             Ok(t) if t.record.is_some() => t,
             _ => return Ok(None),
         };
-        self.carry_out(
+        self.carry_out_checked(
             loaded.rollout,
             loaded.version,
+            &loaded.checks,
             transition,
             self.automatic(),
             None,
+            None,
         )
         .await
-        .map(Some)
     }
 
     /// Acts on what the guards found: an alarm or a stage's verdict, as the
@@ -489,15 +504,102 @@ impl Driver {
                 return Ok(None);
             }
         };
-        self.carry_out(
+        self.carry_out_checked(
             loaded.rollout,
             loaded.version,
+            &loaded.checks,
             transition,
             self.automatic(),
             alarm.as_ref(),
+            None,
         )
         .await
-        .map(Some)
+    }
+
+    /// [`Driver::carry_out`] behind the gate of the plan's checks. Checks
+    /// left open hold the move: a command (`refuse_as`: its name and who
+    /// asked) is refused and recorded, time and the guards just wait. A
+    /// failed check that rolls back aborts the rollout, naming it.
+    #[allow(clippy::too_many_arguments)]
+    async fn carry_out_checked(
+        &self,
+        rollout: StoredRollout,
+        since: Option<Version>,
+        results: &crate::rollout::checks::Results,
+        transition: Transition,
+        who: Actor,
+        alarm: Option<&Alarm>,
+        refuse_as: Option<(&str, Option<&Asked>)>,
+    ) -> Result<Option<Outcome>, DriveError> {
+        use self::checks::Passage;
+        let old = rollout.state.clone();
+        let passage = if self.plan.checks.is_empty() {
+            Passage::Pass
+        } else {
+            Box::pin(self.pass_checks(results, &old, &transition.state)).await?
+        };
+        let described = old.describe();
+        let described = &described;
+        let refuse = |reason: String| async move {
+            let Some((action, asked)) = refuse_as else {
+                let mut held = self
+                    .held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if held.as_deref() != Some(reason.as_str()) {
+                    (self.settings.progress)(format!("held: {reason}"));
+                    *held = Some(reason);
+                }
+                return Ok(None);
+            };
+            self.record(Entry {
+                result: "refused".into(),
+                reason: Some(reason.clone()),
+                ..self.entry(
+                    action,
+                    described,
+                    described,
+                    asked.map(Asked::asker),
+                    self.now(),
+                )
+            })
+            .await?;
+            Err(DriveError::Refused(Refusal(reason)))
+        };
+        match passage {
+            Passage::Pass => {}
+            Passage::Hold(reason) => return refuse(reason).await,
+            Passage::Rollback(reason) => {
+                let abort = Event::Abort {
+                    mode: None,
+                    reason: reason.clone(),
+                };
+                let Ok(back) = step(&old, abort, self.now()) else {
+                    return refuse(reason).await;
+                };
+                let since = self.load().await?.version;
+                let outcome =
+                    Box::pin(self.carry_out(rollout, since, back, self.automatic(), None)).await?;
+                Box::pin(self.after_checks(results, &old, &outcome.state, false)).await;
+                if refuse_as.is_some() {
+                    return refuse(format!("{reason}; the rollout was rolled back")).await;
+                }
+                return Ok(Some(outcome));
+            }
+        }
+        // Checks run at the gate wrote beside the rollout; a rollout never
+        // stored is written against the ConfigMap they created.
+        let since = match since {
+            Some(v) => Some(v),
+            None => self.load().await?.version,
+        };
+        let started = transition
+            .record
+            .as_ref()
+            .is_some_and(|r| r.action == Command::Start { image: None }.name());
+        let outcome = Box::pin(self.carry_out(rollout, since, transition, who, alarm)).await?;
+        Box::pin(self.after_checks(results, &old, &outcome.state, started)).await;
+        Ok(Some(outcome))
     }
 
     /// Who acts when time or the guards move the rollout.

@@ -17,6 +17,7 @@ use super::pending::{self, Landing};
 use super::rest::{self, CONFIGMAP, Obj};
 use super::targets::Targets;
 use crate::cluster::routers::Patch;
+use crate::rollout::checks::Results;
 use crate::rollout::history::{self, StoredRollout};
 use crate::rollout::plan::Plan;
 use crate::rollout::state::RolloutState;
@@ -55,6 +56,8 @@ pub struct Loaded {
     pub asked: Option<Asked>,
     /// A change written and waited for, as its driver left it.
     pub landing: Option<Landing>,
+    /// The plan's checks' results ([`super::checks`]).
+    pub checks: Results,
 }
 
 /// The stored rollout a write is made against.
@@ -122,6 +125,7 @@ impl StateStore {
                 version: None,
                 asked: None,
                 landing: None,
+                checks: Results::default(),
             });
         };
         let rollout = match text_of(&cm, KEY) {
@@ -140,6 +144,7 @@ impl StateStore {
                     .inspect_err(|e| tracing::warn!(error = %e, "ignoring an unreadable landing"))
                     .ok()
             }),
+            checks: super::checks::results_in(&cm),
         })
     }
 
@@ -160,43 +165,57 @@ impl StateStore {
             source,
         };
         let result = match since {
-            None => {
-                let owner = rest::get_opt(client, &self.owner)
-                    .await
-                    .map_err(write_err)?;
-                let owner_ref = owner.as_ref().and_then(|o| {
-                    Some(json!([{
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": o.pointer("/metadata/name")?.as_str()?,
-                        "uid": o.pointer("/metadata/uid")?.as_str()?,
-                    }]))
-                });
-                let mut meta = json!({
-                    "name": self.obj.name,
-                    "namespace": self.obj.namespace,
-                    "labels": {"app.kubernetes.io/managed-by": "flightdeck"},
-                });
-                if let Some(r) = owner_ref {
-                    meta["ownerReferences"] = r;
-                }
-                let body = json!({
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": meta,
-                    "data": {KEY: text},
-                });
-                rest::create(client, &self.obj, &body).await
-            }
+            None => self
+                .create_with(client, json!({KEY: text}))
+                .await
+                .map_err(write_err)
+                .and_then(|r| r.map_err(write_err)),
             Some(since) => return self.update(client, &text, since).await,
         };
         match result {
-            Ok(cm) => Ok(rest::resource_version(&cm).unwrap_or_default().to_string()),
-            Err(e) if rest::status_code(&e) == Some(409) => Err(StoreError::Conflict {
-                obj: self.obj.to_string(),
-            }),
-            Err(e) => Err(write_err(e)),
+            Err(StoreError::Write { source, .. }) if rest::status_code(&source) == Some(409) => {
+                Err(StoreError::Conflict {
+                    obj: self.obj.to_string(),
+                })
+            }
+            other => other,
         }
+    }
+
+    /// Creates the ConfigMap holding `data`, owned by the app's primary
+    /// Deployment when it can be read (so it goes when the app goes). The
+    /// outer error is reading the owner, the inner one the creation.
+    pub(super) async fn create_with(
+        &self,
+        client: &kube::Client,
+        data: Value,
+    ) -> Result<Result<String, kube::Error>, kube::Error> {
+        let owner = rest::get_opt(client, &self.owner).await?;
+        let owner_ref = owner.as_ref().and_then(|o| {
+            Some(json!([{
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": o.pointer("/metadata/name")?.as_str()?,
+                "uid": o.pointer("/metadata/uid")?.as_str()?,
+            }]))
+        });
+        let mut meta = json!({
+            "name": self.obj.name,
+            "namespace": self.obj.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "flightdeck"},
+        });
+        if let Some(r) = owner_ref {
+            meta["ownerReferences"] = r;
+        }
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta,
+            "data": data,
+        });
+        Ok(rest::create(client, &self.obj, &body)
+            .await
+            .map(|cm| rest::resource_version(&cm).unwrap_or_default().to_string()))
     }
 
     /// Writes `text` as the rollout against `since`, again against a newer

@@ -29,6 +29,8 @@ pub(super) struct PlanFile {
     #[serde(default)]
     pub(super) notifications: Vec<NotificationFile>,
     pub(super) queries: Option<QueriesFile>,
+    #[serde(default)]
+    pub(super) checks: Vec<S<CheckFile>>,
 }
 
 pub(super) fn yes() -> bool {
@@ -169,4 +171,17 @@ pub(super) struct QueriesFile {
     pub(super) latency_p99: Option<S<String>>,
     pub(super) memory: Option<S<String>>,
     pub(super) memory_ratio: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CheckFile {
+    pub(super) id: S<String>,
+    pub(super) at: S<String>,
+    pub(super) manual: Option<S<String>>,
+    pub(super) who: Option<S<String>>,
+    pub(super) run: Option<S<Vec<String>>>,
+    pub(super) job: Option<S<String>>,
+    pub(super) timeout: Option<S<String>>,
+    pub(super) on_fail: Option<S<String>>,
 }

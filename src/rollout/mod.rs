@@ -12,6 +12,7 @@
 //! - [`history`]: the document stored on the cluster.
 
 pub mod analysis;
+pub mod checks;
 pub mod effects;
 mod file;
 pub mod guards;
@@ -21,6 +22,7 @@ pub mod plan;
 pub mod request;
 pub mod state;
 pub mod validate;
+mod validate_checks;
 
 pub use analysis::{AnalysisSpec, Observations, Outcome, Verdict, analyse};
 pub use effects::{Effect, ImageTarget, Weights};

@@ -22,6 +22,7 @@
 //! | `[[guards]]`     | array of tables | watches that hold or roll back (optional)             |
 //! | `[[notifications]]` | array of tables | webhooks told about each step (optional)          |
 //! | `[queries]`      | table           | PromQL templates (optional; defaults below)           |
+//! | `[[checks]]`     | array of tables | approvals and commands at points of the rollout (optional; see the README) |
 //!
 //! Durations are written as strings: `"500ms"`, `"30s"`, `"2m"`, `"1h30m"`.
 //!
@@ -182,6 +183,10 @@ pub struct Plan {
     pub guards: Vec<GuardSpec>,
     pub notifications: Vec<Notification>,
     pub queries: Queries,
+    /// The runbook's steps around the rollout, in the plan's order.
+    pub checks: Vec<super::checks::Check>,
+    /// The file it was read from: check commands run in its folder.
+    pub path: std::path::PathBuf,
     /// The TOML it was read from, kept beside a started rollout so another
     /// cockpit (the fleet's) can drive it with the same plan.
     pub source: String,
@@ -405,6 +410,14 @@ impl fmt::Display for ObjectRef {
 }
 
 impl Plan {
+    /// The folder check commands run in: the plan file's own.
+    pub fn folder(&self) -> &Path {
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
+    }
+
     /// Parses and checks a plan; the text is what was read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Plan, FileError> {
         super::validate::parse_plan(path, text)

@@ -306,7 +306,7 @@ pub(crate) fn parse_plan(path: &Path, text: &str) -> Result<Plan, FileError> {
         Some(q) => queries(&cx, q)?,
         None => Queries::default(),
     };
-    Ok(Plan {
+    let mut plan = Plan {
         app,
         namespace,
         auto: file.auto,
@@ -315,8 +315,12 @@ pub(crate) fn parse_plan(path: &Path, text: &str) -> Result<Plan, FileError> {
         guards,
         notifications,
         queries,
+        checks: Vec::new(),
+        path: path.to_path_buf(),
         source: text.to_string(),
-    })
+    };
+    plan.checks = super::validate_checks::checks(path, text, &file.checks, &plan)?;
+    Ok(plan)
 }
 
 fn canary(cx: &Cx<'_>, app: &str, file: &S<CanaryFile>) -> Result<Canary, FileError> {

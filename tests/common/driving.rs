@@ -86,3 +86,27 @@ pub async fn report<T>(
         }
     }
 }
+
+/// A built-in scenario served at `speed`, its kubeconfig written in a
+/// folder of its own (kept alive with it) and a client connected to it.
+pub async fn sim_scenario(
+    name: &str,
+    speed: f64,
+) -> (
+    flightdeck::sim::host::SimHost,
+    tempfile::TempDir,
+    kube::Client,
+) {
+    let mut opts =
+        flightdeck::sim::host::HostOptions::new(flightdeck::sim::Scenario::load(name).unwrap());
+    opts.speed = speed;
+    let host = flightdeck::sim::host::SimHost::start(opts).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    host.write_kubeconfig(&kubeconfig).unwrap();
+    let (client, _) =
+        flightdeck::cluster::client::connect(Some(&kubeconfig), Some("flightdeck-sim"))
+            .await
+            .unwrap();
+    (host, dir, client)
+}

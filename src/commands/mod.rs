@@ -1,6 +1,7 @@
 //! The CLI twins of the cockpit's keys: `flightdeck status|start|advance|
-//! pause|resume|promote|abort|rollback|undo|retry --plan FILE`. Each builds
-//! a driver, carries out one request and prints where the rollout stands.
+//! pause|resume|promote|abort|rollback|undo|retry --plan FILE`, and
+//! `freeze|unfreeze` ([`freezing`]). Each builds a driver, carries out one
+//! request and prints where the rollout stands.
 //! Progress goes to stderr; the result (text or JSON) to stdout; a failure
 //! is one line and an exit code ([`failure`]). Beside them: `info`, the
 //! completions and man pages ([`conventions`]) and the log file.
@@ -19,6 +20,7 @@
 mod confirm;
 pub mod conventions;
 pub mod failure;
+mod freezing;
 pub mod info;
 pub mod list;
 pub mod logfile;
@@ -75,6 +77,8 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
             },
         ),
         Cli::Retry(a) => (a, Request::Retry),
+        Cli::Freeze(a) => return Some(Box::pin(freezing::freeze(a)).await),
+        Cli::Unfreeze(a) => return Some(freezing::unfreeze(a).await),
         Cli::Demo(_)
         | Cli::Sim(_)
         | Cli::Run(_)
@@ -88,7 +92,7 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
     Some(Box::pin(drive(args, request)).await)
 }
 
-async fn driver(args: &VerbArgs) -> Result<Driver> {
+pub(crate) async fn driver(args: &VerbArgs) -> Result<Driver> {
     // A bad plan stops here, before anything is connected or changed.
     let plan = Plan::load(&args.plan)?;
     let (client, info) = client::connect(

@@ -20,11 +20,13 @@
 //!   rollback with [`Driver::tick`].
 //! - Beside `rollout.json`, the state ConfigMap keeps a way back asked by
 //!   someone not at the helm ([`asked`]) and the wait under way
-//!   ([`pending`]), each under its own key.
+//!   ([`pending`]) and an incident freeze ([`freezing`]), each under its
+//!   own key.
 
 pub mod apply;
 pub mod asked;
 pub mod external;
+pub mod freezing;
 pub mod guarded;
 pub mod helm;
 pub mod notices;
@@ -331,8 +333,10 @@ impl Driver {
                     // A finished rollout stays in the history; the new one
                     // starts afresh, from the plan as it is now.
                     let generation = rollout.state.generation;
+                    let freeze = rollout.state.freeze.take();
                     rollout.state = RolloutState::new(&self.plan, self.settings.auto);
                     rollout.state.generation = generation;
+                    rollout.state.freeze = freeze;
                 }
                 Event::Start {
                     image: image.clone(),

@@ -50,7 +50,7 @@ fn frozen_at_timed_stage(plan: &Plan) -> RolloutState {
     .unwrap()
     .state;
     let mut s = step(&started, Event::Resume, t(10)).unwrap().state;
-    s.freeze = Some(freeze());
+    s.freeze = Some(Box::new(freeze()));
     s
 }
 
@@ -108,7 +108,10 @@ fn a_stage_that_comes_due_stays_and_a_passing_verdict_does_not_move_it_on() {
     .unwrap();
     assert_eq!(tr.state.stage(), Some(1));
     assert!(tr.effects.is_empty(), "{:?}", tr.effects);
-    assert_eq!(tr.state.verdict.map(|v| v.verdict.outcome), Some(Outcome::Pass));
+    assert_eq!(
+        tr.state.verdict.map(|v| v.verdict.outcome),
+        Some(Outcome::Pass)
+    );
 }
 
 #[test]

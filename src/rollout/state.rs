@@ -189,7 +189,8 @@ pub struct RolloutState {
     /// An incident freeze, read from its own key when the state is loaded;
     /// never stored with the rollout, so setting or lifting it races no step.
     #[serde(skip)]
-    pub freeze: Option<Freeze>,
+    /// Boxed: the state travels through every driver future.
+    pub freeze: Option<Box<Freeze>>,
 }
 
 impl RolloutState {

@@ -7,7 +7,7 @@
 //! driver at the helm elsewhere stops moving on as soon as its watch of the
 //! ConfigMap reads the freeze.
 
-use super::{Command, DriveError, Driver};
+use super::{Command, DriveError, Driver, Outcome};
 use crate::rollout::freeze::Freeze;
 use crate::rollout::machine::Refusal;
 use crate::rollout::state::Phase;
@@ -97,6 +97,20 @@ impl Driver {
             state,
             snapshot: None,
         })
+    }
+
+    /// A freeze or unfreeze from a cockpit's key: the snapshot's path goes
+    /// to the progress lines, where the cockpit shows it.
+    pub(super) async fn freeze_as_command(&self, command: &Command) -> Result<Outcome, DriveError> {
+        let frozen = match command {
+            Command::Freeze { reason } => self.freeze(reason).await?,
+            _ => self.unfreeze().await?,
+        };
+        if let Some(line) = &frozen.snapshot {
+            (self.settings.progress)(line.clone());
+        }
+        let state = self.load().await?.rollout.state;
+        Ok(Outcome { state, entry: None })
     }
 
     /// Pauses a running rollout when nobody else holds the helm; one that

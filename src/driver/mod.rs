@@ -313,8 +313,12 @@ impl Driver {
         if self.settings.read_only {
             return Err(DriveError::ReadOnly);
         }
-        if command == Command::TakeHelm {
-            return self.take_helm().await;
+        match &command {
+            Command::TakeHelm => return self.take_helm().await,
+            Command::Freeze { .. } | Command::Unfreeze => {
+                return Box::pin(self.freeze_as_command(&command)).await;
+            }
+            _ => {}
         }
         let helm = self.helm.acquire().await?;
         if !helm.is_ours() {
@@ -362,6 +366,9 @@ impl Driver {
                 revision: *revision,
             },
             Command::TakeHelm => return self.take_helm().await,
+            Command::Freeze { .. } | Command::Unfreeze => {
+                return Box::pin(self.freeze_as_command(&command)).await;
+            }
         };
         let now = self.now();
         let transition = match step(&rollout.state, event, now) {

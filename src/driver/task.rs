@@ -253,7 +253,9 @@ pub fn arrival(under_way: &Work, command: &Command) -> Arrival {
                 Arrival::Preempts
             }
         }
-        Command::Pause | Command::TakeHelm => Arrival::Queued,
+        Command::Pause | Command::TakeHelm | Command::Freeze { .. } | Command::Unfreeze => {
+            Arrival::Queued
+        }
         // Time or the guards moving the machine on is no step of the
         // captain's: the key goes right after it.
         _ if !matches!(under_way, Work::Command(_)) => Arrival::Queued,

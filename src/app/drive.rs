@@ -546,7 +546,7 @@ mod tests {
             })])
         );
 
-        let plan = crate::rollout::fixtures::canary(r#"[{ weight = 10 }, { weight = 100 }]"#, "");
+        let plan = crate::rollout::fixtures::canary("[{ weight = 10 }, { weight = 100 }]", "");
         let mut rollout = crate::rollout::RolloutState::new(&plan, false);
         rollout.freeze = Some(Box::new(crate::rollout::freeze::Freeze {
             by: crate::workers::audit::Actor {

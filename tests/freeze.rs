@@ -184,3 +184,38 @@ async fn a_freeze_by_the_driver_at_the_helm_pauses_and_an_abort_goes_through_it(
         "the abort lifted the freeze"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_loop_at_the_helm_pauses_when_a_freeze_comes_from_elsewhere() {
+    let sim = SimDir::start("healthy-canary", 30.0).await;
+    let bo = holder(sim.client().await, "canary-istio.toml", "bo", "desk");
+    bo.execute(Command::Start { image: None }).await.unwrap();
+    bo.execute(Command::Advance).await.unwrap();
+    let bo = std::sync::Arc::new(bo);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let task = flightdeck::driver::task::spawn(bo.clone(), tx, None);
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+
+    // The loop holds the helm: the shell's freeze cannot pause, the loop does.
+    ok(&sim, "freeze", &["--reason", "payments down", "--yes"]).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let state = bo.load().await.unwrap().rollout.state;
+        if state.describe().contains("paused by the captain") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never paused: {}",
+            state.describe()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let freeze = sim
+        .audit_entries()
+        .into_iter()
+        .find(|e| e["action"] == "freeze")
+        .unwrap();
+    assert_eq!(freeze["who"]["os_user"], "alice");
+    task.handle.abort();
+}

@@ -122,6 +122,12 @@ pub enum Command {
     Undo(UndoArgs),
     /// Start an aborted rollout again
     Retry(VerbArgs),
+    /// Freeze the rollout for an incident: it pauses, and advance, promote,
+    /// resume, start and retry are refused everywhere until `unfreeze`;
+    /// abort and rollback stay allowed. Writes a snapshot bundle (asks first)
+    Freeze(FreezeArgs),
+    /// Lift a freeze; the rollout stays where it stands until moved on
+    Unfreeze(VerbArgs),
     /// Drive a whole rollout: start it, let the guards and the analysis move
     /// it on, and end when it is promoted or rolled back
     Run(RunArgs),
@@ -341,6 +347,15 @@ pub struct StartArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct FreezeArgs {
+    #[command(flatten)]
+    pub verb: VerbArgs,
+    /// Why, for everyone who meets the freeze (shown in every cockpit)
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct UndoArgs {
     #[command(flatten)]
     pub verb: VerbArgs,
@@ -482,8 +497,10 @@ impl Command {
             | Command::Promote(v)
             | Command::Abort(v)
             | Command::Rollback(v)
-            | Command::Retry(v) => Some(v),
+            | Command::Retry(v)
+            | Command::Unfreeze(v) => Some(v),
             Command::Start(s) => Some(&s.verb),
+            Command::Freeze(f) => Some(&f.verb),
             Command::Undo(u) => Some(&u.verb),
             Command::Check(c) => Some(&c.verb),
             _ => None,

@@ -1136,3 +1136,26 @@ mod fleet_screen {
         assert!(draw(&s, 80, 24).contains("nothing to release"));
     }
 }
+
+#[test]
+fn a_freeze_shows_in_the_header_with_who_and_why() {
+    let mut s = guarded();
+    let rollout = &mut s.rollout.as_mut().unwrap().state;
+    rollout.freeze = Some(Box::new(flightdeck::rollout::freeze::Freeze {
+        by: flightdeck::workers::audit::Actor {
+            kube_user: "admin".into(),
+            os_user: "alice".into(),
+            host: "laptop".into(),
+        },
+        reason: "checkout errors\u{1b}[2J in EU".into(),
+        at: now(),
+    }));
+    for (w, h) in [(80, 24), (200, 50)] {
+        let text = screen(&s, w, h);
+        let second = text.lines().nth(1).unwrap();
+        assert!(
+            second.contains("❄ FROZEN by alice: checkout errors in EU"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+}

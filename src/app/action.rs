@@ -63,6 +63,8 @@ pub enum Action {
     Undo,
     /// Take the helm from the cockpit holding it (asks first).
     TakeHelm,
+    /// Freeze the rollout for an incident, asking why; unfreeze when frozen.
+    Freeze,
     /// Answer yes / submit the dialog.
     DialogConfirm,
     DialogCancel,
@@ -120,6 +122,7 @@ impl Action {
         Action::Retry,
         Action::Undo,
         Action::TakeHelm,
+        Action::Freeze,
         Action::DialogConfirm,
         Action::DialogCancel,
         Action::DialogDelete,
@@ -173,6 +176,7 @@ impl Action {
             Action::Retry => "retry",
             Action::Undo => "undo",
             Action::TakeHelm => "take-helm",
+            Action::Freeze => "freeze",
             Action::DialogConfirm => "dialog-confirm",
             Action::DialogCancel => "dialog-cancel",
             Action::DialogDelete => "dialog-delete",

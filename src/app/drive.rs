@@ -92,6 +92,8 @@ pub enum PromptFor {
     Image,
     /// The revision to undo to (empty: the previous one).
     Revision,
+    /// Why the rollout is frozen (empty: said to be from the cockpit).
+    FreezeReason,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,11 +197,20 @@ pub fn handle(state: &mut State, action: Action) -> Option<Vec<Command>> {
             "Undo to revision (empty: the previous one):",
             String::new(),
         )),
+        Action::Freeze if !frozen(state) => Some((
+            PromptFor::FreezeReason,
+            "Freeze the rollout: why? (shown in every cockpit)",
+            String::new(),
+        )),
         _ => None,
     };
     let request = match (action, &state.external) {
         // A Rollout's image prompt is the way to its restart too; a Canary has none.
         (Action::StartRollout, Some(_)) if prompt.is_none() => Some(Request::Start { image: None }),
+        (Action::Freeze, _) if frozen(state) => Some(Request::Unfreeze),
+        (Action::Freeze, _) => Some(Request::Freeze {
+            reason: String::new(),
+        }),
         _ => request_of(action),
     };
     if prompt.is_none() && request.is_none() {
@@ -236,7 +247,13 @@ fn refusal(state: &State, request: Option<&Request>) -> Option<String> {
     // cancels the step for the first, queues the second.
     let goes_anyway = matches!(
         request,
-        Some(Request::Abort { .. } | Request::Pause | Request::TakeHelm)
+        Some(
+            Request::Abort { .. }
+                | Request::Pause
+                | Request::TakeHelm
+                | Request::Freeze { .. }
+                | Request::Unfreeze
+        )
     );
     if let (Some(busy), false) = (&state.drive.busy, goes_anyway) {
         let landing = state
@@ -251,7 +268,13 @@ fn refusal(state: &State, request: Option<&Request>) -> Option<String> {
     }
     // The way back is asked of the cockpit at the helm, which carries it
     // out first; anything else takes the helm first.
-    let asks = matches!(request, Some(Request::Abort { .. } | Request::TakeHelm));
+    // A freeze is kept beside the rollout, not written by the helm's holder.
+    let asks = matches!(
+        request,
+        Some(
+            Request::Abort { .. } | Request::TakeHelm | Request::Freeze { .. } | Request::Unfreeze
+        )
+    );
     if let (Helm::HeldBy(who), false) = (&state.header.helm, asks) {
         return Some(format!(
             "read-only: the helm is held by {who}; take it over to drive from here"
@@ -311,8 +334,27 @@ fn confirm(state: &mut State) -> Vec<Command> {
                 Vec::new()
             }
         }
+        Some(Dialog::Prompt {
+            purpose: PromptFor::FreezeReason,
+            text,
+            ..
+        }) => {
+            let reason = match text.trim() {
+                "" => "frozen from the cockpit".to_string(),
+                typed => typed.to_string(),
+            };
+            vec![Command::Drive(Request::Freeze { reason })]
+        }
         None => Vec::new(),
     }
+}
+
+/// Whether the rollout shown is frozen.
+fn frozen(state: &State) -> bool {
+    state
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.state.freeze.is_some())
 }
 
 /// A character typed into an open prompt; `false` when no prompt is open.
@@ -487,5 +529,45 @@ mod tests {
         });
         assert!(log.busy.is_none());
         assert_eq!(log.error.as_deref(), Some("advance: 409"));
+    }
+    #[test]
+    fn the_freeze_key_asks_why_even_off_the_helm_and_unfreezes_once_frozen() {
+        let mut s = state();
+        s.header.helm = Helm::HeldBy("ana@laptop#7".into());
+        assert_eq!(handle(&mut s, Action::Freeze), Some(vec![]));
+        assert_eq!(s.key_layer(), Layer::Prompt);
+        for c in "EU errors".chars() {
+            type_char(&mut s, c);
+        }
+        assert_eq!(
+            handle(&mut s, Action::DialogConfirm),
+            Some(vec![Command::Drive(Request::Freeze {
+                reason: "EU errors".into()
+            })])
+        );
+
+        let plan = crate::rollout::fixtures::canary("[{ weight = 10 }, { weight = 100 }]", "");
+        let mut rollout = crate::rollout::RolloutState::new(&plan, false);
+        rollout.freeze = Some(Box::new(crate::rollout::freeze::Freeze {
+            by: crate::workers::audit::Actor {
+                kube_user: "admin".into(),
+                os_user: "alice".into(),
+                host: "laptop".into(),
+            },
+            reason: "EU errors".into(),
+            at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        }));
+        s.rollout = Some(RolloutView {
+            state: rollout,
+            history: Vec::new(),
+            revisions: Vec::new(),
+            clock_skew: chrono::TimeDelta::zero(),
+        });
+        assert_eq!(handle(&mut s, Action::Freeze), Some(vec![]));
+        assert_eq!(s.key_layer(), Layer::Dialog);
+        assert_eq!(
+            handle(&mut s, Action::DialogConfirm),
+            Some(vec![Command::Drive(Request::Unfreeze)])
+        );
     }
 }

@@ -148,6 +148,7 @@ pub fn handle_action(state: &mut State, action: Action) -> Vec<Command> {
         | Action::Retry
         | Action::Undo
         | Action::TakeHelm
+        | Action::Freeze
         | Action::DialogConfirm
         | Action::DialogCancel
         | Action::DialogDelete

@@ -230,6 +230,13 @@ fn start_hint(asked: &Asked<'_>) -> String {
     format!("run \"flightdeck start --plan {plan}\" first")
 }
 
+fn unfreeze_hint(asked: &Asked<'_>) -> String {
+    let plan = asked
+        .plan
+        .map_or_else(|| "FILE".to_string(), |p| p.display().to_string());
+    format!("when the incident is over: flightdeck unfreeze --plan {plan}")
+}
+
 /// The kind (and a hint) one link of the chain gives, if it says.
 fn sort(
     e: &(dyn std::error::Error + 'static),
@@ -249,10 +256,11 @@ fn sort(
                 Some("pass --take-over to take the helm (the take-over is recorded)".into()),
             )),
             DriveError::Refused(r) => {
-                let hint = r
-                    .0
-                    .contains("has not started")
-                    .then(|| start_hint(asked));
+                let hint = if r.0.starts_with("frozen by ") {
+                    Some(unfreeze_hint(asked))
+                } else {
+                    r.0.contains("has not started").then(|| start_hint(asked))
+                };
                 Some((Kind::Refused, hint))
             }
             DriveError::Preflight(_) => Some((

@@ -1,6 +1,7 @@
 //! The CLI twins of the cockpit's keys: `flightdeck status|start|advance|
-//! pause|resume|promote|abort|rollback|undo|retry --plan FILE`. Each builds
-//! a driver, carries out one request and prints where the rollout stands.
+//! pause|resume|promote|abort|rollback|undo|retry --plan FILE`, and
+//! `freeze|unfreeze` ([`freezing`]). Each builds a driver, carries out one
+//! request and prints where the rollout stands.
 //! Progress goes to stderr; the result (text or JSON) to stdout; a failure
 //! is one line and an exit code ([`failure`]). Beside them: `info`, the
 //! completions and man pages ([`conventions`]) and the log file.
@@ -20,6 +21,7 @@ pub mod check;
 mod confirm;
 pub mod conventions;
 pub mod failure;
+mod freezing;
 pub mod info;
 pub mod list;
 pub mod logfile;
@@ -77,6 +79,8 @@ pub async fn run(command: Cli) -> Option<Result<()>> {
         ),
         Cli::Retry(a) => (a, Request::Retry),
         Cli::Check(a) => return Some(Box::pin(check::run(a)).await),
+        Cli::Freeze(a) => return Some(Box::pin(freezing::freeze(a)).await),
+        Cli::Unfreeze(a) => return Some(freezing::unfreeze(a).await),
         Cli::Demo(_)
         | Cli::Sim(_)
         | Cli::Run(_)

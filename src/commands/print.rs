@@ -19,6 +19,14 @@ pub fn status(status: &Status, output: Output) -> Result<()> {
         status.strategy,
         clean(&status.state)
     );
+    if let Some(f) = &status.freeze {
+        println!(
+            "FROZEN by {} since {}: {}",
+            clean(&f.by.os_user),
+            f.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            clean(&f.reason)
+        );
+    }
     if let Some(w) = status.weights {
         println!("weights asked: {w}");
     }

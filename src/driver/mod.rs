@@ -20,14 +20,16 @@
 //!   rollback with [`Driver::tick`].
 //! - Beside `rollout.json`, the state ConfigMap keeps a way back asked by
 //!   someone not at the helm ([`asked`]), the wait under way
-//!   ([`pending`]) and the plan's checks' results ([`checks`]), each under
-//!   its own key. A move that crosses a point with checks passes their gate
-//!   first: open checks hold it, a failure may roll back.
+//!   ([`pending`]), the plan's checks' results ([`checks`]) and an incident
+//!   freeze ([`freezing`]), each under its own key. A move that crosses a
+//!   point with checks passes their gate first: open checks hold it, a
+//!   failure may roll back.
 
 pub mod apply;
 pub mod asked;
 pub mod checks;
 pub mod external;
+pub mod freezing;
 pub mod guarded;
 pub mod helm;
 pub mod notices;
@@ -317,8 +319,12 @@ impl Driver {
         if self.settings.read_only {
             return Err(DriveError::ReadOnly);
         }
-        if command == Command::TakeHelm {
-            return self.take_helm().await;
+        match &command {
+            Command::TakeHelm => return self.take_helm().await,
+            Command::Freeze { .. } | Command::Unfreeze => {
+                return Box::pin(self.freeze_as_command(&command)).await;
+            }
+            _ => {}
         }
         let helm = self.helm.acquire().await?;
         if !helm.is_ours() {
@@ -337,8 +343,10 @@ impl Driver {
                     // A finished rollout stays in the history; the new one
                     // starts afresh, from the plan as it is now.
                     let generation = rollout.state.generation;
+                    let freeze = rollout.state.freeze.take();
                     rollout.state = RolloutState::new(&self.plan, self.settings.auto);
                     rollout.state.generation = generation;
+                    rollout.state.freeze = freeze;
                 }
                 Event::Start {
                     image: image.clone(),
@@ -364,6 +372,9 @@ impl Driver {
                 revision: *revision,
             },
             Command::TakeHelm => return self.take_helm().await,
+            Command::Freeze { .. } | Command::Unfreeze => {
+                return Box::pin(self.freeze_as_command(&command)).await;
+            }
         };
         let now = self.now();
         let transition = match step(&rollout.state, event, now) {

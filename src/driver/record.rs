@@ -34,8 +34,10 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Whether the Event is a Warning: a failure, or a freeze, which every
+    /// on-call engineer watching the Events should notice.
     fn failed(&self) -> bool {
-        !matches!(self.result.as_str(), "done" | "asked")
+        !matches!(self.result.as_str(), "done" | "asked") || self.action == "freeze"
     }
 
     /// The Event's reason: `RolloutAdvance`, `RolloutAbortFailed`, …

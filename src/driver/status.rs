@@ -15,6 +15,7 @@ use super::{DriveError, Driver};
 use crate::cluster::pod_status::{pod_status, ready_counts};
 use crate::cluster::routers::{self, service_selector};
 use crate::rollout::effects::Weights;
+use crate::rollout::freeze::Freeze;
 use crate::rollout::history::HistoryEntry;
 use crate::rollout::machine::{Event, step};
 use crate::rollout::plan::Router;
@@ -128,6 +129,8 @@ pub struct Status {
     /// A change written and waited for (see [`super::pending`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub landing: Option<LandingRow>,
+    /// An incident freeze in force: who set it, why and when.
+    pub freeze: Option<Freeze>,
     pub pods: Vec<PodRow>,
     pub revisions: Vec<RevisionRow>,
     pub history: Vec<HistoryEntry>,
@@ -237,6 +240,7 @@ impl Driver {
             strategy: state.course.strategy.to_string(),
             phase: phase_name(&state.phase).into(),
             state: state.describe(),
+            freeze: state.freeze.as_deref().cloned(),
             stage: state.stage().map(|s| s + 1),
             stages: state.course.stages.len(),
             weights: state.weights,

@@ -13,11 +13,13 @@
 use serde_json::{Value, json};
 
 use super::asked::{self, Asked};
+use super::freezing;
 use super::pending::{self, Landing};
 use super::rest::{self, CONFIGMAP, Obj};
 use super::targets::Targets;
 use crate::cluster::routers::Patch;
 use crate::rollout::checks::Results;
+use crate::rollout::freeze::Freeze;
 use crate::rollout::history::{self, StoredRollout};
 use crate::rollout::plan::Plan;
 use crate::rollout::state::RolloutState;
@@ -90,6 +92,24 @@ fn asked_in(cm: &Value) -> Option<Asked> {
         .ok()
 }
 
+/// The freeze stored in `cm`, if any. One that cannot be read still
+/// freezes: a freeze nobody can read must not let the rollout move on.
+pub fn freeze_in(cm: &Value) -> Option<Box<Freeze>> {
+    let text = text_of(cm, freezing::KEY)?;
+    Some(Box::new(Freeze::parse(text).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "an unreadable freeze is kept as a freeze");
+        Freeze {
+            by: crate::workers::audit::Actor {
+                kube_user: "unknown".into(),
+                os_user: "unknown".into(),
+                host: "unknown".into(),
+            },
+            reason: format!("unreadable {}: {e}", freezing::KEY),
+            at: chrono::DateTime::UNIX_EPOCH,
+        }
+    })))
+}
+
 pub struct StateStore {
     obj: Obj,
     owner: Obj,
@@ -135,6 +155,8 @@ impl StateStore {
             })?,
             None => StoredRollout::new(RolloutState::new(plan, false)),
         };
+        let mut rollout = rollout;
+        rollout.state.freeze = freeze_in(&cm);
         Ok(Loaded {
             rollout,
             version: Version::of(&cm),
@@ -326,6 +348,47 @@ impl StateStore {
             );
             match rest::patch(client, &self.obj, &patch).await {
                 Ok(_) => return Ok(()),
+                Err(e) if rest::status_code(&e) == Some(409) => {}
+                Err(source) => {
+                    return Err(StoreError::Write {
+                        obj: self.obj.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(StoreError::Conflict {
+            obj: self.obj.to_string(),
+        })
+    }
+    /// Sets (or, with `None`, lifts) the freeze under its own key, read,
+    /// modified and written against the version read, again on a 409: the
+    /// rollout beside it is never touched. `Ok(false)`: there is no stored
+    /// rollout to freeze yet.
+    pub async fn set_freeze(
+        &self,
+        client: &kube::Client,
+        freeze: Option<&Freeze>,
+    ) -> Result<bool, StoreError> {
+        let value = freeze.map_or(Value::Null, |f| Value::String(f.to_json()));
+        for _ in 0..TRIES {
+            let found =
+                rest::get_opt(client, &self.obj)
+                    .await
+                    .map_err(|source| StoreError::Read {
+                        obj: self.obj.to_string(),
+                        source,
+                    })?;
+            let Some(cm) = found else {
+                return Ok(false);
+            };
+            let rv = rest::resource_version(&cm).unwrap_or_default();
+            let patch = rest::with_precondition(
+                Patch::Merge(json!({"data": {freezing::KEY: value.clone()}})),
+                rv,
+            );
+            match rest::patch(client, &self.obj, &patch).await {
+                Ok(_) => return Ok(true),
                 Err(e) if rest::status_code(&e) == Some(409) => {}
                 Err(source) => {
                     return Err(StoreError::Write {

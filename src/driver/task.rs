@@ -253,7 +253,9 @@ pub fn arrival(under_way: &Work, command: &Command) -> Arrival {
                 Arrival::Preempts
             }
         }
-        Command::Pause | Command::TakeHelm => Arrival::Queued,
+        Command::Pause | Command::TakeHelm | Command::Freeze { .. } | Command::Unfreeze => {
+            Arrival::Queued
+        }
         // Time or the guards moving the machine on is no step of the
         // captain's: the key goes right after it.
         _ if !matches!(under_way, Work::Command(_)) => Arrival::Queued,
@@ -599,6 +601,7 @@ async fn run(
                 }
             }
             Some(()) = changes.next() => {
+                let was_frozen = last_view.as_ref().is_some_and(|v| v.state.freeze.is_some());
                 let asked = refresh(driver, &mut last_view, &msgs).await;
                 if let Some(asked) = asked.filter(|a| taken.as_ref() != Some(&a.id))
                     && !read_only
@@ -648,6 +651,13 @@ async fn run(
                     if let Err(e) = driver.cancelled(&f.work.name(), &by, false).await {
                         tracing::warn!(error = %e, "cannot record the cancelled step");
                     }
+                }
+                // A freeze set elsewhere: the driver at the helm pauses the
+                // stage it stands at (the machine already stops moving on).
+                let freeze_came = !was_frozen && view.state.freeze.is_some();
+                if freeze_came && !read_only && helm.view().is_ours() && in_flight.is_none() && pausable(&view.state) {
+                    send(Msg::Drive(DriveReport::Started { action: "pause".into() })).await;
+                    in_flight = Some(begin(Work::Command(Command::Pause), None, last_view.as_ref()));
                 }
             }
             _ = tick.tick() => {
@@ -732,6 +742,18 @@ async fn report(
         },
     };
     let _ = msgs.send(Msg::Drive(report)).await;
+}
+
+/// Whether a pause would take: a stage moving on by itself.
+fn pausable(state: &RolloutState) -> bool {
+    matches!(
+        state.phase,
+        crate::rollout::Phase::Progressing { .. }
+            | crate::rollout::Phase::Paused {
+                by: crate::rollout::PausedBy::Timed { .. },
+                ..
+            }
+    )
 }
 
 /// Reads the rollout again and shows it if it changed; the way back asked

@@ -108,6 +108,10 @@ pub fn of(source: Source, request: &Request) -> Result<Ask, String> {
             "take-helm",
             "its controller keeps the rollout's state, so there is no helm",
         ),
+        (_, Request::Freeze { .. } | Request::Unfreeze) => refused(
+            request.name(),
+            "a freeze is kept by flightdeck's own rollouts; pause it instead",
+        ),
     }
 }
 

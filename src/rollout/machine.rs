@@ -307,6 +307,9 @@ fn not_running(phase: &Phase) -> String {
 /// The heart of it: where `state` goes on `event` at `now`, and what the
 /// cluster must be told. A refused event changes nothing.
 pub fn step(state: &RolloutState, event: Event, now: DateTime<Utc>) -> Result<Transition, Refusal> {
+    if let Some(refusal) = state.freeze.as_ref().and_then(|f| f.refusal(&event)) {
+        return Err(refusal);
+    }
     let action = event.name();
     let mut m = Move {
         s: state.clone(),
@@ -509,7 +512,8 @@ pub fn step(state: &RolloutState, event: Event, now: DateTime<Utc>) -> Result<Tr
                         },
                     );
                 }
-                (Outcome::Pass, Phase::Progressing { .. }) => {
+                // A freeze keeps the stage where it is; the verdict is kept.
+                (Outcome::Pass, Phase::Progressing { .. }) if state.freeze.is_none() => {
                     m.enter(stage + 1);
                 }
                 _ => {}
@@ -547,13 +551,15 @@ fn not_running_or(phase: &Phase, running: &str) -> String {
 }
 
 fn tick(m: &mut Move<'_>) -> bool {
+    // Frozen, a stage that comes due stays; a rollback still steps down.
+    let frozen = m.s.freeze.is_some();
     match m.s.phase.clone() {
         Phase::Paused {
             stage,
             by: PausedBy::Timed { until },
             ..
-        } if m.now >= until => m.move_on_or_wait(stage),
-        Phase::Progressing { stage, .. } => m.move_on_or_wait(stage),
+        } if m.now >= until && !frozen => m.move_on_or_wait(stage),
+        Phase::Progressing { stage, .. } if !frozen => m.move_on_or_wait(stage),
         Phase::RollingBack {
             weight,
             since,

@@ -10,11 +10,13 @@
 //! - [`effects`]: what a transition asks of the cluster; [`Weights`].
 //! - [`guards`], [`analysis`]: judging metrics, fail-safe.
 //! - [`history`]: the document stored on the cluster.
+//! - [`freeze`]: an incident freeze and what it refuses.
 
 pub mod analysis;
 pub mod checks;
 pub mod effects;
 mod file;
+pub mod freeze;
 pub mod guards;
 pub mod history;
 pub mod machine;

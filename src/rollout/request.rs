@@ -30,6 +30,12 @@ pub enum Request {
     },
     /// Take the helm from whoever holds it.
     TakeHelm,
+    /// Freeze the rollout for an incident (see [`super::freeze`]).
+    Freeze {
+        reason: String,
+    },
+    /// Lift the freeze.
+    Unfreeze,
 }
 
 impl Request {
@@ -47,6 +53,8 @@ impl Request {
             Request::Retry => "retry",
             Request::Undo { .. } => "undo",
             Request::TakeHelm => "take-helm",
+            Request::Freeze { .. } => "freeze",
+            Request::Unfreeze => "unfreeze",
         }
     }
 
@@ -54,7 +62,12 @@ impl Request {
     pub fn is_destructive(&self) -> bool {
         matches!(
             self,
-            Request::PromoteFull | Request::Abort { .. } | Request::Undo { .. } | Request::TakeHelm
+            Request::PromoteFull
+                | Request::Abort { .. }
+                | Request::Undo { .. }
+                | Request::TakeHelm
+                | Request::Freeze { .. }
+                | Request::Unfreeze
         )
     }
 
@@ -73,6 +86,10 @@ impl Request {
                 "Undo the Deployment to its previous revision?".into()
             }
             Request::TakeHelm => "Take the helm from the cockpit that holds it?".into(),
+            Request::Freeze { reason } => format!(
+                "Freeze the rollout ({reason}): pause it and refuse every step forward until unfreeze?"
+            ),
+            Request::Unfreeze => "Unfreeze the rollout: allow it to move on again?".into(),
             other => format!("{}?", other.name()),
         }
     }

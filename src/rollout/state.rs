@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::analysis::{Outcome, Verdict};
 use super::effects::Weights;
+use super::freeze::Freeze;
 use super::guards::Alarm;
 use super::plan::{Pause, Plan, RollbackMode, Slot, Stage, Strategy, StrategyKind, Switch};
 
@@ -185,6 +186,11 @@ pub struct RolloutState {
     pub image: Option<String>,
     /// Bumped by every transition.
     pub generation: u64,
+    /// An incident freeze, read from its own key when the state is loaded;
+    /// never stored with the rollout, so setting or lifting it races no step.
+    #[serde(skip)]
+    /// Boxed: the state travels through every driver future.
+    pub freeze: Option<Box<Freeze>>,
 }
 
 impl RolloutState {
@@ -200,6 +206,7 @@ impl RolloutState {
             slots: None,
             image: None,
             generation: 0,
+            freeze: None,
         }
     }
 

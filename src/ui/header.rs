@@ -13,11 +13,17 @@ use crate::app::state::Helm;
 use crate::config::theme::Theme;
 use crate::sanitize::clean;
 
-/// One line, plus one for failing webhooks and one for each warning or note
-/// (at most two in all).
+/// One line, plus one for a freeze, one for failing webhooks and one for
+/// each warning or note (at most two in all, the freeze first).
 pub fn height(state: &State) -> u16 {
+    let frozen = usize::from(
+        state
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.state.freeze.is_some()),
+    );
     let webhooks = usize::from(!state.webhooks.is_empty());
-    1 + (webhooks + state.header.warnings.len() + state.header.notes.len()).min(2) as u16
+    1 + (frozen + webhooks + state.header.warnings.len() + state.header.notes.len()).min(2) as u16
 }
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
@@ -122,8 +128,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let warn = theme.style("warning").patch(base);
     let note = theme.style("muted").patch(base);
     let webhooks = webhook_line(state, theme);
-    let warnings: Vec<Line<'_>> = webhooks
+    let warnings: Vec<Line<'_>> = freeze_line(state, theme)
         .into_iter()
+        .chain(webhooks)
         .chain(
             h.warnings
                 .iter()
@@ -144,6 +151,25 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         ..area
     };
     frame.render_widget(Paragraph::new(warnings), rest);
+}
+
+/// An incident freeze, in every cockpit that reads the rollout: who set it
+/// and why, so nobody wonders why their advance is refused.
+fn freeze_line<'a>(state: &State, theme: &Theme) -> Option<Line<'a>> {
+    let freeze = state.rollout.as_ref()?.state.freeze.as_deref()?;
+    let style = theme
+        .style("warning")
+        .patch(theme.style("header"))
+        .add_modifier(Modifier::REVERSED);
+    Some(Line::from(vec![Span::styled(
+        format!(
+            " ❄ FROZEN by {}: {} (since {}) ",
+            clean(&freeze.by.os_user),
+            clean(&freeze.reason),
+            freeze.at.format("%H:%M")
+        ),
+        style,
+    )]))
 }
 
 /// Webhooks losing notices, on one line: a rollout told to nobody is a

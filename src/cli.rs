@@ -337,6 +337,10 @@ pub struct DemoArgs {
     /// Audit file (default: beside the demo's kubeconfig)
     #[arg(long)]
     pub audit: Option<PathBuf>,
+    /// Also write the demo's kubeconfig here, so kubectl, `flightdeck list`
+    /// or a script can reach its cluster(s) while it runs
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
     /// Automatic mode: timed stages advance when their analysis passes and
     /// guards roll back by themselves
     #[arg(long)]

@@ -220,6 +220,10 @@ pub struct ListArgs {
     /// Every namespace
     #[arg(long, short = 'A')]
     pub all_namespaces: bool,
+    /// Prometheus base URL: the current context's rows get the canary's
+    /// error ratio and p99 against stable's
+    #[arg(long, env = "FLIGHTDECK_PROMETHEUS", hide_env_values = true)]
+    pub prometheus: Option<String>,
     /// Output format
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     pub output: Output,

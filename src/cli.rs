@@ -345,6 +345,11 @@ pub struct DemoArgs {
     /// or a script can reach its cluster(s) while it runs
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
+    /// Prometheus base URL (one scraping the simulated cluster's `/metrics`):
+    /// the cockpit's metrics and, in the fleet demo, the current context's
+    /// error ratio and p99 columns; without it pods are scraped
+    #[arg(long)]
+    pub prometheus: Option<String>,
     /// Automatic mode: timed stages advance when their analysis passes and
     /// guards roll back by themselves
     #[arg(long)]

@@ -142,7 +142,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         read_only: args.read_only,
         theme: args.look.theme,
         keymap: args.look.keymap,
-        prometheus: None,
+        prometheus: args.prometheus.clone(),
         notes: vec![note],
         driving: cockpit::Driving {
             audit: Some(
@@ -180,7 +180,7 @@ fn fleet_view_args(args: &DemoArgs, kubeconfig: &std::path::Path) -> crate::cli:
         canary: None,
         read_only: args.read_only,
         audit: args.audit.clone(),
-        prometheus: None,
+        prometheus: args.prometheus.clone(),
         auto: args.auto,
         log_lines: args.log_lines,
         look: args.look.clone(),

@@ -115,8 +115,9 @@ async fn the_fleet_shows_both_clusters_filters_and_opens_a_cockpit_and_comes_bac
         let screen = s.wait_for("the cockpit on the Argo rollout's pods", WAIT, |s| {
             s.contains(" Pods ") && s.contains("Traffic") && s.contains("app checkout")
         });
+        // Argo rows are driven from the cockpit now, with Argo's own writes.
         assert!(
-            screen.contains("watching only: Argo drives this rollout"),
+            screen.contains("Argo Rollout · canary") && !screen.contains("watching only"),
             "{screen}"
         );
         assert!(s.alternate_screen());

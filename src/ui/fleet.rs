@@ -467,7 +467,7 @@ fn footer(frame: &mut Frame<'_>, area: Rect, fleet: &FleetScreen, theme: &Theme)
     if let Some(why) = &fleet.view.prometheus_down {
         // One line: the numbers show `—` and everything else keeps going.
         spans.push(Span::styled(
-            format!("⚠ Prometheus: {}  ", clean(why)),
+            format!("⚠ {}  ", clean(why)),
             theme.style("warning"),
         ));
     }

@@ -115,9 +115,9 @@ async fn the_fleet_shows_both_clusters_filters_and_opens_a_cockpit_and_comes_bac
         let screen = s.wait_for("the cockpit on the Argo rollout's pods", WAIT, |s| {
             s.contains(" Pods ") && s.contains("Traffic") && s.contains("app checkout")
         });
-        // Argo rows are driven from the cockpit now, with Argo's own writes.
+        // Argo's own steps, driven with Argo's writes.
         assert!(
-            screen.contains("Argo Rollout · canary") && !screen.contains("watching only"),
+            screen.contains("Argo Rollout · canary · step 2/9"),
             "{screen}"
         );
         assert!(s.alternate_screen());

@@ -229,6 +229,10 @@ pub struct ListArgs {
     /// Every namespace
     #[arg(long, short = 'A')]
     pub all_namespaces: bool,
+    /// Prometheus base URL: the current context's rows get the canary's
+    /// error ratio and p99 against stable's
+    #[arg(long, env = "FLIGHTDECK_PROMETHEUS", hide_env_values = true)]
+    pub prometheus: Option<String>,
     /// Output format
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -374,6 +378,15 @@ pub struct DemoArgs {
     /// Audit file (default: beside the demo's kubeconfig)
     #[arg(long)]
     pub audit: Option<PathBuf>,
+    /// Also write the demo's kubeconfig here, so kubectl, `flightdeck list`
+    /// or a script can reach its cluster(s) while it runs
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Prometheus base URL (one scraping the simulated cluster's `/metrics`):
+    /// the cockpit's metrics and, in the fleet demo, the current context's
+    /// error ratio and p99 columns; without it pods are scraped
+    #[arg(long)]
+    pub prometheus: Option<String>,
     /// Automatic mode: timed stages advance when their analysis passes and
     /// guards roll back by themselves
     #[arg(long)]

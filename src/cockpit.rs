@@ -568,9 +568,30 @@ pub async fn run_fleet(args: crate::cli::CockpitArgs) -> Result<()> {
         )
     };
     let (tx, updates) = mpsc::channel(256);
-    let _workers = crate::workers::fleet_watch::spawn(clusters, &tx);
+    let mut workers = crate::workers::fleet_watch::spawn(clusters, &tx);
+    // One Prometheus URL: it answers for the current context's rows.
+    let shown = match &args.prometheus {
+        Some(url) => {
+            let prometheus = Prometheus::new(url, Duration::from_secs(5))
+                .wrap_err_with(|| format!("bad Prometheus URL {url}"))?;
+            let (shown, rows) = tokio::sync::watch::channel(Vec::new());
+            workers.spawn(
+                "fleet metrics",
+                crate::workers::fleet_metrics::run(
+                    prometheus,
+                    current_context(kubeconfig.as_deref()),
+                    rows,
+                    tx.clone(),
+                    crate::workers::fleet_metrics::EVERY,
+                ),
+            );
+            Some(shown)
+        }
+        None => None,
+    };
     drop(tx);
     let mut fleet = FleetScreen::new(FleetView::new(&names), &scope, Utc::now());
+    fleet.view.with_metrics = shown.is_some();
     fleet.warnings = themes.warnings;
     fleet.warnings.extend(keymaps.warnings);
     let base = Options {
@@ -587,7 +608,7 @@ pub async fn run_fleet(args: crate::cli::CockpitArgs) -> Result<()> {
         log_lines: args.log_lines,
         ..Options::default()
     };
-    crate::tui::run_fleet(fleet, updates, themes.theme, keymaps.keymap, |row| {
+    crate::tui::run_fleet(fleet, updates, themes.theme, keymaps.keymap, shown, |row| {
         let base = base.clone();
         async move {
             let plan = match row.kind {
@@ -601,7 +622,7 @@ pub async fn run_fleet(args: crate::cli::CockpitArgs) -> Result<()> {
 }
 
 /// The kubeconfig's current context, the name the fleet's rows carry.
-fn current_context(kubeconfig: Option<&std::path::Path>) -> String {
+pub fn current_context(kubeconfig: Option<&std::path::Path>) -> String {
     let config = match kubeconfig {
         Some(p) => kube::config::Kubeconfig::read_from(p),
         None => kube::config::Kubeconfig::read(),

@@ -116,6 +116,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("flightdeck-demo-{}", std::process::id()));
     let kubeconfig = dir.join("kubeconfig");
     host.write_kubeconfig(&kubeconfig)?;
+    if let Some(out) = &args.kubeconfig_out {
+        host.write_kubeconfig(out)?;
+    }
 
     let plan =
         plan_for(&name)?.map(|p| webhooks_to_sink(p, &host.url(), |var| std::env::var(var).ok()));
@@ -139,7 +142,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         read_only: args.read_only,
         theme: args.look.theme,
         keymap: args.look.keymap,
-        prometheus: None,
+        prometheus: args.prometheus.clone(),
         notes: vec![note],
         driving: cockpit::Driving {
             audit: Some(
@@ -177,7 +180,7 @@ fn fleet_view_args(args: &DemoArgs, kubeconfig: &std::path::Path) -> crate::cli:
         canary: None,
         read_only: args.read_only,
         audit: args.audit.clone(),
-        prometheus: None,
+        prometheus: args.prometheus.clone(),
         auto: args.auto,
         log_lines: args.log_lines,
         look: args.look.clone(),
@@ -213,8 +216,12 @@ async fn fleet(args: &DemoArgs, scenarios: &[&str]) -> Result<()> {
         .map(|((name, _), (url, ns))| (*name, url.as_str(), ns.as_str()))
         .collect();
     std::fs::create_dir_all(&dir).wrap_err("cannot make the demo's folder")?;
-    std::fs::write(&kubeconfig, crate::sim::server::fleet_kubeconfig(&contexts))
-        .wrap_err("cannot write the demo's kubeconfig")?;
+    let config = crate::sim::server::fleet_kubeconfig(&contexts);
+    std::fs::write(&kubeconfig, &config).wrap_err("cannot write the demo's kubeconfig")?;
+    if let Some(out) = &args.kubeconfig_out {
+        std::fs::write(out, &config)
+            .wrap_err_with(|| format!("cannot write the kubeconfig to {}", out.display()))?;
+    }
     for (name, url, _) in &contexts {
         println!("cluster {name} at {url} (context {name})");
     }

@@ -126,6 +126,7 @@ pub async fn run_fleet<F, Fut>(
     mut updates: Receiver<Update>,
     theme: Theme,
     keymap: Keymap,
+    shown: Option<tokio::sync::watch::Sender<Vec<crate::fleet::RowKey>>>,
     mut open: F,
 ) -> color_eyre::Result<()>
 where
@@ -138,7 +139,7 @@ where
     let result = fleet_loop(
         &mut terminal,
         &mut fleet,
-        &mut updates,
+        (&mut updates, shown.as_ref()),
         (&theme, &keymap),
         &mut open,
     )
@@ -150,7 +151,10 @@ where
 async fn fleet_loop<F, Fut>(
     terminal: &mut ratatui::DefaultTerminal,
     fleet: &mut FleetScreen,
-    updates: &mut Receiver<Update>,
+    (updates, shown): (
+        &mut Receiver<Update>,
+        Option<&tokio::sync::watch::Sender<Vec<crate::fleet::RowKey>>>,
+    ),
     (theme, keymap): (&Theme, &Keymap),
     open: &mut F,
 ) -> color_eyre::Result<()>
@@ -177,6 +181,17 @@ where
                 })?;
                 last_frame = Instant::now();
                 dirty = false;
+                if let Some(shown) = shown {
+                    // Prometheus is asked about the rows on screen only.
+                    let keys = fleet.view.visible_keys(fleet.page);
+                    shown.send_if_modified(|old| {
+                        let changed = *old != keys;
+                        if changed {
+                            *old = keys;
+                        }
+                        changed
+                    });
+                }
             }
             let next_frame = last_frame + FRAME;
             tokio::select! {

@@ -4,6 +4,7 @@
 //! marked in its own rows while the others keep coming.
 #![allow(clippy::unwrap_used)]
 
+mod prometheus;
 mod requests;
 
 use std::time::Duration;
@@ -223,4 +224,100 @@ async fn kinds_rbac_forbids_are_skipped_and_noted_not_a_dead_cluster() {
         view.skipped().collect::<Vec<_>>()
     );
     assert!(view.is_empty());
+}
+
+/// The Prometheus columns over the sim: `—` and a reason while Prometheus
+/// does not answer; then, with a real Prometheus scraping the sim's
+/// `/metrics` (skipped where it is not installed), the numbers it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_columns_show_a_dash_when_it_is_down_and_its_numbers_when_up() {
+    use flightdeck::metrics::prometheus::Prometheus;
+    use flightdeck::workers::fleet_metrics;
+
+    let (host, dir) = sim("fleet-east").await;
+    let (tx, mut rx) = mpsc::channel(64);
+    let _workers = fleet_watch::spawn(vec![cluster(&dir, "sim", "flightdeck-sim")], &tx);
+    let mut view = FleetView::new(&["sim".into()]);
+    until(&mut rx, &mut view, "the Argo canary cart's row", |v| {
+        v.visible().any(|r| r.app == "cart" && r.kind == Kind::Argo)
+    })
+    .await;
+    let (shown, rows) = tokio::sync::watch::channel(view.visible_keys(100));
+
+    let closed = format!("http://127.0.0.1:{}", prometheus::free_port());
+    let down = tokio::spawn(fleet_metrics::run(
+        Prometheus::new(&closed, Duration::from_secs(2)).unwrap(),
+        "sim".into(),
+        rows.clone(),
+        tx.clone(),
+        Duration::from_millis(200),
+    ));
+    until(&mut rx, &mut view, "Prometheus marked down", |v| {
+        v.prometheus_down.is_some()
+    })
+    .await;
+    down.abort();
+    assert!(
+        view.prometheus_down.as_deref().unwrap().contains(&closed),
+        "{:?}",
+        view.prometheus_down
+    );
+    assert!(
+        view.visible()
+            .all(|r| r.error_text() == "—" && r.p99_text() == "—")
+    );
+
+    let Some(bin) = prometheus::find() else {
+        return;
+    };
+    let sim_port: u16 = host.url().rsplit(':').next().unwrap().parse().unwrap();
+    let prom_port = prometheus::free_port();
+    let prom_dir = tempfile::tempdir().unwrap();
+    let _prometheus = prometheus::start(&bin, prom_dir.path(), prom_port, &[("sim", sim_port)]);
+    let base = format!("http://127.0.0.1:{prom_port}");
+    prometheus::wait_ready(&base).await;
+    let _up = tokio::spawn(fleet_metrics::run(
+        Prometheus::new(&base, Duration::from_secs(5)).unwrap(),
+        "sim".into(),
+        rows,
+        tx.clone(),
+        Duration::from_millis(500),
+    ));
+    until(
+        &mut rx,
+        &mut view,
+        "cart's canary and stable numbers",
+        |v| {
+            v.prometheus_down.is_none()
+                && v.visible().any(|r| {
+                    r.app == "cart"
+                        && r.metrics.is_some_and(|m| {
+                            m.canary_error_ratio.is_some()
+                                && m.stable_error_ratio.is_some()
+                                && m.canary_p99_ms.is_some()
+                                && m.stable_p99_ms.is_some()
+                        })
+                })
+        },
+    )
+    .await;
+    let cart = view.visible().find(|r| r.app == "cart").unwrap();
+    let m = cart.metrics.unwrap();
+    // The scenario sets cart's errors at 0.3% (canary) and 0.2% (stable):
+    // what Prometheus finds is near, and shown canary first.
+    for (ratio, set) in [(m.canary_error_ratio, 0.003), (m.stable_error_ratio, 0.002)] {
+        let ratio = ratio.unwrap();
+        assert!((0.0..0.02).contains(&ratio), "{ratio} for {set}");
+    }
+    let (err, p99) = (cart.error_text(), cart.p99_text());
+    assert_eq!(err.matches('%').count(), 2, "{err}");
+    assert!(p99.ends_with("ms") && p99.contains('/'), "{p99}");
+    assert!(!cart.canary_failing(), "{m:?}");
+    // Plain Deployments have no canary to compare: never asked about.
+    assert!(
+        view.visible()
+            .filter(|r| r.kind == Kind::Deployment)
+            .all(|r| r.metrics.is_none())
+    );
+    drop(shown);
 }

@@ -1105,6 +1105,50 @@ mod fleet_screen {
     }
 
     #[test]
+    fn fleet_prometheus_columns_and_the_footer_line_when_it_is_down() {
+        let mut s = fleet();
+        assert!(!draw(&s, 200, 30).contains("ERR C/S"), "no URL, no columns");
+        s.view.with_metrics = true;
+        let cart = s.view.visible().find(|r| r.app == "cart").unwrap().key();
+        s.view.apply(Update::Metrics {
+            key: cart,
+            metrics: flightdeck::fleet::Versus {
+                canary_error_ratio: Some(0.2),
+                stable_error_ratio: Some(0.001),
+                canary_p99_ms: Some(420.0),
+                stable_p99_ms: Some(180.0),
+            },
+        });
+        let shown = draw(&s, 200, 30);
+        let line = |app: &str| shown.lines().find(|l| l.contains(app)).unwrap();
+        assert!(
+            shown.contains("ERR C/S") && shown.contains("P99 C/S"),
+            "{shown}"
+        );
+        assert!(
+            line("cart").contains("20.0%/0.1%") && line("cart").contains("420/180ms"),
+            "{shown}"
+        );
+        assert!(line("frontend").contains('—'), "{shown}");
+        let at = |app: &str| shown.lines().position(|l| l.contains(app)).unwrap();
+        assert!(
+            at("cart") < at("search"),
+            "a failing canary comes before a pause for the go: {shown}"
+        );
+
+        s.view.apply(Update::Prometheus {
+            down: Some("Prometheus at http://prom:9090 is unreachable: refused".into()),
+        });
+        let shown = draw(&s, 200, 30);
+        assert!(!shown.contains("20.0%"), "{shown}");
+        let footer = shown.lines().last().unwrap();
+        assert!(
+            footer.contains("⚠ Prometheus at http://prom:9090 is unreachable"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn fleet_filter_sort_and_help() {
         let mut s = fleet();
         s.handle_action(Action::FleetFilter);

@@ -19,8 +19,10 @@ use crate::external::{
     self,
     read::{Scope, SkipReason, Skipped},
 };
-use crate::fleet::{Row, SortKey, order};
+use crate::fleet::{Row, SortKey, Versus, order};
+use crate::metrics::prometheus::Prometheus;
 use crate::sanitize::clean;
+use crate::workers::fleet_metrics;
 
 /// How long one cluster has to connect and answer every list.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -130,7 +132,14 @@ pub async fn run(args: ListArgs) -> Result<u8> {
         )
     });
     let clusters = futures::future::join_all(reads).await;
-    let listing = Listing::new(clusters);
+    let mut listing = Listing::new(clusters);
+    if let Some(url) = &args.prometheus {
+        let prometheus = Prometheus::new(url, Duration::from_secs(5))
+            .map_err(|e| Stop::new(Kind::Usage, format!("bad Prometheus URL {url}: {e}")))?;
+        // One URL: it answers for the current context's rows.
+        let here = crate::cockpit::current_context(args.kubeconfig.as_deref());
+        listing.add_metrics(&prometheus, &here).await;
+    }
     match args.output {
         Output::Json => println!(
             "{}",
@@ -140,6 +149,9 @@ pub async fn run(args: ListArgs) -> Result<u8> {
     }
     for (cluster, f) in &listing.failed {
         eprintln!("error: {}: {}", clean(cluster), clean(&f.summary()));
+    }
+    if let Some(why) = &listing.prometheus_down {
+        eprintln!("warning: {}", clean(why));
     }
     // A kind the cluster does not serve is no news; one RBAC hides is.
     for (cluster, skipped) in &listing.skipped {
@@ -162,12 +174,19 @@ pub struct Listing {
     pub answered: Vec<String>,
     /// Kinds left out of an answering cluster's rows.
     pub skipped: Vec<(String, Skipped)>,
+    /// Whether Prometheus was asked: the text gets its columns.
+    pub with_metrics: bool,
+    /// Why Prometheus did not answer, when it did not.
+    pub prometheus_down: Option<String>,
 }
 
 #[derive(Serialize)]
 struct JsonListing<'a> {
     clusters: Vec<JsonCluster<'a>>,
     rows: Vec<JsonRow<'a>>,
+    /// Why Prometheus did not answer, when it was asked and did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prometheus_error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -207,6 +226,10 @@ struct JsonRow<'a> {
     pods: u32,
     restarts: u32,
     changed: Option<DateTime<Utc>>,
+    /// Prometheus' numbers: `canary_error_ratio`, `stable_error_ratio`,
+    /// `canary_p99_ms`, `stable_p99_ms` (null when it had none).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    metrics: Option<Versus>,
     /// The analysis as the source's controller wrote it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     analysis: Vec<JsonMetric<'a>>,
@@ -242,7 +265,33 @@ impl Listing {
             failed,
             answered,
             skipped,
+            with_metrics: false,
+            prometheus_down: None,
         }
+    }
+
+    /// Asks `prometheus` for the canary's numbers of `cluster`'s rows, and
+    /// sorts again: a failing canary needs a person.
+    pub async fn add_metrics(&mut self, prometheus: &Prometheus, cluster: &str) {
+        let keys = self
+            .rows
+            .iter()
+            .map(Row::key)
+            .filter(|k| k.cluster == cluster && fleet_metrics::compared(k))
+            .collect();
+        let (found, down) = fleet_metrics::read_all(prometheus, keys).await;
+        self.set_metrics(found, down);
+    }
+
+    fn set_metrics(&mut self, found: Vec<(crate::fleet::RowKey, Versus)>, down: Option<String>) {
+        for (key, versus) in found {
+            if let Some(row) = self.rows.iter_mut().find(|r| r.key() == key) {
+                row.metrics = Some(versus);
+            }
+        }
+        self.with_metrics = true;
+        self.prometheus_down = down;
+        order::sort(&mut self.rows, SortKey::Need);
     }
 
     /// 0 when every cluster answered, else the first failure's code.
@@ -300,6 +349,7 @@ impl Listing {
                 pods: r.pods.total,
                 restarts: r.pods.restarts,
                 changed: r.changed,
+                metrics: r.metrics,
                 analysis: r
                     .detail
                     .analysis
@@ -313,13 +363,17 @@ impl Listing {
                     .collect(),
             })
             .collect();
-        JsonListing { clusters, rows }
+        JsonListing {
+            clusters,
+            rows,
+            prometheus_error: self.prometheus_down.as_ref().map(|d| clean(d).into_owned()),
+        }
     }
 
     /// The table a person reads: a header, a line per app, a line per
     /// cluster that did not answer.
     pub fn text(&self, now: DateTime<Utc>) -> String {
-        const HEADER: [&str; 10] = [
+        const HEADER: [&str; 12] = [
             "CLUSTER",
             "NAMESPACE",
             "APP",
@@ -330,12 +384,16 @@ impl Listing {
             "PHASE",
             "PODS",
             "RESTARTS",
+            "ERR C/S",
+            "P99 C/S",
         ];
-        let lines: Vec<[String; 10]> = self
+        // The Prometheus columns only when it was asked.
+        let shown = if self.with_metrics { 12 } else { 10 };
+        let lines: Vec<Vec<String>> = self
             .rows
             .iter()
             .map(|r| {
-                [
+                let mut cells = vec![
                     r.cluster.clone(),
                     r.namespace.clone(),
                     r.app.clone(),
@@ -346,7 +404,11 @@ impl Listing {
                     r.phase.text(now),
                     r.pods_text(),
                     r.pods.restarts.to_string(),
-                ]
+                    r.error_text(),
+                    r.p99_text(),
+                ];
+                cells.truncate(shown);
+                cells
             })
             .collect();
         let mut widths = HEADER.map(str::len);
@@ -371,7 +433,7 @@ impl Listing {
             out.push_str(line.trim_end());
             out.push('\n');
         };
-        put(&HEADER);
+        put(&HEADER[..shown]);
         for line in &lines {
             let cells: Vec<&str> = line.iter().map(String::as_str).collect();
             put(&cells);
@@ -431,5 +493,65 @@ mod tests {
             lines[3].starts_with("edge") && lines[3].contains("unreachable: connection refused")
         );
         assert_eq!(listing.code(), 10);
+    }
+
+    #[test]
+    fn prometheus_numbers_add_columns_fields_and_move_a_failing_canary_up() {
+        let mut calm = Row::new("prod", "shop", "cart", RowKind::Argo);
+        calm.phase = Phase::Paused {
+            until: None,
+            reason: String::new(),
+        };
+        let failing = Row::new("prod", "shop", "pay", RowKind::Flagger);
+        let key = failing.key();
+        let mut listing = Listing::new(vec![ClusterRows {
+            cluster: "prod".into(),
+            rows: Ok(vec![calm, failing]),
+            skipped: Vec::new(),
+        }]);
+        assert!(!listing.text(Utc::now()).contains("ERR C/S"));
+        assert_eq!(
+            listing.rows[0].app, "cart",
+            "a pause for the go comes first"
+        );
+        listing.set_metrics(
+            vec![(
+                key,
+                Versus {
+                    canary_error_ratio: Some(0.2),
+                    stable_error_ratio: Some(0.002),
+                    canary_p99_ms: Some(420.0),
+                    stable_p99_ms: Some(180.0),
+                },
+            )],
+            None,
+        );
+        let text = listing.text(Utc::now());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains("RESTARTS  ERR C/S") && lines[0].ends_with("P99 C/S"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("pay") && lines[1].ends_with("20.0%/0.2%  420/180ms"),
+            "{text}"
+        );
+        let last: Vec<&str> = lines[2].split_whitespace().rev().take(2).collect();
+        assert!(lines[2].contains("cart") && last == ["—", "—"], "{text}");
+        let json = serde_json::to_value(listing.json(Utc::now())).unwrap_or_default();
+        assert_eq!(json["rows"][0]["canary_error_ratio"], 0.2);
+        assert_eq!(json["rows"][0]["stable_p99_ms"], 180.0);
+        assert!(json["rows"][1].get("canary_error_ratio").is_none());
+        assert!(json.get("prometheus_error").is_none());
+
+        listing.set_metrics(
+            Vec::new(),
+            Some("Prometheus at http://x is unreachable".into()),
+        );
+        let json = serde_json::to_value(listing.json(Utc::now())).unwrap_or_default();
+        assert_eq!(
+            json["prometheus_error"],
+            "Prometheus at http://x is unreachable"
+        );
     }
 }

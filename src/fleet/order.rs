@@ -11,6 +11,9 @@ use super::row::{Phase, Row};
 /// hides whatever it holds.
 pub fn need(row: &Row) -> u8 {
     match row.phase {
+        // A canary failing by Prometheus' numbers needs a person as much as
+        // a failing guard, whatever its controller says yet.
+        Phase::Progressing | Phase::Paused { .. } if row.canary_failing() => 2,
         Phase::Aborted { .. } => 0,
         Phase::Degraded { .. } => 1,
         Phase::FailingGuard { .. } => 2,
@@ -165,6 +168,37 @@ mod tests {
         sort(&mut rows, SortKey::Name);
         assert_eq!(apps(&rows)[0], "aborted");
         assert_eq!(SortKey::Need.next().next().next(), SortKey::Need);
+    }
+
+    #[test]
+    fn a_canary_failing_by_prometheus_sorts_with_the_failing_guards() {
+        let versus = |canary: f64| crate::fleet::Versus {
+            canary_error_ratio: Some(canary),
+            stable_error_ratio: Some(0.001),
+            ..Default::default()
+        };
+        let mut failing = row("failing", Phase::Progressing, 1);
+        failing.metrics = Some(versus(0.2));
+        let mut fine = row("fine", Phase::Progressing, 90);
+        fine.metrics = Some(versus(0.002));
+        let waiting = row(
+            "waiting",
+            Phase::Paused {
+                until: None,
+                reason: String::new(),
+            },
+            1,
+        );
+        let aborted = row(
+            "aborted",
+            Phase::Aborted {
+                reason: String::new(),
+            },
+            1,
+        );
+        let mut rows = vec![fine, waiting, failing, aborted];
+        sort(&mut rows, SortKey::Need);
+        assert_eq!(apps(&rows), ["aborted", "failing", "waiting", "fine"]);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::canary::Versus;
+
 /// What drives the rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -167,6 +169,10 @@ pub struct Row {
     /// When the source last saw it change.
     pub changed: Option<DateTime<Utc>>,
     pub detail: Detail,
+    /// The canary's error ratio and p99 against stable's, where Prometheus
+    /// was given and answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Versus>,
     #[serde(skip)]
     pub selector: Selector,
 }
@@ -185,6 +191,7 @@ impl Row {
             pods: Pods::default(),
             changed: None,
             detail: Detail::default(),
+            metrics: None,
             selector: Vec::new(),
         }
     }
@@ -208,6 +215,21 @@ impl Row {
     pub fn weight_text(&self) -> String {
         self.weight
             .map_or_else(|| "-".to_string(), |w| format!("{w}%"))
+    }
+
+    /// `0.8%/0.1%`: the canary's error ratio, then stable's; `—` unknown.
+    pub fn error_text(&self) -> String {
+        self.metrics.unwrap_or_default().error_text()
+    }
+
+    /// `420/180ms`: the canary's p99, then stable's; `—` unknown.
+    pub fn p99_text(&self) -> String {
+        self.metrics.unwrap_or_default().p99_text()
+    }
+
+    /// Whether Prometheus' numbers say the canary is failing.
+    pub fn canary_failing(&self) -> bool {
+        self.metrics.is_some_and(|m| m.failing())
     }
 
     /// `4/5`.

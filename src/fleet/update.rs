@@ -1,6 +1,7 @@
 //! What the fleet's watch workers report about one cluster.
 
-use super::row::Row;
+use super::canary::Versus;
+use super::row::{Row, RowKey};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {
@@ -15,6 +16,11 @@ pub enum Update {
         kind: String,
         why: Skip,
     },
+    /// Prometheus' numbers for one row's canary and stable.
+    Metrics { key: RowKey, metrics: Versus },
+    /// Whether Prometheus answered its last round: `Some(why)` when it did
+    /// not (every row's numbers are then unknown).
+    Prometheus { down: Option<String> },
 }
 
 /// Why a kind is not watched.

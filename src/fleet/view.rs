@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::canary::Versus;
 use super::order::{self, SortKey};
 use super::row::{Row, RowKey};
 use super::update::{Skip, Update};
@@ -34,6 +35,13 @@ pub struct FleetView {
     answered: BTreeSet<String>,
     /// Kinds each cluster's rows leave out, and why.
     skipped: BTreeMap<String, Vec<(String, Skip)>>,
+    /// Prometheus' latest numbers per row, kept across the watch's row
+    /// updates, which rebuild rows without them.
+    metrics: BTreeMap<RowKey, Versus>,
+    /// Whether the rows carry Prometheus columns (a URL was given).
+    pub with_metrics: bool,
+    /// Why Prometheus did not answer its last round, when it did not.
+    pub prometheus_down: Option<String>,
 }
 
 impl FleetView {
@@ -54,7 +62,35 @@ impl FleetView {
                 kinds.retain(|(k, _)| *k != kind);
                 kinds.push((kind, why));
             }
+            Update::Metrics { key, metrics } => {
+                if let Some(row) = self.rows.get_mut(&key) {
+                    row.metrics = Some(metrics);
+                }
+                self.metrics.insert(key, metrics);
+                self.reorder();
+            }
+            Update::Prometheus { down } => {
+                if down.is_some() {
+                    // Old numbers would pass for current ones.
+                    self.metrics.clear();
+                    for row in self.rows.values_mut() {
+                        row.metrics = None;
+                    }
+                    self.reorder();
+                }
+                self.prometheus_down = down;
+            }
         }
+    }
+
+    /// The rows a table of `n` lines shows (scrolled to keep the selection
+    /// in sight, as the table is), sorted so that a reorder alone does not
+    /// look like new rows: those whose numbers are worth asking for.
+    pub fn visible_keys(&self, n: usize) -> Vec<RowKey> {
+        let offset = (self.selected + 1).saturating_sub(n);
+        let mut keys: Vec<RowKey> = self.order.iter().skip(offset).take(n).cloned().collect();
+        keys.sort();
+        keys
     }
 
     /// Kinds left out of each cluster's rows, and why.
@@ -69,8 +105,10 @@ impl FleetView {
     /// Replaces every row of one cluster with what it holds now.
     pub fn replace(&mut self, cluster: &str, rows: Vec<Row>) {
         self.rows.retain(|k, _| k.cluster != cluster);
-        for row in rows {
-            self.rows.insert(row.key(), row);
+        for mut row in rows {
+            let key = row.key();
+            row.metrics = self.metrics.get(&key).copied();
+            self.rows.insert(key, row);
         }
         self.unreachable.remove(cluster);
         self.answered.insert(cluster.to_string());
@@ -261,6 +299,45 @@ mod tests {
         assert_eq!(v.filter, "s");
         v.clear_filter();
         assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn prometheus_numbers_outlive_row_updates_and_go_when_it_is_down() {
+        let mut v = FleetView::new(&["a".into()]);
+        let rows = || {
+            vec![
+                row("a", "cart", Kind::Argo, Phase::Progressing),
+                row("a", "pay", Kind::Argo, Phase::Progressing),
+            ]
+        };
+        v.replace("a", rows());
+        let failing = Versus {
+            canary_error_ratio: Some(0.2),
+            stable_error_ratio: Some(0.002),
+            canary_p99_ms: Some(420.0),
+            stable_p99_ms: Some(180.0),
+        };
+        let key = v.visible().find(|r| r.app == "pay").map(Row::key).unwrap();
+        v.apply(Update::Metrics {
+            key,
+            metrics: failing,
+        });
+        let first = |v: &FleetView| v.visible().next().map(|r| (r.app.clone(), r.error_text()));
+        assert_eq!(first(&v), Some(("pay".into(), "20.0%/0.2%".into())));
+        // The watch rebuilds the rows; the numbers stay on theirs.
+        v.replace("a", rows());
+        assert_eq!(first(&v), Some(("pay".into(), "20.0%/0.2%".into())));
+        assert_eq!(v.visible_keys(1).len(), 1);
+        v.apply(Update::Prometheus {
+            down: Some("connection refused".into()),
+        });
+        assert_eq!(v.prometheus_down.as_deref(), Some("connection refused"));
+        assert!(
+            v.visible()
+                .all(|r| r.error_text() == "—" && r.p99_text() == "—")
+        );
+        v.apply(Update::Prometheus { down: None });
+        assert_eq!(v.prometheus_down, None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ const DETAIL_ROWS: u16 = 6;
 /// The widest the name columns grow before they are cut.
 const MAX_NAME: usize = 24;
 
-const HEADINGS: [&str; 10] = [
+const HEADINGS: [&str; COLUMNS] = [
     "CLUSTER",
     "NAMESPACE",
     "APP",
@@ -34,7 +34,12 @@ const HEADINGS: [&str; 10] = [
     "PHASE",
     "PODS",
     "RESTARTS",
+    "ERR C/S",
+    "P99 C/S",
 ];
+const COLUMNS: usize = 12;
+/// The Prometheus columns, shown only when a URL was given.
+const METRIC_COLUMNS: [usize; 2] = [10, 11];
 
 /// Draws the whole fleet screen.
 pub fn draw(frame: &mut Frame<'_>, fleet: &FleetScreen, theme: &Theme) {
@@ -186,7 +191,7 @@ fn filter_line(frame: &mut Frame<'_>, area: Rect, fleet: &FleetScreen, theme: &T
 }
 
 /// One table line's cells, as text.
-fn cells(row: &Row, fleet: &FleetScreen) -> [String; 10] {
+fn cells(row: &Row, fleet: &FleetScreen) -> [String; COLUMNS] {
     let phase = if fleet.view.unreachable(&row.cluster).is_some() {
         "unreachable".to_string()
     } else {
@@ -203,6 +208,8 @@ fn cells(row: &Row, fleet: &FleetScreen) -> [String; 10] {
         format!("{} {phase}", symbol(&row.phase)),
         row.pods_text(),
         row.pods.restarts.to_string(),
+        row.error_text(),
+        row.p99_text(),
     ]
 }
 
@@ -250,7 +257,7 @@ fn rows_table(frame: &mut Frame<'_>, area: Rect, fleet: &FleetScreen, theme: &Th
         frame.render_widget(placeholder(text, theme), inner);
         return;
     }
-    let lines: Vec<[String; 10]> = view.visible().map(|r| cells(r, fleet)).collect();
+    let lines: Vec<[String; COLUMNS]> = view.visible().map(|r| cells(r, fleet)).collect();
     let mut widths = HEADINGS.map(str::len);
     for line in &lines {
         for (w, text) in widths.iter_mut().zip(line) {
@@ -260,8 +267,13 @@ fn rows_table(frame: &mut Frame<'_>, area: Rect, fleet: &FleetScreen, theme: &Th
     for w in &mut widths[..3] {
         *w = (*w).min(MAX_NAME);
     }
+    if !view.with_metrics {
+        for column in METRIC_COLUMNS {
+            widths[column] = 0;
+        }
+    }
     // Too narrow for every column: restarts, strategy and kind go first,
-    // so the phase keeps its room.
+    // so the phase and the canary's numbers keep their room.
     for drop in [9, 4, 3] {
         let total: usize = 2 + widths.iter().map(|w| w + 2).sum::<usize>();
         if total <= usize::from(inner.width) {
@@ -301,6 +313,12 @@ fn rows_table(frame: &mut Frame<'_>, area: Rect, fleet: &FleetScreen, theme: &Th
             phase_style,
             text,
             text,
+            if row.canary_failing() {
+                theme.style("status.failed")
+            } else {
+                text
+            },
+            text,
         ];
         let (marker, base) = if i == selected {
             ("▶ ", theme.style("selection"))
@@ -318,7 +336,7 @@ fn rows_table(frame: &mut Frame<'_>, area: Rect, fleet: &FleetScreen, theme: &Th
         if out.len() > body_rows {
             break;
         }
-        let mut texts: [String; 10] = std::array::from_fn(|_| "-".to_string());
+        let mut texts: [String; COLUMNS] = std::array::from_fn(|_| "-".to_string());
         texts[0] = clean(cluster).into_owned();
         texts[7] = format!("? unreachable: {}", clean(reason));
         let style = theme.style("status.unknown");
@@ -338,7 +356,7 @@ fn rows_table(frame: &mut Frame<'_>, area: Rect, fleet: &FleetScreen, theme: &Th
 fn line_of<'a>(
     marker: &'a str,
     texts: impl Iterator<Item = (String, Style)>,
-    widths: &[usize; 10],
+    widths: &[usize; COLUMNS],
     base: Style,
 ) -> Line<'a> {
     let mut spans = vec![Span::styled(marker, base)];
@@ -348,7 +366,7 @@ fn line_of<'a>(
             continue;
         }
         spans.push(cell(&text, width, style.patch(base)));
-        if i + 1 < widths.len() {
+        if widths[i + 1..].iter().any(|w| *w > 0) {
             spans.push(Span::styled("  ", base));
         }
     }
@@ -446,6 +464,13 @@ fn footer(frame: &mut Frame<'_>, area: Rect, fleet: &FleetScreen, theme: &Theme)
         fresh
     });
     let mut spans = vec![Span::raw(" ")];
+    if let Some(why) = &fleet.view.prometheus_down {
+        // One line: the numbers show `—` and everything else keeps going.
+        spans.push(Span::styled(
+            format!("⚠ {}  ", clean(why)),
+            theme.style("warning"),
+        ));
+    }
     for hint in hints {
         spans.push(Span::styled(hint.keys.clone(), theme.style("key")));
         spans.push(Span::styled(

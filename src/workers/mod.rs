@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backoff;
 pub mod circuit;
 pub mod events;
+pub mod fleet_metrics;
 pub mod fleet_watch;
 pub mod guard_watch;
 pub mod health;

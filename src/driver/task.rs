@@ -60,8 +60,23 @@ const QUEUE: usize = 16;
 /// How long the step under way may take to finish when the loop is told
 /// to stop.
 const FINISH: Duration = Duration::from_secs(10);
-/// How often the stored state is read again and time moves the machine on.
+/// How often the stored state is read again and time moves the machine on:
+/// once a second of the cluster's time, never more often than [`MIN_TICK`].
 const TICK: Duration = Duration::from_secs(1);
+/// The fastest tick, for a simulated cluster running many times real time.
+const MIN_TICK: Duration = Duration::from_millis(50);
+
+/// The real time between ticks on a cluster whose clock runs `speed` times
+/// real time. A tick a real second apart would be twenty of the cluster's
+/// seconds at 20x: a timed stage that came due could wait past the next
+/// analysis and be judged by it, which at full scale never happens.
+fn tick_period(speed: f64) -> Duration {
+    if speed.is_finite() && speed > 1.0 {
+        TICK.div_f64(speed).max(MIN_TICK)
+    } else {
+        TICK
+    }
+}
 
 /// The running driver: send it commands; dropping the sender stops it and
 /// lets go of the helm.
@@ -380,7 +395,7 @@ async fn run(
         helm.spawn_keeper()
     };
     let mut helm_rx = helm.subscribe();
-    let mut tick = tokio::time::interval(TICK);
+    let mut tick = tokio::time::interval(tick_period(driver.settings.clock.speed()));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_view: Option<RolloutView> = None;
     let mut changes = std::pin::pin!(state_changes(driver));
@@ -800,6 +815,16 @@ async fn restamp(driver: &Driver, last: &mut Option<RolloutView>, msgs: &mpsc::S
 mod tests {
     use super::*;
     use crate::rollout::guards::{Alarm, GuardMetric};
+
+    #[test]
+    fn the_tick_is_a_second_of_the_clusters_time_within_bounds() {
+        assert_eq!(tick_period(1.0), TICK);
+        assert_eq!(tick_period(0.5), TICK);
+        assert_eq!(tick_period(f64::NAN), TICK);
+        assert_eq!(tick_period(10.0), Duration::from_millis(100));
+        assert_eq!(tick_period(20.0), MIN_TICK);
+        assert_eq!(tick_period(1000.0), MIN_TICK);
+    }
 
     fn abort() -> Command {
         Command::Abort {

@@ -153,7 +153,7 @@ who = "release manager"
     assert!(
         refused.contains("waiting for checks to be ticked: approval")
             && refused.contains(&format!(
-                "flightdeck check --plan {} --tick ID",
+                "flightdeck check --plan {} --tick approval",
                 rig.dir.path().join("plan.toml").display()
             )),
         "{refused}"
@@ -284,7 +284,7 @@ run = ["sh", "-c", "echo {rollout} >> {dir}/ran.txt"]
     let before = rig.weights();
     let refused = refusal(driver.execute(START).await);
     assert!(refused.contains("checks interrupted: backup"), "{refused}");
-    assert!(refused.contains("--rerun ID"), "{refused}");
+    assert!(refused.contains("--rerun backup"), "{refused}");
     assert_eq!(rig.runs(), 0, "an interrupted check is not run by itself");
     assert_eq!(rig.weights(), before);
 

@@ -242,20 +242,23 @@ impl Gate {
                 let mut parts = Vec::new();
                 if !open.is_empty() {
                     parts.push(format!(
-                        "waiting for checks to be ticked: {} (flightdeck check --plan {plan_path} --tick ID)",
-                        open.join(", ")
+                        "waiting for checks to be ticked: {} (flightdeck check --plan {plan_path} {})",
+                        open.join(", "),
+                        flags("tick", open)
                     ));
                 }
                 if !failed.is_empty() {
                     parts.push(format!(
-                        "checks failed: {} (flightdeck check --plan {plan_path} --rerun ID)",
-                        failed.join(", ")
+                        "checks failed: {} (flightdeck check --plan {plan_path} {})",
+                        failed.join(", "),
+                        flags("rerun", failed)
                     ));
                 }
                 if !interrupted.is_empty() {
                     parts.push(format!(
-                        "checks interrupted: {} (flightdeck check --plan {plan_path} --rerun ID)",
-                        interrupted.join(", ")
+                        "checks interrupted: {} (flightdeck check --plan {plan_path} {})",
+                        interrupted.join(", "),
+                        flags("rerun", interrupted)
                     ));
                 }
                 parts.join("; ")
@@ -263,6 +266,14 @@ impl Gate {
             Gate::Rollback { failed } => format!("check {} failed", failed.join(", ")),
         }
     }
+}
+
+/// The command-line flags that act on `ids`, so the hint can be pasted as is.
+fn flags(flag: &str, ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("--{flag} {id}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Judges the checks standing at `points` on the results of rollout `round`.
